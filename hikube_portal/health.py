@@ -1,0 +1,53 @@
+"""Reachability checks of the systems the portal depends on, for the health endpoint.
+
+Each check returns (ok, detail) and never raises: the endpoint must answer even when
+everything behind it is down."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from hikube_portal.celery import app as celery_app
+
+
+def check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, connection.vendor
+
+
+def check_broker() -> tuple[bool, str]:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+            transport = conn.transport_cls
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, str(transport)
+
+
+def check_worker() -> tuple[bool, str]:
+    from monitoring.models import WorkerHeartbeat
+
+    beat = WorkerHeartbeat.objects.filter(name="celery").first()
+    if beat is None:
+        return False, "no heartbeat yet"
+    age = timezone.now() - beat.seen_at
+    if age > timedelta(seconds=settings.HEALTH_WORKER_STALE_SECONDS):
+        return False, f"last heartbeat {int(age.total_seconds())} s ago"
+    return True, f"last heartbeat {int(age.total_seconds())} s ago"
+
+
+CHECKS = {
+    "database": check_database,
+    "broker": check_broker,
+    "worker": check_worker,
+}
+# The worker's heartbeat is reported but does not fail the endpoint: web processes must stay
+# in a load balancer while workers restart.
+CRITICAL = {"database", "broker"}

@@ -1,0 +1,23 @@
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from hikube_portal import health
+
+
+@login_required
+def home(request):
+    memberships = request.user.memberships.select_related("team").order_by("team__name")
+    return render(request, "home.html", {"memberships": memberships})
+
+
+@never_cache
+def healthz(request):
+    results = {}
+    for name, check in health.CHECKS.items():
+        ok, detail = check()
+        results[name] = {"ok": ok, "detail": detail}
+    healthy = all(results[name]["ok"] for name in health.CRITICAL)
+    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results},
+                        status=200 if healthy else 503)
