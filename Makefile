@@ -1,0 +1,36 @@
+# The two commands README.md promises: `make run` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install lint messages clean
+
+# Reinstall whenever the pinned dependencies change.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet ".[test]"
+	touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python scripts/dev_procfile.py > var/Procfile
+	DEBUG=1 $(BIN)/honcho --procfile var/Procfile --app-root . start
+
+test: $(INSTALLED)
+	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/pytest'
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+# Refresh the French catalogue after changing user-facing strings (needs GNU gettext).
+messages: $(INSTALLED)
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=tests --ignore=var
+	DEBUG=1 $(BIN)/python manage.py compilemessages -l fr --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,120 @@
+"""Fixtures shared by the whole suite: a real Celery worker and a real browser."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _test_database_url(django_db_setup_name: str) -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+            f"{django_db_setup_name}")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, django_db_blocker):
+    """A real `celery worker` process consuming the test Redis, reading the test database.
+
+    Tests using it commit their data (transactional_db) so the worker process can see it."""
+    from django.conf import settings
+    from django.db import connection
+
+    from hikube_portal.celery import app
+
+    app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _test_database_url(connection.settings_dict["NAME"]),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    log_path = ARTIFACTS / "celery-worker.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hikube_portal", "worker", "--pool=solo",
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_worker(app, process)
+        yield process
+    finally:
+        from tests.support.processes import stop
+
+        stop(process)
+        app.control.purge()
+
+
+def _wait_for_worker(app, process, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"celery worker exited with {process.returncode}; see test-artifacts/celery-worker.log")
+        if app.control.ping(timeout=0.5):
+            return
+    raise TimeoutError("celery worker did not answer a ping within 30 s")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    def take(page, name):
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    def make(username="user", password="pw-for-tests", **extra):
+        return get_user_model().objects.create_user(username=username, password=password, **extra)
+
+    return make

@@ -1,0 +1,84 @@
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_requires_login(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_login_shows_teams_and_logout_ends_session(client, make_user):
+    from vms.models import Membership, Team
+
+    user = make_user("alice", "s3cret-pass")
+    team = Team.objects.create(name="ml-research", display_name="ML research")
+    Membership.objects.create(team=team, user=user, role=Membership.Role.MANAGER)
+
+    response = client.post(reverse("login"), {"username": "alice", "password": "s3cret-pass"}, follow=True)
+    assert response.status_code == 200
+    assert b"tenant-ml-research" in response.content
+    assert b"Manager" in response.content
+
+    client.post(reverse("logout"))
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_message(client, make_user):
+    make_user("alice", "s3cret-pass")
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_language_switch_to_french(client, make_user):
+    make_user("alice", "s3cret-pass")
+    client.login(username="alice", password="s3cret-pass")
+    response = client.post(reverse("set_language"), {"language": "fr", "next": "/"}, follow=True)
+    assert response.status_code == 200
+    assert b'<html lang="fr">' in response.content
+    assert "Vos équipes" in response.content.decode()
+
+
+def test_password_reset_sends_a_link(client, make_user):
+    make_user("alice", "s3cret-pass", email="alice@example.com")
+    response = client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_admin_is_closed_to_non_staff(client, make_user):
+    make_user("alice", "s3cret-pass")
+    client.login(username="alice", password="s3cret-pass")
+    response = client.get("/admin/vms/team/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response.url
+
+
+def test_admin_lists_teams_for_staff(admin_client):
+    from vms.models import Team
+
+    Team.objects.create(name="vision")
+    response = admin_client.get("/admin/vms/team/")
+    assert response.status_code == 200
+    assert b"tenant-vision" in response.content
+
+
+def test_seed_demo_is_idempotent(db):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from vms.models import Membership, Team
+
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert Team.objects.count() == 2
+    assert Membership.objects.count() == 3
+    user = get_user_model().objects.get(username="alice")
+    assert user.check_password("alice-gpu-demo")
+    assert get_user_model().objects.get(username="admin").is_superuser
