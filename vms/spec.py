@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 
+import yaml
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
@@ -233,6 +234,34 @@ DOCUMENT_PATH_BY_FIELD = {
     "system_disk_size": "system_disk.size",
     "system_disk_class": "system_disk.storage_class",
 }
+
+
+def preset_spec(
+    preset: Mapping,
+    *,
+    team: str,
+    name: str | None = None,
+    image: str = "ubuntu",
+    ssh_keys: tuple[str, ...] = (),
+    justification: str = "",
+) -> VmSpec:
+    """A request pre-filled from one of `catalogue_data.PRESETS`, named after it unless `name` is given."""
+    extra_config = preset["cloud_config"]
+    return VmSpec(
+        name=preset["suggested_name"] if name is None else name,
+        team=team,
+        instance_type=preset["instance_type"],
+        gpu_model=preset["gpu_model"],
+        image=image,
+        system_disk_gib=preset["system_disk_gib"],
+        system_disk_class=preset["system_disk_class"],
+        disks=tuple(DiskSpec(**disk) for disk in preset["disks"]),
+        public_ports=tuple(preset["public_ports"]),
+        ssh_keys=ssh_keys,
+        software=tuple(preset["software"]),
+        cloud_config=yaml.safe_dump(extra_config, sort_keys=False) if extra_config else "",
+        justification=justification,
+    )
 
 
 # --- Quantities ---------------------------------------------------------------------------------
