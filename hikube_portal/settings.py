@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "template_partials",
     "vms",
     "monitoring",
 ]
@@ -163,6 +164,8 @@ CLUSTER_KUBECONFIG = env_str("CLUSTER_KUBECONFIG", "")
 CLUSTER_CONTEXT = env_str("CLUSTER_CONTEXT", "")
 CLUSTER_API_SHAPE = env_choice("CLUSTER_API_SHAPE", "current", choices=("current", "legacy"))
 CLUSTER_TIMEOUT_SECONDS = env_float("CLUSTER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Secondary networks (Multus/Kube-OVN) multi-GPU VMs may join, e.g. an InfiniBand/RoCE fabric.
+CLUSTER_HPC_NETWORKS = env_list("CLUSTER_HPC_NETWORKS", ["gpu-interconnect"])
 
 PROMETHEUS_URL = env_str("PROMETHEUS_URL", "")
 if PROMETHEUS_URL:

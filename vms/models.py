@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 # Team names become part of a Kubernetes namespace (tenant-<name>), so they follow the
@@ -50,3 +51,266 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.team} ({self.get_role_display()})"
+
+
+class GpuModel(models.Model):
+    """A GPU model of the catalogue and the cluster resource that allocates it."""
+
+    slug = models.SlugField(_("slug"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+    architecture = models.CharField(_("architecture"), max_length=64)
+    memory_gb = models.PositiveIntegerField(_("memory (GB)"))
+    memory_description = models.CharField(_("memory"), max_length=100, blank=True)
+    performance = models.CharField(_("headline performance"), max_length=200, blank=True)
+    typical_use = models.CharField(_("typical use"), max_length=200, blank=True)
+    resource_name = models.CharField(
+        _("cluster resource name"), max_length=253, unique=True,
+        help_text=_("The PCI-database name the cluster allocates, e.g. nvidia.com/H100_94GB."),
+    )
+    capacity = models.PositiveIntegerField(_("total capacity"), help_text=_("GPUs of this model in the cluster."))
+    needs_approval = models.BooleanField(_("requests need approval"), default=False)
+    price_per_gpu_hour = models.DecimalField(_("price per GPU-hour (EUR)"), max_digits=8, decimal_places=2,
+                                             null=True, blank=True)
+    active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        ordering = ["memory_gb", "slug"]
+        verbose_name = _("GPU model")
+        verbose_name_plural = _("GPU models")
+
+    def __str__(self):
+        return self.name
+
+
+class InstanceType(models.Model):
+    name = models.CharField(_("name"), max_length=63, unique=True)
+    vcpu = models.PositiveIntegerField(_("vCPU"))
+    ram_gib = models.PositiveIntegerField(_("RAM (GiB)"))
+    gpu_count = models.PositiveIntegerField(_("GPUs"))
+    active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        ordering = ["gpu_count", "vcpu", "name"]
+        verbose_name = _("instance type")
+        verbose_name_plural = _("instance types")
+
+    def __str__(self):
+        return self.name
+
+
+class Image(models.Model):
+    slug = models.SlugField(_("slug"), max_length=63, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    profile = models.CharField(_("instance profile"), max_length=63, blank=True)
+    default_user = models.CharField(_("login user"), max_length=32)
+    runs_software_blocks = models.BooleanField(_("runs the software blocks"), default=False)
+    active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        ordering = ["label"]
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+
+    def __str__(self):
+        return self.label
+
+
+class StorageClass(models.Model):
+    name = models.CharField(_("name"), max_length=63, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    guidance = models.TextField(_("when to use it"), blank=True)
+    active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("storage class")
+        verbose_name_plural = _("storage classes")
+
+    def __str__(self):
+        return self.label
+
+
+class Preset(models.Model):
+    """A ready-made request (the seed's examples) that pre-fills the form."""
+
+    slug = models.SlugField(_("slug"), max_length=63, unique=True)
+    title = models.CharField(_("title"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    suggested_name = models.CharField(_("suggested VM name"), max_length=41, blank=True)
+    instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, verbose_name=_("instance type"))
+    gpu_model = models.ForeignKey(GpuModel, on_delete=models.PROTECT, verbose_name=_("GPU model"))
+    system_disk_gib = models.PositiveIntegerField(_("system disk (GiB)"))
+    system_disk_class = models.CharField(_("system disk storage class"), max_length=63)
+    disks = models.JSONField(_("additional disks"), default=list, blank=True)
+    public_ports = models.JSONField(_("public ports"), default=list, blank=True)
+    software = models.JSONField(_("software"), default=list, blank=True)
+    cloud_config = models.JSONField(_("cloud-config additions"), default=dict, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "title"]
+        verbose_name = _("preset")
+        verbose_name_plural = _("presets")
+
+    def __str__(self):
+        return self.title
+
+
+class VirtualMachine(models.Model):
+    """A GPU VM as requested, and the portal's record of where it stands on the cluster."""
+
+    class State(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", _("Waiting for approval")
+        REJECTED = "rejected", _("Rejected")
+        APPROVED = "approved", _("Queued")
+        PROVISIONING = "provisioning", _("Provisioning")
+        RUNNING = "running", _("Running")
+        STOPPING = "stopping", _("Stopping")
+        STOPPED = "stopped", _("Stopped")
+        STARTING = "starting", _("Starting")
+        DELETING = "deleting", _("Deleting")
+        DELETED = "deleted", _("Deleted")
+        FAILED = "failed", _("Failed")
+
+    # Which states each state may be entered from. services.vm_transition enforces it in the
+    # UPDATE itself, so concurrent actors cannot both move the same VM.
+    ALLOWED_SOURCES = {
+        State.APPROVED: {State.PENDING_APPROVAL},
+        State.REJECTED: {State.PENDING_APPROVAL},
+        State.PROVISIONING: {State.APPROVED, State.FAILED},
+        State.RUNNING: {State.PROVISIONING, State.STARTING},
+        State.STOPPING: {State.RUNNING, State.STARTING, State.PROVISIONING},
+        State.STOPPED: {State.STOPPING},
+        State.STARTING: {State.STOPPED},
+        State.DELETING: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING,
+                         State.FAILED},
+        State.DELETED: {State.DELETING, State.PENDING_APPROVAL, State.APPROVED},
+        State.FAILED: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STARTING, State.DELETING},
+    }
+    FINAL_STATES = {State.REJECTED, State.DELETED}
+    # States in which KubeVirt runs (or tries to run) the VM, so its GPUs are allocated.
+    GPU_HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STARTING, State.STOPPING}
+    # States in which the VM holds (or is about to hold) cluster resources: they count against
+    # quotas and capacity.
+    HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STARTING, State.STOPPED,
+                      State.DELETING, State.FAILED}
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="vms", verbose_name=_("team"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vms",
+                              verbose_name=_("owner"))
+    name = models.CharField(_("name"), max_length=41)
+    instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, verbose_name=_("instance type"))
+    gpu_model = models.ForeignKey(GpuModel, on_delete=models.PROTECT, verbose_name=_("GPU model"))
+    gpu_count = models.PositiveIntegerField(_("GPUs"))
+    image = models.CharField(_("image"), max_length=63)
+    system_disk_gib = models.PositiveIntegerField(_("system disk (GiB)"))
+    system_disk_class = models.CharField(_("system disk storage class"), max_length=63)
+    disks = models.JSONField(_("additional disks"), default=list, blank=True)
+    public_ports = models.JSONField(_("public ports"), default=list, blank=True)
+    ssh_keys = models.JSONField(_("SSH public keys"), default=list, blank=True)
+    software = models.JSONField(_("software"), default=list, blank=True)
+    cloud_config = models.TextField(_("additional cloud-config"), blank=True)
+    network = models.CharField(_("HPC network"), max_length=63, blank=True)
+    justification = models.TextField(_("justification"), blank=True)
+    api_shape = models.CharField(_("API shape"), max_length=16, default="current")
+    lease_ends_at = models.DateTimeField(_("lease ends"), null=True, blank=True)
+
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, db_index=True)
+    state_changed_at = models.DateTimeField(_("state changed"), auto_now_add=True)
+    # What the cluster last said, written by the status sync.
+    cluster_status = models.CharField(_("cluster status"), max_length=40, blank=True)
+    status_message = models.TextField(_("status message"), blank=True)
+    disk_status = models.JSONField(_("disk status"), default=dict, blank=True)
+    external_ip = models.GenericIPAddressField(_("external IP"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("last synchronised"), null=True, blank=True)
+    failure_message = models.TextField(_("failure"), blank=True)
+    failure_retryable = models.BooleanField(default=False)
+
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("virtual machine")
+        verbose_name_plural = _("virtual machines")
+        constraints = [
+            # A name is free again once its VM is gone from the cluster (or never reached it).
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                condition=~models.Q(state__in=["deleted", "rejected"]),
+                name="vm_name_unique_in_team_while_alive",
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "state"])]
+        permissions = [("approve_virtualmachine", _("Can approve or reject GPU VM requests"))]
+
+    def __str__(self):
+        return f"{self.team.name}/{self.name}"
+
+    @property
+    def namespace(self) -> str:
+        return self.team.namespace
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def badge(self) -> str:
+        """CSS class of the state badge."""
+        return {
+            self.State.RUNNING: "ok",
+            self.State.FAILED: "bad",
+            self.State.REJECTED: "bad",
+            self.State.PENDING_APPROVAL: "warn",
+            self.State.STOPPED: "",
+            self.State.DELETED: "",
+        }.get(self.state, "info")
+
+
+class Event(models.Model):
+    """Append-only timeline and audit trail: who or what did what, to what, when and why."""
+
+    class Kind(models.TextChoices):
+        REQUEST = "request", _("Request")
+        DECISION = "decision", _("Decision")
+        STATE = "state", _("State change")
+        ACTION = "action", _("Action")
+        CLUSTER = "cluster", _("Cluster")
+        ADMIN = "admin", _("Administration")
+        ACCESS = "access", _("Access")
+        LEASE = "lease", _("Lease")
+        USAGE = "usage", _("Usage")
+
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name=_("who"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    vm = models.ForeignKey(VirtualMachine, null=True, blank=True, on_delete=models.CASCADE,
+                           related_name="events", verbose_name=_("virtual machine"))
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                             verbose_name=_("team"))
+    target = models.CharField(_("on what"), max_length=200, blank=True)
+    message = models.TextField(_("what"), blank=True)
+    reason = models.TextField(_("why"), blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [models.Index(fields=["vm", "created_at"])]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.text}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language: messages are stored as English format strings
+        (marked with gettext_noop) and their parameters live in `data`."""
+        if not self.message and self.kind == self.Kind.STATE:
+            return str(VirtualMachine.State(self.data["state"]).label)
+        try:
+            return gettext(self.message) % self.data
+        except (KeyError, TypeError, ValueError):
+            return self.message

@@ -1,7 +1,7 @@
 """Idempotent demo data for `make run`: teams, one account per role, printed passwords."""
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -32,6 +32,8 @@ class Command(BaseCommand):
         for name, display_name in DEMO_TEAMS:
             teams[name], _ = Team.objects.update_or_create(name=name, defaults={"display_name": display_name})
         approvers, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
+        approvers.permissions.add(Permission.objects.get(codename="approve_virtualmachine",
+                                                         content_type__app_label="vms"))
 
         rows = []
         for username, password, full_name, flags, memberships in DEMO_USERS:

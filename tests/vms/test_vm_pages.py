@@ -1,0 +1,80 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.vms.factories import make_vm
+from vms.models import Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def test_vm_list_shows_team_vms_and_hides_other_teams(member_client, member, team, other_team, make_user):
+    stranger = make_user("mallory")
+    mine = make_vm(team=team, owner=member, name="mine")
+    hidden = make_vm(team=other_team, owner=stranger, name="theirs")
+    html = member_client.get(reverse("vm_list")).content.decode()
+    assert mine.name in html
+    assert hidden.name not in html
+
+
+def test_vm_detail_is_404_for_strangers(member_client, other_team, make_user):
+    vm = make_vm(team=other_team, owner=make_user("mallory"))
+    assert member_client.get(reverse("vm_detail", args=[vm.pk])).status_code == 404
+    assert member_client.get(reverse("vm_detail", args=[999999])).status_code == 404
+
+
+def test_vm_detail_for_a_team_mate(member_client, team, make_user):
+    mate = make_user("bob")
+    Membership.objects.create(team=team, user=mate)
+    vm = make_vm(team=team, owner=mate, name="bobs-vm")
+    response = member_client.get(reverse("vm_detail", args=[vm.pk]))
+    assert response.status_code == 200
+    assert "bobs-vm" in response.content.decode()
+
+
+def test_vm_list_filters(member_client, member, team):
+    make_vm(team=team, owner=member, name="a-running", state="running")
+    make_vm(team=team, owner=member, name="a-stopped", state="stopped")
+    make_vm(team=team, owner=member, name="a-deleted", state="deleted")
+    html = member_client.get(reverse("vm_list")).content.decode()
+    assert "a-running" in html and "a-stopped" in html and "a-deleted" not in html
+    html = member_client.get(reverse("vm_list"), {"state": "stopped"}).content.decode()
+    assert "a-stopped" in html and "a-running" not in html
+    html = member_client.get(reverse("vm_list"), {"state": "deleted"}).content.decode()
+    assert "a-deleted" in html
+    response = member_client.get(reverse("vm_list"), {"state": "nonsense", "team": "x", "page": "zzz"})
+    assert response.status_code == 200
+
+
+def test_vm_list_htmx_gets_the_table_partial(member_client, member, team):
+    make_vm(team=team, owner=member, name="partial-vm")
+    response = member_client.get(reverse("vm_list"), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "partial-vm" in html
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="vm-table"')
+
+
+def test_vm_list_query_count_does_not_grow(member_client, member, team, make_user):
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(reverse("vm_list")).status_code == 200
+        return len(captured)
+
+    make_vm(team=team, owner=member)
+    few = queries()
+    for index in range(30):
+        owner = make_user(f"user{index}")
+        Membership.objects.create(team=team, user=owner)
+        make_vm(team=team, owner=owner, gpu=["L40S", "A100", "H100"][index % 3])
+    assert queries() == few
+
+
+def test_vm_list_paginates(member_client, member, team):
+    for _ in range(30):
+        make_vm(team=team, owner=member)
+    first = member_client.get(reverse("vm_list")).content.decode()
+    assert "Page 1 of 2" in first
+    second = member_client.get(reverse("vm_list"), {"page": 2}).content.decode()
+    assert "Page 2 of 2" in second

@@ -1,0 +1,52 @@
+"""Who may see and act on what. Every view goes through these helpers: a stranger gets 404
+(the object's existence is not revealed), a team member without the right to act gets 403."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from vms.models import Membership, Team, VirtualMachine
+
+APPROVE_PERMISSION = "vms.approve_virtualmachine"
+
+
+def visible_teams(user) -> QuerySet[Team]:
+    if user.is_superuser:
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user)
+
+
+def visible_vms(user) -> QuerySet[VirtualMachine]:
+    if user.is_superuser:
+        return VirtualMachine.objects.all()
+    return VirtualMachine.objects.filter(team__memberships__user=user)
+
+
+def can_manage_vm(user, vm: VirtualMachine) -> bool:
+    if user.is_superuser or vm.owner_id == user.pk:
+        return True
+    return Membership.objects.filter(team_id=vm.team_id, user=user, role=Membership.Role.MANAGER).exists()
+
+
+def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None = None) -> VirtualMachine:
+    """The VM `vm_id` if `user` may see it (404 otherwise) and, with manage=True, act on it (403)."""
+    queryset = queryset if queryset is not None else VirtualMachine.objects.select_related(
+        "team", "owner", "instance_type", "gpu_model")
+    try:
+        vm = queryset.get(Q(pk=vm_id) & Q(pk__in=visible_vms(user).values("pk")))
+    except (VirtualMachine.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    if manage and not can_manage_vm(user, vm):
+        raise PermissionDenied
+    return vm
+
+
+def team_for_user(user, team_id) -> Team:
+    try:
+        return visible_teams(user).get(pk=team_id)
+    except (Team.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def can_approve(user) -> bool:
+    return user.has_perm(APPROVE_PERMISSION)

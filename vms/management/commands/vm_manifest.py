@@ -1,0 +1,70 @@
+"""`manage.py vm_manifest SPEC.yaml`: the manifests a request would apply, for GitOps.
+
+Validates the document with the request form's rules and prints multi-document YAML, or prints
+every error with its field and exits 1. The document format is in vms/spec.py's docstring."""
+
+import sys
+
+import yaml
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from vms.catalogue import catalogue_from_db, spec_defaults
+from vms.manifests import render_manifests, to_yaml
+from vms.models import Team, VirtualMachine
+from vms.spec import DOCUMENT_PATH_BY_FIELD, NON_FIELD_ERRORS, parse_spec_document, validate_spec
+
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+class Command(BaseCommand):
+    help = "Validate a VM spec document and print the Kubernetes manifests it would apply."
+
+    def add_arguments(self, parser):
+        parser.add_argument("spec", help="path to the YAML spec document, or - for standard input")
+        parser.add_argument("--api-shape", choices=["current", "legacy"], default=None,
+                            help="Cozystack API shape (default: the CLUSTER_API_SHAPE setting)")
+
+    def handle(self, *args, spec, api_shape, **options):
+        api_shape = api_shape or settings.CLUSTER_API_SHAPE
+        document = self._load(spec)
+        vm_spec, errors = parse_spec_document(document, defaults=spec_defaults())
+        team = None
+        if vm_spec is not None:
+            catalogue = catalogue_from_db()
+            result = validate_spec(vm_spec, catalogue=catalogue, api_shape=api_shape)
+            errors = {DOCUMENT_PATH_BY_FIELD.get(field, field): messages for field, messages in result.errors.items()}
+            team = Team.objects.filter(name=vm_spec.team).first()
+            if vm_spec.team and team is None:
+                errors.setdefault("team", []).append(f"No team named “{vm_spec.team}”.")
+            elif team and VirtualMachine.objects.filter(team=team, name=vm_spec.name).exclude(
+                    state__in=VirtualMachine.FINAL_STATES).exists():
+                errors.setdefault("name", []).append(
+                    f"Team {team.name} already has a VM named “{vm_spec.name}”.")
+            for warning in result.warnings:
+                self.stderr.write(f"warning: {warning}")
+        if errors:
+            for field, messages in sorted(errors.items()):
+                label = "document" if field == NON_FIELD_ERRORS else field
+                for message in messages:
+                    self.stderr.write(f"{label}: {message}")
+            sys.exit(1)
+        objects = render_manifests(vm_spec, catalogue=catalogue, namespace=team.namespace, vm_id="new",
+                                   api_shape=api_shape)
+        self.stdout.write(to_yaml(objects), ending="")
+
+    def _load(self, path):
+        try:
+            if path == "-":
+                text = sys.stdin.read(MAX_DOCUMENT_BYTES + 1)
+            else:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read(MAX_DOCUMENT_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from None
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise CommandError(f"{path} is larger than {MAX_DOCUMENT_BYTES // 1024} KiB.")
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise CommandError(f"{path} is not valid YAML: {exc}") from None

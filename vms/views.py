@@ -1,0 +1,131 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from vms import selectors, services
+from vms.access import visible_teams, vm_for_user
+from vms.catalogue import catalogue_from_db
+from vms.forms import VmFilterForm, VmRequestForm, initial_from_preset
+from vms.manifests import render_manifests, to_yaml
+from vms.models import Preset
+from vms.summary import request_summary
+
+VMS_PER_PAGE = 25
+
+
+@login_required
+def vm_list(request):
+    form = VmFilterForm(request.GET or None, teams=visible_teams(request.user))
+    filters = form.cleaned_data if form.is_valid() else {}
+    vms = selectors.vm_list(
+        user=request.user,
+        team_id=filters["team"].pk if filters.get("team") else None,
+        state=filters.get("state") or None,
+        gpu_model_id=filters["gpu_model"].pk if filters.get("gpu_model") else None,
+        mine=filters.get("mine", False),
+    )
+    page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    if request.htmx:
+        return render(request, "vms/vm_list.html#vm-table", context)
+    return render(request, "vms/vm_list.html", context)
+
+
+@login_required
+def vm_detail(request, vm_id):
+    vm = vm_for_user(request.user, vm_id)
+    return render(request, "vms/vm_detail.html", {"vm": vm, "timeline": selectors.vm_timeline(vm=vm)})
+
+
+def _request_form(request, data=None, initial=None):
+    return VmRequestForm(data, initial=initial, teams=visible_teams(request.user).order_by("name"),
+                         catalogue=catalogue_from_db(), api_shape=settings.CLUSTER_API_SHAPE)
+
+
+def _form_actions(form_data):
+    """Re-post actions that rebuild the form without submitting it (work with and without htmx)."""
+    action = form_data.get("action", "submit")
+    data = form_data.copy()
+    if action == "add_disk":
+        for key, value in (("disk_name", ""), ("disk_size", ""), ("disk_class", "replicated")):
+            data.appendlist(key, value)
+    elif action.startswith("remove_disk:"):
+        index = action.partition(":")[2]
+        if index.isdigit():
+            for key in ("disk_name", "disk_size", "disk_class"):
+                values = data.getlist(key)
+                if int(index) < len(values):
+                    del values[int(index)]
+                data.setlist(key, values)
+    elif action == "apply_preset":
+        preset = Preset.objects.select_related("instance_type", "gpu_model").filter(
+            slug=form_data.get("preset", "")).first()
+        initial = initial_from_preset(preset)
+        initial["team"] = form_data.get("team")
+        return None, initial
+    return data, None
+
+
+@login_required
+def vm_request(request):
+    if request.method != "POST":
+        preset = Preset.objects.select_related("instance_type", "gpu_model").filter(
+            slug=request.GET.get("preset", "")).first()
+        form = _request_form(request, initial=initial_from_preset(preset))
+        return _render_request(request, form)
+
+    action = request.POST.get("action", "submit")
+    if action != "submit":
+        data, initial = _form_actions(request.POST)
+        form = _request_form(request, initial=initial) if data is None else _request_form(request, data)
+        return _render_request(request, form, partial=bool(request.htmx))
+
+    form = _request_form(request, request.POST)
+    if not form.is_valid():
+        return _render_request(request, form, status=422 if request.htmx else 200)
+    vm = services.vm_request(
+        actor=request.user, team=form.cleaned_data["team"], spec=form.spec,
+        gpu_model=form.cleaned_data["gpu_model"], instance_type=form.cleaned_data["instance_type"],
+        api_shape=settings.CLUSTER_API_SHAPE,
+    )
+    if vm.state == vm.State.PENDING_APPROVAL:
+        messages.info(request, _("Your request for %(name)s waits for an approver.") % {"name": vm.name})
+    else:
+        messages.success(request, _("%(name)s is queued for provisioning.") % {"name": vm.name})
+    return redirect("vm_detail", vm_id=vm.pk)
+
+
+def _render_request(request, form, *, partial=False, status=200):
+    context = {"form": form, "summary": request_summary(form), "storage_classes": form.catalogue.storage_classes}
+    template = "vms/vm_request.html#request-form" if partial else "vms/vm_request.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_POST
+def vm_request_summary(request):
+    form = _request_form(request, request.POST)
+    return render(request, "vms/vm_request.html#summary", {"summary": request_summary(form)})
+
+
+@login_required
+@require_POST
+def vm_request_manifests(request):
+    form = _request_form(request, request.POST)
+    if not form.is_valid():
+        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests": None}, status=422)
+    objects = render_manifests(form.spec, catalogue=form.catalogue, namespace=form.cleaned_data["team"].namespace,
+                               vm_id="new", api_shape=settings.CLUSTER_API_SHAPE)
+    text = to_yaml(objects)
+    if request.POST.get("download"):
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{form.spec.name}.yaml"'
+        return response
+    return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests": text})
