@@ -45,14 +45,6 @@ def _represent_string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 ReadableDumper.add_representer(str, _represent_string)
 
 
-def _depth(value: object) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(item) for item in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(item) for item in value), default=0)
-    return 0
-
-
 def _yaml_problem(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
@@ -81,22 +73,31 @@ def parse_user_cloud_config(text: str, *, max_bytes: int | None = None) -> tuple
         return {}, None
     try:
         documents = 0
+        depth = 0
+        # Events come lazily, so stopping at the first excess also stops PyYAML's scanner, whose
+        # cost grows with the square of the nesting depth.
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 return None, _("YAML aliases (*name) are not allowed; write the values out.")
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_NESTING_DEPTH:
+                    return None, _("The cloud-config is nested too deeply.")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         if documents > 1:
             return None, _("Write a single YAML document (no “---” separators).")
         data = yaml.safe_load(text)
     except yaml.constructor.ConstructorError as error:
+        if "tag" not in (error.problem or ""):
+            return None, _yaml_problem(error)
         return None, _("Tags such as !!python/object are not allowed (%(problem)s).") % {
             "problem": error.problem
         }
     except yaml.YAMLError as error:
         return None, _yaml_problem(error)
-    except RecursionError:
-        return None, _("The cloud-config is nested too deeply.")
     if data is None:
         return {}, None
     if not isinstance(data, dict):
@@ -106,8 +107,6 @@ def parse_user_cloud_config(text: str, *, max_bytes: int | None = None) -> tuple
         )
     if not all(isinstance(key, str) for key in data):
         return None, _("Every top-level key must be a name, such as packages or runcmd.")
-    if _depth(data) > MAX_NESTING_DEPTH:
-        return None, _("The cloud-config is nested too deeply.")
     return data, None
 
 

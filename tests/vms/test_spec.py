@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.vms.keys_and_catalogue import CATALOGUE, DEFAULTS, ED25519_KEY, private_key, public_key
 from vms import catalogue_data
 from vms.spec import (
     DOCUMENT_KEYS,
@@ -42,16 +43,16 @@ def base_document(ssh_key: str) -> dict:
     }
 
 
-def errors_for(document, *, catalogue, defaults, api_shape="current"):
-    spec, errors = parse_spec_document(document, defaults=defaults)
+def errors_for(document, *, catalogue=CATALOGUE, api_shape="current"):
+    spec, errors = parse_spec_document(document, defaults=DEFAULTS)
     if errors:
         assert spec is None
         return errors
     return validate_spec(spec, catalogue=catalogue, api_shape=api_shape).errors
 
 
-def test_a_complete_document_parses_into_the_spec_it_describes(ed25519_key, defaults, catalogue):
-    spec, errors = parse_spec_document(base_document(ed25519_key), defaults=defaults)
+def test_a_complete_document_parses_into_the_spec_it_describes():
+    spec, errors = parse_spec_document(base_document(ED25519_KEY), defaults=DEFAULTS)
 
     assert errors == {}
     assert spec == VmSpec(
@@ -64,17 +65,17 @@ def test_a_complete_document_parses_into_the_spec_it_describes(ed25519_key, defa
         system_disk_class="replicated",
         disks=(DiskSpec(name="data", size_gib=500, storage_class="replicated"),),
         public_ports=(22,),
-        ssh_keys=(ed25519_key,),
+        ssh_keys=(ED25519_KEY,),
         software=("nvidia-driver", "dcgm-exporter"),
         cloud_config="packages: [htop]\n",
         network=None,
         justification="",
     )
-    assert validate_spec(spec, catalogue=catalogue, api_shape="current").errors == {}
+    assert validate_spec(spec, catalogue=CATALOGUE, api_shape="current").errors == {}
 
 
-def test_omitted_keys_take_the_form_defaults(defaults, catalogue):
-    spec, errors = parse_spec_document({"name": "quick", "team": "research"}, defaults=defaults)
+def test_omitted_keys_take_the_form_defaults():
+    spec, errors = parse_spec_document({"name": "quick", "team": "research"}, defaults=DEFAULTS)
 
     assert errors == {}
     form = catalogue_data.FORM_DEFAULTS
@@ -96,26 +97,26 @@ def test_omitted_keys_take_the_form_defaults(defaults, catalogue):
         None,
         "",
     )
-    assert validate_spec(spec, catalogue=catalogue, api_shape="current").errors == {}
+    assert validate_spec(spec, catalogue=CATALOGUE, api_shape="current").errors == {}
 
 
-def test_null_means_empty_for_lists_and_texts(defaults):
+def test_null_means_empty_for_lists_and_texts():
     document = {"name": "quick", "team": "research", "disks": None, "public_ports": None, "ssh_keys": None}
     document |= {"software": None, "cloud_config": None, "justification": None, "network": None}
 
-    spec, errors = parse_spec_document(document, defaults=defaults)
+    spec, errors = parse_spec_document(document, defaults=DEFAULTS)
 
     assert errors == {}
     assert (spec.disks, spec.public_ports, spec.ssh_keys, spec.software) == ((), (), (), ())
     assert (spec.cloud_config, spec.justification, spec.network) == ("", "", None)
 
 
-def test_a_disk_without_storage_class_gets_the_default_class(defaults):
+def test_a_disk_without_storage_class_gets_the_default_class():
     document = {"name": "quick", "team": "research", "disks": [{"name": "data", "size": "1Ti"}]}
 
-    spec, _ = parse_spec_document(document, defaults=defaults)
+    spec, _ = parse_spec_document(document, defaults=DEFAULTS)
 
-    assert spec.disks == (DiskSpec(name="data", size_gib=1024, storage_class=defaults.disk_class),)
+    assert spec.disks == (DiskSpec(name="data", size_gib=1024, storage_class=DEFAULTS.disk_class),)
 
 
 def test_document_paths_name_the_form_fields_they_feed():
@@ -391,8 +392,7 @@ CATALOGUE_CHANGES = {
     ),
     "few-h100": lambda catalogue: dataclasses.replace(
         catalogue,
-        gpu_models=dict(catalogue.gpu_models)
-        | {"H100": dataclasses.replace(catalogue.gpu_models["H100"], capacity=4)},
+        gpu_models=dict(catalogue.gpu_models) | {"H100": dataclasses.replace(catalogue.gpu_models["H100"], capacity=4)},
     ),
     "debian-image": lambda catalogue: dataclasses.replace(
         catalogue,
@@ -410,10 +410,8 @@ def test_there_are_at_least_thirty_distinct_bad_inputs():
     ("overrides", "api_shape", "catalogue_change", "field", "fragment"),
     BAD_INPUTS,
 )
-def test_bad_input_gets_a_clear_message_on_its_field_only(
-    overrides, api_shape, catalogue_change, field, fragment, ed25519_key, catalogue, defaults
-):
-    document = base_document(ed25519_key)
+def test_bad_input_gets_a_clear_message_on_its_field_only(overrides, api_shape, catalogue_change, field, fragment):
+    document = base_document(ED25519_KEY)
     for key, value in overrides.items():
         if value is DELETE:
             del document[key]
@@ -421,28 +419,25 @@ def test_bad_input_gets_a_clear_message_on_its_field_only(
             document[key] = value if not isinstance(value, dict) else {**document[key], **value}
         else:
             document[key] = value
-    if catalogue_change:
-        catalogue = CATALOGUE_CHANGES[catalogue_change](catalogue)
+    catalogue = CATALOGUE_CHANGES[catalogue_change](CATALOGUE) if catalogue_change else CATALOGUE
 
-    errors = errors_for(document, catalogue=catalogue, defaults=defaults, api_shape=api_shape)
+    errors = errors_for(document, catalogue=catalogue, api_shape=api_shape)
 
     assert set(errors) == {field}, errors
     assert any(fragment in message for message in errors[field]), errors[field]
 
 
-def test_a_document_that_is_not_a_mapping_is_refused_as_a_whole(defaults):
-    spec, errors = parse_spec_document(["name", "vm"], defaults=defaults)
+def test_a_document_that_is_not_a_mapping_is_refused_as_a_whole():
+    spec, errors = parse_spec_document(["name", "vm"], defaults=DEFAULTS)
 
     assert spec is None
-    assert errors == {
-        NON_FIELD_ERRORS: ["The document must be a mapping of keys to values, like “name: my-vm”."]
-    }
+    assert errors == {NON_FIELD_ERRORS: ["The document must be a mapping of keys to values, like “name: my-vm”."]}
 
 
-def test_every_problem_of_a_document_is_reported_at_once(defaults):
+def test_every_problem_of_a_document_is_reported_at_once():
     document = {"name": 1, "team": None, "disks": [{"name": "x", "size": 5}], "public_ports": ["a", 22, None]}
 
-    _, errors = parse_spec_document(document, defaults=defaults)
+    _, errors = parse_spec_document(document, defaults=DEFAULTS)
 
     assert set(errors) == {"name", "team", "disks[0].size", "public_ports[0]", "public_ports[2]"}
 
@@ -450,20 +445,20 @@ def test_every_problem_of_a_document_is_reported_at_once(defaults):
 # --- SSH keys -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key_fixture", ["ed25519_key", "ecdsa_key", "rsa_2048_key"])
-def test_ed25519_ecdsa_and_rsa_2048_public_keys_are_accepted(key_fixture, request):
-    key = request.getfixturevalue(key_fixture)
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa-2048"])
+def test_ed25519_ecdsa_and_rsa_2048_public_keys_are_accepted(kind):
+    key = public_key(kind)
 
     assert check_ssh_public_key(key) is None
     assert check_ssh_public_key(f"  {key}\n") is None
 
 
-def test_a_key_without_comment_is_accepted(ed25519_key):
-    assert check_ssh_public_key(" ".join(ed25519_key.split()[:2])) is None
+def test_a_key_without_comment_is_accepted():
+    assert check_ssh_public_key(" ".join(ED25519_KEY.split()[:2])) is None
 
 
-def test_rsa_keys_under_2048_bits_are_refused(rsa_1024_key):
-    assert "This RSA key has 1024 bits; at least 2048 are required." in check_ssh_public_key(rsa_1024_key)
+def test_rsa_keys_under_2048_bits_are_refused():
+    assert "This RSA key has 1024 bits; at least 2048 are required." in check_ssh_public_key(public_key("rsa-1024"))
 
 
 @pytest.mark.parametrize(
@@ -481,13 +476,13 @@ def test_garbage_is_not_a_key(garbage):
     assert check_ssh_public_key(garbage).startswith("This is not an OpenSSH public key")
 
 
-@pytest.mark.parametrize(
-    "private_format", [serialization.PrivateFormat.OpenSSH, serialization.PrivateFormat.PKCS8]
-)
-def test_a_pasted_private_key_is_refused_with_advice(private_format, ed25519_private_key):
-    private_text = ed25519_private_key.private_bytes(
-        serialization.Encoding.PEM, private_format, serialization.NoEncryption()
-    ).decode()
+@pytest.mark.parametrize("private_format", [serialization.PrivateFormat.OpenSSH, serialization.PrivateFormat.PKCS8])
+def test_a_pasted_private_key_is_refused_with_advice(private_format):
+    private_text = (
+        private_key("ed25519")
+        .private_bytes(serialization.Encoding.PEM, private_format, serialization.NoEncryption())
+        .decode()
+    )
 
     message = check_ssh_public_key(private_text)
 
@@ -495,15 +490,15 @@ def test_a_pasted_private_key_is_refused_with_advice(private_format, ed25519_pri
     assert ".pub" in message
 
 
-def test_two_keys_in_one_entry_are_refused(ed25519_key, ecdsa_key):
-    assert check_ssh_public_key(f"{ed25519_key}\n{ecdsa_key}") == "Put one key per entry, on a single line."
+def test_two_keys_in_one_entry_are_refused():
+    assert check_ssh_public_key(f"{ED25519_KEY}\n{public_key('ecdsa')}") == "Put one key per entry, on a single line."
 
 
-def test_the_same_key_twice_is_refused_even_with_another_comment(ed25519_key, catalogue, defaults):
-    other_comment = " ".join(ed25519_key.split()[:2]) + " work"
-    document = base_document(ed25519_key) | {"ssh_keys": [ed25519_key, other_comment]}
+def test_the_same_key_twice_is_refused_even_with_another_comment():
+    other_comment = " ".join(ED25519_KEY.split()[:2]) + " work"
+    document = base_document(ED25519_KEY) | {"ssh_keys": [ED25519_KEY, other_comment]}
 
-    errors = errors_for(document, catalogue=catalogue, defaults=defaults)
+    errors = errors_for(document)
 
     assert errors == {"ssh_keys": ["Key 2 is the same as key 1."]}
 
@@ -511,13 +506,13 @@ def test_the_same_key_twice_is_refused_even_with_another_comment(ed25519_key, ca
 # --- Names, warnings, presets ---------------------------------------------------------------------
 
 
-def test_the_longest_names_fit_every_derived_object(ed25519_key, catalogue, defaults):
-    document = base_document(ed25519_key) | {"name": "a" * 41, "disks": [{"name": "abc", "size": "1Gi"}]}
+def test_the_longest_names_fit_every_derived_object():
+    document = base_document(ED25519_KEY) | {"name": "a" * 41, "disks": [{"name": "abc", "size": "1Gi"}]}
 
-    assert errors_for(document, catalogue=catalogue, defaults=defaults) == {}
+    assert errors_for(document) == {}
 
 
-def warnings_for(spec, catalogue):
+def warnings_for(spec, catalogue=CATALOGUE):
     result = validate_spec(spec, catalogue=catalogue, api_shape="current")
     assert result.ok, result.errors
     return result.warnings
@@ -539,48 +534,48 @@ def quick_spec(key: str, **changes) -> VmSpec:
     return dataclasses.replace(spec, **changes)
 
 
-def test_a_balanced_request_has_no_warning(ed25519_key, catalogue):
-    assert warnings_for(quick_spec(ed25519_key), catalogue) == []
+def test_a_balanced_request_has_no_warning():
+    assert warnings_for(quick_spec(ED25519_KEY)) == []
 
 
-def test_best_practices_are_warnings_not_errors(ed25519_key, catalogue):
-    spec = quick_spec(ed25519_key, instance_type="g1.4xlarge")
+def test_best_practices_are_warnings_not_errors():
+    spec = quick_spec(ED25519_KEY, instance_type="g1.4xlarge")
 
-    assert warnings_for(spec, catalogue) == ["g1.4xlarge has 128 vCPUs per GPU; Hikube recommends 8 to 16."]
+    assert warnings_for(spec) == ["g1.4xlarge has 128 vCPUs per GPU; Hikube recommends 8 to 16."]
 
 
-def test_too_little_ram_per_gpu_is_a_warning(ed25519_key, catalogue):
+def test_too_little_ram_per_gpu_is_a_warning():
     small = InstanceTypeInfo(name="g2.small", vcpu=16, ram_gib=48, gpus=2)
-    catalogue = dataclasses.replace(catalogue, instance_types={"g2.small": small})
+    catalogue = dataclasses.replace(CATALOGUE, instance_types={"g2.small": small})
 
-    warnings = warnings_for(quick_spec(ed25519_key, instance_type="g2.small"), catalogue)
+    warnings = warnings_for(quick_spec(ED25519_KEY, instance_type="g2.small"), catalogue)
 
     assert warnings == ["g2.small has 24 GiB of RAM per GPU; Hikube recommends at least 32."]
 
 
-def test_risky_choices_are_explained_in_warnings(ed25519_key, catalogue):
-    spec = quick_spec(ed25519_key, system_disk_class="local", software=(), public_ports=(8000,))
+def test_risky_choices_are_explained_in_warnings():
+    spec = quick_spec(ED25519_KEY, system_disk_class="local", software=(), public_ports=(8000,))
 
-    assert warnings_for(spec, catalogue) == [
+    assert warnings_for(spec) == [
         "The system disk is on local storage: it is lost if its node fails. Prefer replicated storage.",
         "Without the GPU metrics block (DCGM exporter) the GPU charts will stay empty.",
         "Port 22 is not public: your SSH keys work only from inside the cluster.",
     ]
-    assert warnings_for(quick_spec(ed25519_key, ssh_keys=()), catalogue) == [
+    assert warnings_for(quick_spec(ED25519_KEY, ssh_keys=())) == [
         "Without an SSH key you can reach the VM only through its console."
     ]
 
 
 @pytest.mark.parametrize("preset", catalogue_data.PRESETS, ids=lambda preset: preset["slug"])
-def test_every_preset_is_a_valid_request(preset, ed25519_key, catalogue):
-    spec = preset_spec(preset, team="research", ssh_keys=(ed25519_key,), justification="seed example")
+def test_every_preset_is_a_valid_request(preset):
+    spec = preset_spec(preset, team="research", ssh_keys=(ED25519_KEY,), justification="seed example")
 
-    assert validate_spec(spec, catalogue=catalogue, api_shape="current").errors == {}
+    assert validate_spec(spec, catalogue=CATALOGUE, api_shape="current").errors == {}
 
 
-def test_validation_refuses_an_unknown_api_shape(ed25519_key, catalogue):
+def test_validation_refuses_an_unknown_api_shape():
     with pytest.raises(ValueError, match="api_shape"):
-        validate_spec(quick_spec(ed25519_key), catalogue=catalogue, api_shape="v2")
+        validate_spec(quick_spec(ED25519_KEY), catalogue=CATALOGUE, api_shape="v2")
 
 
 def test_the_seed_catalogue_is_complete():
