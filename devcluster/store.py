@@ -1,0 +1,423 @@
+"""The in-memory object store: one lock, one resourceVersion counter, a bounded event history.
+
+Every change gets the next resourceVersion and one watch event in the history, so a watch can
+resume from any resourceVersion still in the history and is told 410 Expired otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import threading
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+
+from devcluster import errors
+from devcluster.kinds import APPS_KINDS, NAMESPACE, Kind
+
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+DNS1035_MESSAGE = (
+    "a lowercase RFC 1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex "
+    "used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+# Fields of metadata only the server sets: a client's value is ignored on every write.
+SERVER_OWNED_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion",
+                         "name", "namespace")
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _json_pointer(path: str) -> list:
+    if not path.startswith("/"):
+        raise errors.bad_request(f"invalid JSON pointer: {path!r}")
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def json_patch(target: dict, operations: list) -> dict:
+    """RFC 6902 JSON patch (add, remove, replace, test): what the client sends for a list body."""
+    result = copy.deepcopy(target)
+    for operation in operations:
+        op, parts = operation.get("op"), _json_pointer(operation.get("path", ""))
+        parent = result
+        try:
+            for part in parts[:-1]:
+                parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+            last = parts[-1]
+            if isinstance(parent, list):
+                index = len(parent) if last == "-" else int(last)
+                if op == "add":
+                    parent.insert(index, operation["value"])
+                elif op == "remove":
+                    parent.pop(index)
+                elif op == "replace":
+                    parent[index] = operation["value"]
+                elif op == "test" and parent[index] != operation["value"]:
+                    raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in "
+                                          f"our request: testing value {operation['path']} failed")
+            elif op in ("add", "replace"):
+                if op == "replace" and last not in parent:
+                    raise KeyError(last)
+                parent[last] = operation["value"]
+            elif op == "remove":
+                del parent[last]
+            elif op == "test" and parent.get(last) != operation["value"]:
+                raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
+                                      f"request: testing value {operation['path']} failed")
+            elif op not in ("test",):
+                raise errors.bad_request(f"unsupported JSON patch operation: {op!r}")
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
+                                  f"request: {op} operation does not apply: doc is missing path: "
+                                  f"{operation.get('path')}") from exc
+    return result
+
+
+def _spec_of(obj: dict) -> dict:
+    """Everything that bumps metadata.generation when it changes."""
+    return {key: value for key, value in obj.items() if key not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class WatchEvent:
+    __slots__ = ("kind_key", "namespace", "object", "previous", "resource_version", "type")
+
+    def __init__(self, resource_version, kind_key, namespace, event_type, obj, previous):
+        self.resource_version = resource_version
+        self.kind_key = kind_key
+        self.namespace = namespace
+        self.type = event_type
+        self.object = obj
+        self.previous = previous
+
+
+class Store:
+    def __init__(self, *, history_size: int = 5000):
+        self.condition = threading.Condition(threading.RLock())
+        self.history_size = history_size
+        self.reset()
+
+    def reset(self):
+        with self.condition:
+            self.objects: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+            self.resource_version = getattr(self, "resource_version", 0)
+            self.history: deque[WatchEvent] = deque()
+            # Watches from a resourceVersion below this one missed events that left the history.
+            self.oldest_resumable_version = self.resource_version
+            self.condition.notify_all()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _bucket(self, kind: Kind) -> dict:
+        return self.objects.setdefault(kind.key, {})
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict:
+        with self.condition:
+            obj = self._bucket(kind).get((namespace or "", name))
+            if obj is None:
+                raise errors.not_found(kind, name)
+            return copy.deepcopy(obj)
+
+    def find(self, kind: Kind, namespace: str, name: str) -> dict | None:
+        with self.condition:
+            obj = self._bucket(kind).get((namespace or "", name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, kind: Kind, namespace: str | None = None, *, label_match=None, field_match=None):
+        """Returns (items sorted by namespace and name, the current resourceVersion)."""
+        with self.condition:
+            items = [
+                copy.deepcopy(obj)
+                for (obj_namespace, _), obj in sorted(self._bucket(kind).items())
+                if (namespace is None or obj_namespace == namespace)
+                and (label_match is None or label_match(obj["metadata"].get("labels") or {}))
+                and (field_match is None or field_match(obj))
+            ]
+            return items, str(self.resource_version)
+
+    def namespace_is_empty(self, namespace: str) -> bool:
+        with self.condition:
+            return not any(key[0] == namespace for kind_key, bucket in self.objects.items()
+                           if kind_key != NAMESPACE.key for key in bucket)
+
+    # -- writes by clients (with the API server's checks) ------------------------------------
+
+    def create(self, kind: Kind, namespace: str | None, body: dict) -> dict:
+        if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        metadata = body.setdefault("metadata", {})
+        self._check_type_and_namespace(kind, namespace, body)
+        if not metadata.get("name") and metadata.get("generateName"):
+            metadata["name"] = metadata["generateName"] + secrets.token_hex(3)[:5]
+        name = metadata.get("name") or ""
+        self._validate(kind, name, metadata)
+        with self.condition:
+            if kind.namespaced:
+                self._require_active_namespace(namespace)
+            bucket = self._bucket(kind)
+            if (namespace or "", name) in bucket:
+                raise errors.already_exists(kind, name)
+            obj = copy.deepcopy(body)
+            obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+            for field in ("uid", "creationTimestamp", "deletionTimestamp", "resourceVersion", "generation"):
+                obj["metadata"].pop(field, None)
+            obj["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=timestamp())
+            if kind.namespaced:
+                obj["metadata"]["namespace"] = namespace
+            if kind in APPS_KINDS:
+                obj["metadata"]["generation"] = 1
+                obj.pop("status", None)
+            if kind is NAMESPACE:
+                obj["status"] = {"phase": "Active"}
+                obj["spec"] = {"finalizers": ["kubernetes"]}
+            return self._commit(kind, obj, None)
+
+    def update(self, kind: Kind, namespace: str | None, name: str, body: dict) -> dict:
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            raise errors.bad_request("the body of the request was in an unknown format")
+        self._check_type_and_namespace(kind, namespace, body)
+        if body["metadata"].get("name") != name:
+            raise errors.bad_request(
+                f"the name of the object ({body['metadata'].get('name')}) does not match the name on the URL ({name})")
+        self._validate(kind, name, body["metadata"])
+        with self.condition:
+            current = self._current(kind, namespace, name)
+            sent_version = body["metadata"].get("resourceVersion")
+            if not sent_version:
+                raise errors.invalid(kind, name, [("metadata.resourceVersion",
+                                                   "Invalid value: 0x0: must be specified for an update")])
+            if str(sent_version) != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(kind, name)
+            return self._client_write(kind, current, body)
+
+    def patch(self, kind: Kind, namespace: str | None, name: str, patch, content_type: str) -> dict:
+        with self.condition:
+            current = self._current(kind, namespace, name)
+            if content_type == "application/json-patch+json":
+                if not isinstance(patch, list):
+                    raise errors.bad_request("the body of a JSON patch must be a list of operations")
+                patched = json_patch(current, patch)
+            else:
+                if not isinstance(patch, dict):
+                    raise errors.bad_request("the body of a merge patch must be a JSON object")
+                sent_version = (patch.get("metadata") or {}).get("resourceVersion")
+                if sent_version and str(sent_version) != current["metadata"]["resourceVersion"]:
+                    raise errors.conflict(kind, name)
+                patched = merge_patch(current, patch)
+            if not isinstance(patched.get("metadata"), dict):
+                raise errors.bad_request("metadata must be an object")
+            self._validate(kind, name, patched["metadata"])
+            return self._client_write(kind, current, patched)
+
+    def delete(self, kind: Kind, namespace: str | None, name: str, preconditions: dict | None = None) -> dict:
+        with self.condition:
+            current = self._current(kind, namespace, name)
+            preconditions = preconditions or {}
+            if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
+                raise errors.ApiError(
+                    409, "Conflict",
+                    f'Operation cannot be fulfilled on {kind.qualified} "{name}": Precondition failed: '
+                    f'UID in precondition: {preconditions["uid"]}, UID in object meta: {current["metadata"]["uid"]}',
+                    {"name": name, "group": kind.group, "kind": kind.plural})
+            if (preconditions.get("resourceVersion")
+                    and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]):
+                raise errors.conflict(kind, name)
+            return self.mark_deleted(kind, current)
+
+    def mark_deleted(self, kind: Kind, obj: dict) -> dict:
+        """Deletes now, or sets deletionTimestamp and waits for the finalizers to be removed."""
+        with self.condition:
+            current = self._current(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            if kind is NAMESPACE:
+                if current["metadata"].get("deletionTimestamp"):
+                    return copy.deepcopy(current)
+                terminating = copy.deepcopy(current)
+                terminating["metadata"]["deletionTimestamp"] = timestamp()
+                terminating["status"] = {"phase": "Terminating"}
+                return self._commit(kind, terminating, current)
+            if current["metadata"].get("finalizers"):
+                if current["metadata"].get("deletionTimestamp"):
+                    return copy.deepcopy(current)
+                terminating = copy.deepcopy(current)
+                terminating["metadata"]["deletionTimestamp"] = timestamp()
+                terminating["metadata"]["deletionGracePeriodSeconds"] = 0
+                return self._commit(kind, terminating, current)
+            return self._remove(kind, current)
+
+    # -- writes by the controller (no checks, no-op when nothing changed) ---------------------
+
+    def put(self, kind: Kind, obj: dict) -> dict:
+        """Creates or replaces a controller-owned object; returns it as stored."""
+        with self.condition:
+            metadata = obj["metadata"]
+            key = (metadata.get("namespace") or "", metadata["name"])
+            current = self._bucket(kind).get(key)
+            stored = copy.deepcopy(obj)
+            stored["apiVersion"], stored["kind"] = kind.api_version, kind.kind
+            if current is None:
+                stored["metadata"].setdefault("uid", str(uuid.uuid4()))
+                stored["metadata"].setdefault("creationTimestamp", timestamp())
+                stored["metadata"].pop("resourceVersion", None)
+                return self._commit(kind, stored, None)
+            for field in ("uid", "creationTimestamp", "generation"):
+                if field in current["metadata"]:
+                    stored["metadata"][field] = current["metadata"][field]
+            stored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            if stored == current:
+                return copy.deepcopy(current)
+            if current["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
+                return self._remove(kind, current)
+            return self._commit(kind, stored, current)
+
+    def remove(self, kind: Kind, namespace: str | None, name: str) -> None:
+        with self.condition:
+            current = self._bucket(kind).get((namespace or "", name))
+            if current is not None:
+                self._remove(kind, current)
+
+    # -- watch --------------------------------------------------------------------------------
+
+    def events_after(self, resource_version: int) -> list[WatchEvent] | None:
+        """Events newer than `resource_version`, or None when some of them left the history."""
+        with self.condition:
+            if resource_version < self.oldest_resumable_version:
+                return None
+            return [event for event in self.history if event.resource_version > resource_version]
+
+    def wait_for_change(self, resource_version: int, timeout: float) -> None:
+        with self.condition:
+            if self.resource_version <= resource_version:
+                self.condition.wait(timeout)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _current(self, kind: Kind, namespace: str | None, name: str) -> dict:
+        current = self._bucket(kind).get((namespace or "", name))
+        if current is None:
+            raise errors.not_found(kind, name)
+        return current
+
+    def _client_write(self, kind: Kind, current: dict, body: dict) -> dict:
+        obj = copy.deepcopy(body)
+        obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
+        for field in SERVER_OWNED_METADATA:
+            if field in current["metadata"]:
+                obj["metadata"][field] = current["metadata"][field]
+            else:
+                obj["metadata"].pop(field, None)
+        # Apps objects have a status subresource: writes to the main resource never change status.
+        if kind in APPS_KINDS or kind is NAMESPACE:
+            if "status" in current:
+                obj["status"] = copy.deepcopy(current["status"])
+            else:
+                obj.pop("status", None)
+        if kind is NAMESPACE:
+            obj["spec"] = copy.deepcopy(current.get("spec", {}))
+        if kind in APPS_KINDS and _spec_of(obj) != _spec_of(current):
+            obj["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        if obj == current:
+            return copy.deepcopy(current)
+        if current["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
+            return self._remove(kind, current)
+        return self._commit(kind, obj, current)
+
+    def _commit(self, kind: Kind, obj: dict, previous: dict | None) -> dict:
+        self.resource_version += 1
+        obj["metadata"]["resourceVersion"] = str(self.resource_version)
+        namespace = obj["metadata"].get("namespace") or ""
+        self._bucket(kind)[(namespace, obj["metadata"]["name"])] = obj
+        self._record("ADDED" if previous is None else "MODIFIED", kind, namespace, obj, previous)
+        return copy.deepcopy(obj)
+
+    def _remove(self, kind: Kind, current: dict) -> dict:
+        namespace = current["metadata"].get("namespace") or ""
+        del self._bucket(kind)[(namespace, current["metadata"]["name"])]
+        self.resource_version += 1
+        removed = copy.deepcopy(current)
+        removed["metadata"]["resourceVersion"] = str(self.resource_version)
+        self._record("DELETED", kind, namespace, removed, current)
+        return copy.deepcopy(removed)
+
+    def _record(self, event_type: str, kind: Kind, namespace: str, obj: dict, previous: dict | None):
+        self.history.append(WatchEvent(self.resource_version, kind.key, namespace, event_type,
+                                       copy.deepcopy(obj), copy.deepcopy(previous)))
+        while len(self.history) > self.history_size:
+            self.oldest_resumable_version = self.history.popleft().resource_version
+        self.condition.notify_all()
+
+    def _require_active_namespace(self, namespace: str):
+        ns = self._bucket(NAMESPACE).get(("", namespace))
+        if ns is None:
+            raise errors.not_found(NAMESPACE, namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.ApiError(
+                403, "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                {"name": namespace, "kind": "namespaces"})
+
+    @staticmethod
+    def _check_type_and_namespace(kind: Kind, namespace: str | None, body: dict):
+        if body.get("apiVersion") not in (None, kind.api_version):
+            raise errors.bad_request(f"the API version in the data ({body['apiVersion']}) does not match the "
+                                     f"expected API version ({kind.api_version})")
+        if body.get("kind") not in (None, kind.kind):
+            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected "
+                                     f"kind ({kind.kind})")
+        sent_namespace = body["metadata"].get("namespace")
+        if kind.namespaced and sent_namespace and sent_namespace != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                     "on the request")
+
+    @staticmethod
+    def _validate(kind: Kind, name: str, metadata: dict):
+        causes = []
+        if not name:
+            causes.append(("metadata.name", "Required value: name or generateName is required"))
+        else:
+            pattern, message = (DNS1035_LABEL, DNS1035_MESSAGE) if kind.dns1035_names else \
+                (DNS1123_LABEL, DNS1123_MESSAGE)
+            if not pattern.match(name):
+                causes.append(("metadata.name", f'Invalid value: "{name}": {message}'))
+            if len(name) > kind.max_name_length:
+                causes.append(("metadata.name",
+                               f'Invalid value: "{name}": must be no more than {kind.max_name_length} characters'))
+        labels = metadata.get("labels") or {}
+        if not isinstance(labels, dict):
+            causes.append(("metadata.labels", "Invalid value: must be a map of strings"))
+            labels = {}
+        for key, value in labels.items():
+            if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+                causes.append(("metadata.labels", f'Invalid value: "{value}": a valid label must be an empty '
+                               "string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+                               "and end with an alphanumeric character (at most 63 characters)"))
+            label_name = key.rsplit("/", 1)[-1]
+            if len(label_name) > 63 or not LABEL_NAME.match(label_name):
+                causes.append(("metadata.labels", f'Invalid value: "{key}": name part must consist of '
+                               "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                               "alphanumeric character (at most 63 characters)"))
+        if causes:
+            raise errors.invalid(kind, name, causes)

@@ -1,0 +1,104 @@
+"""Run the development cluster (`python -m devcluster`) as a subprocess for tests and tools.
+
+    with DevCluster(tmp_path, gpus="H100=2", tenant_tokens={"tok-a": ["tenant-a"]},
+                    namespaces=["tenant-a"]) as cluster:
+        api = cluster.api_client()              # kubernetes.client.ApiClient with the admin token
+        api = cluster.api_client("tok-a")       # ... or with a tenant token
+        cluster.kubeconfig                      # Path of the kubeconfig it wrote (admin context current)
+        cluster.url, cluster.token              # http://127.0.0.1:<port>, the admin bearer token
+        cluster.exporter_url                    # http://127.0.0.1:<port>; metrics at /metrics/<ns>/<vm>
+        cluster.file_sd                         # Path of the Prometheus file_sd JSON it keeps current
+        cluster.faults(error_rate=0.5)          # POST /_devcluster/faults (returns the current faults)
+        cluster.exporter_faults("tenant-a", "vm1", drop_dcp=True)
+        cluster.state()                         # GET /_devcluster/state
+        cluster.reset()                         # empty store, no faults, seed namespaces back
+
+`speed` is "fast" (tests, phases take milliseconds) or "realistic"; `time_scale` overrides it.
+"""
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.support.processes import free_port, stop, wait_for_http
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+class DevCluster:
+    def __init__(self, workdir: Path, *, gpus: str = "H100=4,A100=8,L40S=8", speed: str = "fast",
+                 time_scale: float | None = None, namespaces: list[str] | tuple[str, ...] = ("tenant-a",),
+                 tenant_tokens: dict[str, list[str]] | None = None, token: str = "devcluster-admin-token",
+                 watch_history: int | None = None):
+        self.workdir = Path(workdir)
+        self.kubeconfig = self.workdir / "devcluster-kubeconfig.yaml"
+        self.file_sd = self.workdir / "devcluster-file-sd.json"
+        self.port = free_port()
+        self.exporter_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.exporter_url = f"http://127.0.0.1:{self.exporter_port}"
+        self.token = token
+        self.arguments = [
+            sys.executable, "-m", "devcluster", "--port", str(self.port), "--kubeconfig", str(self.kubeconfig),
+            "--gpus", gpus, "--speed", speed, "--token", token, "--namespaces", ",".join(namespaces),
+            "--exporter-port", str(self.exporter_port), "--file-sd", str(self.file_sd),
+        ]
+        if time_scale is not None:
+            self.arguments += ["--time-scale", str(time_scale)]
+        if watch_history is not None:
+            self.arguments += ["--watch-history", str(watch_history)]
+        for tenant_token, tenant_namespaces in (tenant_tokens or {}).items():
+            self.arguments += ["--tenant-token", f"{tenant_token}={','.join(tenant_namespaces)}"]
+        self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(self.arguments, cwd=REPOSITORY, stdout=subprocess.DEVNULL,
+                                        stderr=(self.workdir / "devcluster.log").open("wb"))
+        wait_for_http(f"{self.url}/version", timeout=30, process=self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+    def api_client(self, token: str | None = None):
+        """A `kubernetes` ApiClient built from the kubeconfig, optionally with another bearer token."""
+        from kubernetes import config
+
+        client = config.new_client_from_config(str(self.kubeconfig))
+        if token is not None:
+            # The kubeconfig loader re-reads the token before each request unless its hook is removed.
+            client.configuration.refresh_api_key_hook = None
+            client.configuration.api_key = {"authorization": f"Bearer {token}"}
+        return client
+
+    def control(self, method: str, path: str, payload: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/_devcluster/{path}", method=method,
+            data=json.dumps(payload).encode() if payload is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def faults(self, **faults) -> dict:
+        return self.control("POST", "faults", faults)
+
+    def exporter_faults(self, namespace: str, vm: str, **faults) -> dict:
+        return self.control("POST", "exporter-faults", {"namespace": namespace, "vm": vm, **faults})
+
+    def state(self) -> dict:
+        return self.control("GET", "state")
+
+    def reset(self) -> None:
+        self.control("POST", "reset", {})
