@@ -194,6 +194,9 @@ def _current(
 def _legacy(
     spec: VmSpec, *, catalogue: Catalogue, namespace: str, vm_id: int | str, running: bool
 ) -> list[dict]:
+    # Validation refuses these for the legacy shape; dropping them here would lose data silently.
+    if spec.disks or spec.network is not None:
+        raise ValueError("the legacy VirtualMachine app has no additional disks or networks")
     return [
         {
             "apiVersion": API_VERSION,
