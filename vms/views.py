@@ -120,7 +120,8 @@ def vm_request_summary(request):
 def vm_request_manifests(request):
     form = _request_form(request, request.POST)
     if not form.is_valid():
-        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests": None}, status=422)
+        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests_requested": True},
+                      status=422)
     objects = render_manifests(form.spec, catalogue=form.catalogue, namespace=form.cleaned_data["team"].namespace,
                                vm_id="new", api_shape=settings.CLUSTER_API_SHAPE)
     text = to_yaml(objects)
