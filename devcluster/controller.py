@@ -524,7 +524,8 @@ class Controller:
                     },
                 },
             },
-            "status": (existing or {}).get("status", {"printableStatus": "Stopped", "ready": False}),
+            # The status pass later in the same reconcile fills in a new VM's status.
+            "status": (existing or {}).get("status", {}),
         }
         if existing is not None and existing["spec"].get("runStrategy") != run_strategy:
             self.instances[app["metadata"]["uid"]].manual_running = False
