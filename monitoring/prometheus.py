@@ -2,7 +2,12 @@
 
 It wraps prometheus-api-client's PrometheusConnect (core install: no pandas) with an explicit
 time budget, bounded retries on the failures a retry can cure, and one exception type,
-PrometheusError, whose `kind` and `retryable` tell callers what to show or whether to retry."""
+PrometheusError, whose `kind` and `retryable` tell callers what to show or whether to retry.
+
+PROMETHEUS_TIMEOUT_SECONDS bounds a whole gateway call, retries included, because it is what a
+page waits at most: quick failures (connection refused while Prometheus restarts, 503 from
+an overloaded server) are retried with a short backoff; a timeout has used up the budget and
+is raised at once."""
 
 import contextlib
 import math
@@ -17,8 +22,7 @@ from django.conf import settings
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from monitoring import promql
-from monitoring.metrics import GPU_INDEX_LABEL, GPU_MODEL_LABEL, GPU_UUID_LABEL, panel
+from monitoring import metrics, promql
 
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
@@ -151,7 +155,7 @@ class PrometheusGateway:
             labels=self.config.labels, scrape_interval=self.config.scrape_interval_seconds,
         )
         series = self.range(query.query, start=query.start, end=query.end, step_seconds=query.step_seconds)
-        spec = panel(key)
+        spec = metrics.panel(key)
         return {
             "panel": key,
             "title": str(spec.title),
@@ -193,7 +197,8 @@ class PrometheusGateway:
             raise PrometheusError(f"Prometheus did not answer within {self.config.timeout_seconds:g} s",
                                   kind=TIMEOUT, retryable=True) from exc
         except requests.ConnectionError as exc:
-            raise PrometheusError(f"cannot connect to Prometheus at {self.config.url}: {exc}",
+            # The exception's text repeats the whole query URL; it stays in the chained cause.
+            raise PrometheusError(f"cannot connect to Prometheus at {self.config.url}",
                                   kind=UNREACHABLE, retryable=True) from exc
         except PrometheusApiClientException as exc:
             raise self._http_error() from exc
@@ -254,9 +259,9 @@ def chart_data(series: list[Series], *, start: float, end: float, step_seconds: 
                 values[index[ts]] = _number(value)
         present = [value for value in values if value is not None]
         gpus.append({
-            "uuid": item.labels.get(GPU_UUID_LABEL, ""),
-            "index": item.labels.get(GPU_INDEX_LABEL, ""),
-            "model": item.labels.get(GPU_MODEL_LABEL, ""),
+            "uuid": item.labels.get(metrics.GPU_UUID_LABEL, ""),
+            "index": item.labels.get(metrics.GPU_INDEX_LABEL, ""),
+            "model": item.labels.get(metrics.GPU_MODEL_LABEL, ""),
             "values": values,
             "current": values[-1] if values else None,
             "avg": sum(present) / len(present) if present else None,
