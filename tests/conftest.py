@@ -25,6 +25,22 @@ def _test_database_url(django_db_setup_name: str) -> str:
             f"{django_db_setup_name}")
 
 
+@pytest.fixture(autouse=True)
+def _catalogue_after_flush(request):
+    """Transactional tests flush the database afterwards, data migrations included: put the
+    seed catalogue back for the tests that run on committed data."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional_marker = marker is not None and (marker.kwargs.get("transaction") or marker.args[:1] == (True,))
+    if not transactional_marker and not {"transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    from django.apps import apps
+
+    from vms.catalogue import catalogue_seed
+
+    request.getfixturevalue("transactional_db")
+    catalogue_seed(apps=apps)
+
+
 @pytest.fixture
 def celery_worker(transactional_db, django_db_blocker):
     """A real `celery worker` process consuming the test Redis, reading the test database.

@@ -34,3 +34,37 @@ def catalogue_from_db() -> Catalogue:
 
 def spec_defaults() -> SpecDefaults:
     return SpecDefaults.from_seed()
+
+
+def catalogue_seed(*, apps) -> None:
+    """Load the seed document's catalogue (vms.catalogue_data) into the admin-editable tables.
+
+    `apps` is a migration's historical app registry or django.apps.apps. Rows that already exist
+    are left as admins edited them."""
+    gpu_model = apps.get_model("vms", "GpuModel")
+    instance_type = apps.get_model("vms", "InstanceType")
+    image = apps.get_model("vms", "Image")
+    storage_class = apps.get_model("vms", "StorageClass")
+    preset = apps.get_model("vms", "Preset")
+
+    for row in catalogue_data.GPU_MODELS:
+        gpu_model.objects.get_or_create(slug=row["slug"], defaults={k: v for k, v in row.items() if k != "slug"})
+    for row in catalogue_data.INSTANCE_TYPES:
+        instance_type.objects.get_or_create(
+            name=row["name"], defaults={"vcpu": row["vcpu"], "ram_gib": row["ram_gib"], "gpu_count": row["gpus"]})
+    for row in catalogue_data.IMAGES:
+        image.objects.get_or_create(slug=row["slug"], defaults={k: v for k, v in row.items() if k != "slug"})
+    for row in catalogue_data.STORAGE_CLASSES:
+        storage_class.objects.get_or_create(name=row["name"], defaults={"label": row["label"],
+                                                                       "guidance": row["guidance"]})
+    for position, row in enumerate(catalogue_data.PRESETS):
+        fields = {k: v for k, v in row.items() if k not in ("slug", "instance_type", "gpu_model")}
+        preset.objects.get_or_create(
+            slug=row["slug"],
+            defaults={
+                **fields,
+                "position": position,
+                "instance_type": instance_type.objects.get(name=row["instance_type"]),
+                "gpu_model": gpu_model.objects.get(slug=row["gpu_model"]),
+            },
+        )
