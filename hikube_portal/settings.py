@@ -170,7 +170,17 @@ CLUSTER_HPC_NETWORKS = env_list("CLUSTER_HPC_NETWORKS", ["gpu-interconnect"])
 PROMETHEUS_URL = env_str("PROMETHEUS_URL", "")
 if PROMETHEUS_URL:
     env_url("PROMETHEUS_URL", PROMETHEUS_URL, schemes=("http", "https"))
+# The whole budget of one Prometheus call, retries included: what a page waits at most.
 PROMETHEUS_TIMEOUT_SECONDS = env_float("PROMETHEUS_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+PROMETHEUS_RETRIES = env_int("PROMETHEUS_RETRIES", 2, minimum=0, maximum=10)
+PROMETHEUS_BEARER_TOKEN = env_str("PROMETHEUS_BEARER_TOKEN", "")
+PROMETHEUS_USERNAME = env_str("PROMETHEUS_USERNAME", "")
+PROMETHEUS_PASSWORD = env_str("PROMETHEUS_PASSWORD", "")
+PROMETHEUS_SCRAPE_INTERVAL_SECONDS = env_int("PROMETHEUS_SCRAPE_INTERVAL_SECONDS", 30, minimum=1)
+# Labels the scrape configuration puts on every in-guest DCGM series, from Kubernetes metadata.
+MONITORING_NAMESPACE_LABEL = env_str("MONITORING_NAMESPACE_LABEL", "namespace")
+MONITORING_VM_LABEL = env_str("MONITORING_VM_LABEL", "vm")
+MONITORING_EXPORTER_JOB = env_str("MONITORING_EXPORTER_JOB", "dcgm-exporter")
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 
