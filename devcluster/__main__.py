@@ -35,10 +35,14 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--namespaces", default="", help="namespaces to create at start, comma-separated")
     parser.add_argument("--exporter-port", type=int, default=0, help="DCGM exporter listener port (0: any)")
     parser.add_argument("--file-sd", type=Path, help="Prometheus file_sd JSON to keep up to date")
+    parser.add_argument("--prometheus-config", type=Path,
+                        help="also write a Prometheus configuration that scrapes the --file-sd targets")
     parser.add_argument("--watch-history", type=int, default=5000,
                         help="events kept for watch resumption; older resourceVersions get 410 Expired")
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args(argv)
+    if arguments.prometheus_config and not arguments.file_sd:
+        parser.error("--prometheus-config needs --file-sd")
     try:
         arguments.gpu_inventory = parse_gpu_inventory(arguments.gpus)
     except ValueError as exc:
@@ -77,6 +81,18 @@ def write_kubeconfig(path: Path, server_url: str, admin_token: str, tenant_token
     os.replace(temporary, path)
 
 
+def write_prometheus_config(path: Path, file_sd: Path) -> None:
+    """A scrape job over the simulated guests, labelled like the production configuration."""
+    config = {
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "scrape_configs": [{"job_name": "dcgm-guests", "scrape_interval": "15s",
+                            "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}]}],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is valid YAML, so Prometheus reads it as is.
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
 def main(argv=None) -> int:
     arguments = parse_arguments(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="devcluster %(levelname)s %(message)s")
@@ -98,6 +114,8 @@ def main(argv=None) -> int:
     )
     api_url = f"http://{arguments.host}:{api_server.server_address[1]}"
     write_kubeconfig(arguments.kubeconfig, api_url, admin_token, arguments.tenant_tokens)
+    if arguments.prometheus_config:
+        write_prometheus_config(arguments.prometheus_config, arguments.file_sd)
 
     threads = [threading.Thread(target=server.serve_forever, daemon=True, name=name)
                for server, name in ((api_server, "api"), (exporter_server, "exporters"))]
