@@ -18,8 +18,8 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python scripts/dev_procfile.py > var/Procfile
-	DEBUG=1 $(BIN)/honcho --procfile var/Procfile --app-root . start
+	DEBUG=1 $(BIN)/python scripts/dev_procfile.py
+	$(BIN)/honcho --procfile var/Procfile --env var/run.env --app-root . start
 
 test: $(INSTALLED)
 	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/pytest'
