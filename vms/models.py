@@ -256,6 +256,13 @@ class VirtualMachine(models.Model):
         return self.state in self.FINAL_STATES
 
     @property
+    def is_settled(self) -> bool:
+        """Nothing is expected to change without someone acting: pages stop polling."""
+        if self.state == self.State.RUNNING:
+            return self.cluster_status == "Running"
+        return self.state in {self.State.STOPPED, self.State.REJECTED, self.State.DELETED, self.State.FAILED}
+
+    @property
     def badge(self) -> str:
         """CSS class of the state badge."""
         return {

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from vms import selectors, services
@@ -12,7 +13,7 @@ from vms.access import visible_teams, vm_for_user
 from vms.catalogue import catalogue_from_db
 from vms.forms import VmFilterForm, VmRequestForm, initial_from_preset
 from vms.manifests import render_manifests, to_yaml
-from vms.models import Preset
+from vms.models import Event, Image, Preset
 from vms.summary import request_summary
 
 VMS_PER_PAGE = 25
@@ -38,10 +39,30 @@ def vm_list(request):
     return render(request, "vms/vm_list.html", context)
 
 
+# htmx stops polling when it receives this status.
+HTMX_STOP_POLLING = 286
+
+
 @login_required
 def vm_detail(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
-    return render(request, "vms/vm_detail.html", {"vm": vm, "timeline": selectors.vm_timeline(vm=vm)})
+    context = {"vm": vm, "timeline": selectors.vm_timeline(vm=vm), "polling": not vm.is_settled}
+    if request.htmx:
+        return render(request, "vms/vm_detail.html#vm-live", context,
+                      status=200 if context["polling"] else HTMX_STOP_POLLING)
+    return render(request, "vms/vm_detail.html", context)
+
+
+@login_required
+def vm_connection(request, vm_id):
+    """Connection details on request, so each time someone reads them lands in the audit trail."""
+    vm = vm_for_user(request.user, vm_id)
+    login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
+    if vm.external_ip:
+        services.event_record(kind=Event.Kind.ACCESS, vm=vm, actor=request.user,
+                              message=N_("Viewed the connection details"))
+    return render(request, "vms/vm_detail.html#connection",
+                  {"vm": vm, "login_user": login_user, "revealed": True})
 
 
 def _request_form(request, data=None, initial=None):

@@ -78,3 +78,34 @@ def test_vm_list_paginates(member_client, member, team):
     assert "Page 1 of 2" in first
     second = member_client.get(reverse("vm_list"), {"page": 2}).content.decode()
     assert "Page 2 of 2" in second
+
+
+def test_detail_polls_until_settled_then_answers_286(member_client, member, team):
+    vm = make_vm(team=team, owner=member, state="provisioning", cluster_status="Starting")
+    page = member_client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
+    assert 'hx-trigger="every 3s"' in page
+    response = member_client.get(reverse("vm_detail", args=[vm.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<div id="vm-live"')
+
+    type(vm).objects.filter(pk=vm.pk).update(state="running", cluster_status="Running")
+    response = member_client.get(reverse("vm_detail", args=[vm.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 286
+    assert "every 3s" not in response.content.decode()
+
+
+def test_connection_details_are_audited_and_hidden_from_strangers(member_client, member, team, other_team,
+                                                                   make_user):
+    from vms.models import Event
+
+    vm = make_vm(team=team, owner=member, external_ip="203.0.113.7")
+    page = member_client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
+    assert "203.0.113.7" not in page
+    response = member_client.get(reverse("vm_connection", args=[vm.pk]))
+    assert "ssh ubuntu@203.0.113.7" in response.content.decode()
+    access = Event.objects.get(vm=vm, kind="access")
+    assert (access.actor, access.text) == (member, "Viewed the connection details")
+
+    theirs = make_vm(team=other_team, owner=make_user("mallory"), external_ip="203.0.113.8")
+    assert member_client.get(reverse("vm_connection", args=[theirs.pk])).status_code == 404
+    assert not Event.objects.filter(vm=theirs).exists()
