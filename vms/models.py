@@ -225,6 +225,14 @@ class VirtualMachine(models.Model):
     synced_at = models.DateTimeField(_("last synchronised"), null=True, blank=True)
     failure_message = models.TextField(_("failure"), blank=True)
     failure_retryable = models.BooleanField(default=False)
+    # Notification bookkeeping, so each mail goes out once whichever worker sends it.
+    approvers_notified_at = models.DateTimeField(null=True, blank=True)
+    approvers_reminded_at = models.DateTimeField(null=True, blank=True)
+    lease_reminded_at = models.DateTimeField(null=True, blank=True)
+    # When a task for this VM was last enqueued or made progress. The status sync enqueues the
+    # work again when this gets old while the cluster still disagrees with the state, so a task
+    # lost with a killed worker or a restarted Redis does not leave the VM stuck.
+    work_touched_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -321,3 +329,116 @@ class Event(models.Model):
             return gettext(self.message) % self.data
         except (KeyError, TypeError, ValueError):
             return self.message
+
+
+class OrphanObject(models.Model):
+    """A cluster object carrying the portal's labels that no live VM of its namespace's team
+    claims, as the last status sync saw it. The sync replaces a namespace's rows each cycle."""
+
+    namespace = models.CharField(_("namespace"), max_length=63)
+    kind = models.CharField(_("kind"), max_length=63)
+    name = models.CharField(_("name"), max_length=253)
+    vm_id_label = models.CharField(_("VM id label"), max_length=63, blank=True)
+    created_at = models.CharField(_("created on the cluster"), max_length=40, blank=True)
+    seen_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        ordering = ["namespace", "kind", "name"]
+        verbose_name = _("orphan cluster object")
+        verbose_name_plural = _("orphan cluster objects")
+        constraints = [models.UniqueConstraint(fields=["namespace", "kind", "name"], name="one_orphan_row")]
+
+    def __str__(self):
+        return f"{self.namespace}/{self.kind}/{self.name}"
+
+
+class GpuAllocation(models.Model):
+    """GPUs of one cluster resource name that the cluster's VMs held at the last status sync."""
+
+    resource_name = models.CharField(_("cluster resource name"), max_length=253, unique=True)
+    allocated = models.PositiveIntegerField(_("allocated"))
+    observed_at = models.DateTimeField(_("observed"))
+
+    class Meta:
+        verbose_name = _("GPU allocation")
+        verbose_name_plural = _("GPU allocations")
+
+    def __str__(self):
+        return f"{self.resource_name}: {self.allocated}"
+
+
+class Quota(models.Model):
+    """How many GPUs of a model a team may hold at once, counting requests not yet decided."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="quotas", verbose_name=_("team"))
+    gpu_model = models.ForeignKey(GpuModel, on_delete=models.CASCADE, related_name="quotas",
+                                  verbose_name=_("GPU model"))
+    max_gpus = models.PositiveIntegerField(_("GPUs at most"))
+
+    class Meta:
+        ordering = ["team__name", "gpu_model__slug"]
+        constraints = [models.UniqueConstraint(fields=["team", "gpu_model"], name="one_quota_per_team_and_model")]
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+
+    def __str__(self):
+        return f"{self.team.name}: {self.max_gpus}× {self.gpu_model.slug}"
+
+
+class AutoApprovalRule(models.Model):
+    """Lets simple requests for a model that needs approval through without an approver."""
+
+    gpu_model = models.ForeignKey(GpuModel, on_delete=models.CASCADE, null=True, blank=True,
+                                  related_name="auto_approval_rules", verbose_name=_("GPU model"),
+                                  help_text=_("Empty: every model that needs approval."))
+    max_gpus = models.PositiveIntegerField(_("GPUs at most"))
+    max_lease_hours = models.PositiveIntegerField(_("lease of at most (hours)"))
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["gpu_model__slug", "max_gpus"]
+        verbose_name = _("auto-approval rule")
+        verbose_name_plural = _("auto-approval rules")
+
+    def __str__(self):
+        model = self.gpu_model.slug if self.gpu_model else _("any model")
+        return f"{model}: ≤ {self.max_gpus} GPUs, ≤ {self.max_lease_hours} h"
+
+
+class ChangeRequest(models.Model):
+    """A change to a running VM that needs an approver: a longer lease or more scarce GPUs."""
+
+    class Kind(models.TextChoices):
+        EXTEND_LEASE = "extend_lease", _("Lease extension")
+        RESIZE = "resize", _("Resize")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="change_requests")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING,
+                             db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    lease_ends_at = models.DateTimeField(_("new lease end"), null=True, blank=True)
+    instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, null=True, blank=True,
+                                      verbose_name=_("new instance type"))
+    justification = models.TextField(_("justification"), blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    approvers_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # One open change of each kind per VM: a second click cannot queue a duplicate.
+            models.UniqueConstraint(fields=["vm", "kind"], condition=models.Q(state="pending"),
+                                    name="one_pending_change_per_kind"),
+        ]
+        verbose_name = _("change request")
+        verbose_name_plural = _("change requests")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.vm}"
