@@ -205,3 +205,14 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The health endpoint calls the worker stale when its heartbeat is older than this.
 HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 120, minimum=1)
+
+# Idle-GPU policy (monitoring.tasks.check_idle_gpus): a running VM whose GPUs averaged below the
+# threshold over the last WARN_AFTER hours gets a warning (email, banner, audit event); with
+# STOP_AFTER > 0 it is stopped (disks kept) that many hours after the warning if still idle.
+IDLE_GPU_THRESHOLD_PERCENT = env_float("IDLE_GPU_THRESHOLD_PERCENT", 5.0, minimum=0.0, maximum=100.0)
+IDLE_GPU_WARN_AFTER_HOURS = env_int("IDLE_GPU_WARN_AFTER_HOURS", 24, minimum=1, maximum=24 * 31)
+IDLE_GPU_STOP_AFTER_HOURS = env_int("IDLE_GPU_STOP_AFTER_HOURS", 0, minimum=0)
+IDLE_GPU_CHECK_INTERVAL_SECONDS = env_int("IDLE_GPU_CHECK_INTERVAL_SECONDS", 3600, minimum=60)
+CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
+    "task": "monitoring.tasks.check_idle_gpus", "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
+}

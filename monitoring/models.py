@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class WorkerHeartbeat(models.Model):
@@ -10,3 +11,24 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class IdleStatus(models.Model):
+    """Where a VM stands in the idle-GPU policy: kept so its owner is warned once per idle
+    period (not at every check) and its pages can show the warning while it stands. Cleared
+    when the GPUs are busy again, so the next idle period warns anew."""
+
+    vm = models.OneToOneField("vms.VirtualMachine", on_delete=models.CASCADE, related_name="idle_status",
+                              verbose_name=_("virtual machine"))
+    idle_since = models.DateTimeField(_("idle since"), null=True, blank=True)
+    average_percent = models.FloatField(_("average GPU utilisation (%)"), null=True, blank=True)
+    warned_at = models.DateTimeField(_("owner warned"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("stopped by the policy"), null=True, blank=True)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("idle GPU status")
+        verbose_name_plural = _("idle GPU statuses")
+
+    def __str__(self):
+        return f"{self.vm_id} idle since {self.idle_since}"

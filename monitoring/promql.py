@@ -269,3 +269,16 @@ def fleet_exporter_up(*, job: str, labels: LabelNames = DEFAULT_LABELS) -> str:
 def exporter_up(*, namespace: str, vm: str, job: str, labels: LabelNames = DEFAULT_LABELS) -> str:
     """1, 0 or no value for one VM; see fleet_exporter_up()."""
     return f"max ({_up(job, matcher(labels.namespace, namespace), matcher(labels.vm, vm))})"
+
+
+def fleet_gpu_hours_used(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
+                         scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
+    """Per VM: GPU-hours weighted by measured utilisation over the window. Each GPU's filtered
+    utilisation is sampled once per scrape interval and counts as that share of one GPU for the
+    interval (100 % for 30 s = 30 GPU-seconds), so a VM's figure is comparable with the
+    GPU-hours it held. One query for all VMs."""
+    inner = _per_gpu_value(panel("gpu_util"), fleet_selector(labels))
+    window, step = duration(window_seconds), duration(scrape_interval)
+    per_gpu = f"sum_over_time(({inner})[{window}:{step}])"
+    # percent -> share (/ 100) and seconds -> hours (/ 3600)
+    return f"sum {_by_vm(labels)} ({per_gpu}) * {scrape_interval} / 360000"

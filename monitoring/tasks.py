@@ -1,9 +1,26 @@
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
+from monitoring import idle
 from monitoring.models import WorkerHeartbeat
+from monitoring.prometheus import PrometheusError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
 def record_worker_heartbeat():
     WorkerHeartbeat.objects.update_or_create(name="celery", defaults={"seen_at": timezone.now()})
+
+
+@shared_task(ignore_result=True)
+def check_idle_gpus():
+    try:
+        counts = idle.check_idle_gpus()
+    except PrometheusError as error:
+        # Not retried: the next periodic pass looks again, with fresh data.
+        logger.warning("idle GPU check skipped: %s", error.message)
+        return
+    logger.info("idle GPU check: %(warned)d warned, %(cleared)d cleared", counts)

@@ -1,0 +1,92 @@
+"""The idle-GPU policy, run periodically by monitoring.tasks.check_idle_gpus.
+
+A running VM whose GPUs averaged below IDLE_GPU_THRESHOLD_PERCENT over the last
+IDLE_GPU_WARN_AFTER_HOURS (and that ran that whole time) is idle: its owner is warned once per
+idle period, by email and by a banner on the VM's pages, and the warning is an event of the
+audit trail. When the GPUs are busy again the warning is withdrawn (another event), so the
+next idle period warns anew. A VM without measurements is never called idle: a missing
+exporter says nothing about the GPUs."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
+
+from monitoring.models import IdleStatus
+from monitoring.prometheus import PrometheusGateway
+from monitoring.selectors import idle_policy, utilisation_by_vm
+from vms.models import Event, VirtualMachine
+from vms.services import event_record
+
+logger = logging.getLogger(__name__)
+
+
+def check_idle_gpus(*, now: datetime | None = None, gateway: PrometheusGateway | None = None) -> dict[str, int]:
+    """One pass of the policy over every running GPU VM; returns how many VMs it warned and
+    cleared. One Prometheus query; raises PrometheusError when Prometheus does not answer
+    (nothing is changed then: the next pass decides)."""
+    now = now or timezone.now()
+    policy = idle_policy()
+    vms = list(VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
+               .select_related("team", "owner", "idle_status"))
+    averages = utilisation_by_vm(vms, window_seconds=policy.window_seconds, at=now, gateway=gateway)
+    counts = {"warned": 0, "cleared": 0}
+    for vm in vms:
+        idle = policy.is_idle(vm, averages[vm.pk], now=now)
+        status = getattr(vm, "idle_status", None)
+        if idle:
+            counts["warned"] += _warn(vm, averages[vm.pk], policy=policy, now=now)
+        elif idle is False and status is not None:
+            counts["cleared"] += _clear(vm, status, averages[vm.pk])
+    # A VM that stopped or went away ends its idle period too.
+    IdleStatus.objects.exclude(vm__state=VirtualMachine.State.RUNNING).delete()
+    return counts
+
+
+@transaction.atomic
+def _warn(vm: VirtualMachine, average: float, *, policy, now: datetime) -> int:
+    status, _created = IdleStatus.objects.get_or_create(vm=vm)
+    # The condition on warned_at makes the warning happen once even if two passes overlap.
+    claimed = IdleStatus.objects.filter(pk=status.pk, warned_at__isnull=True).update(
+        idle_since=now - timedelta(seconds=policy.window_seconds), average_percent=average, warned_at=now,
+        checked_at=now)
+    if not claimed:
+        IdleStatus.objects.filter(pk=status.pk).update(average_percent=average, checked_at=now)
+        return 0
+    data = {"average": round(average, 2), "hours": policy.warn_after_hours,
+            "threshold": policy.threshold_percent}
+    event_record(kind=Event.Kind.USAGE, vm=vm,
+                 message=N_("GPUs idle: %(average).1f %% average utilisation over %(hours)d h; the owner was warned"),
+                 data=data)
+    transaction.on_commit(lambda: _send_warning(vm, data))
+    return 1
+
+
+@transaction.atomic
+def _clear(vm: VirtualMachine, status: IdleStatus, average: float) -> int:
+    deleted, _rows = IdleStatus.objects.filter(pk=status.pk).delete()
+    if deleted and status.warned_at is not None:
+        event_record(kind=Event.Kind.USAGE, vm=vm,
+                     message=N_("GPUs busy again: %(average).1f %% average utilisation; idle warning withdrawn"),
+                     data={"average": round(average, 2)})
+        return 1
+    return 0
+
+
+def _send_warning(vm: VirtualMachine, data: dict):
+    if not vm.owner.email:
+        logger.info("idle GPU warning for %s not emailed: its owner has no address", vm)
+        return
+    context = {"vm": vm, "url": reverse("vm_gpus", args=[vm.pk]), **data}
+    send_mail(
+        subject=_("Your GPU VM %(name)s is idle") % {"name": vm.name},
+        message=render_to_string("monitoring/email/idle_warning.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[vm.owner.email],
+    )

@@ -1,0 +1,29 @@
+from django import template
+
+from monitoring import selectors
+from monitoring.selectors import managed_teams
+
+register = template.Library()
+
+
+@register.filter
+def sees_fleet(user) -> bool:
+    """Whether the navigation offers the fleet pages (admins and team managers)."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or managed_teams(user).exists()
+
+
+@register.filter
+def figure(value, digits=1):
+    """A measured figure, or a dash when there is none (no data is not zero)."""
+    if value is None:
+        return "—"
+    return f"{value:.{int(digits)}f}"
+
+
+@register.inclusion_tag("monitoring/idle_banner.html")
+def idle_banner(vm):
+    """The idle-GPU warning of a VM while it stands: `{% load monitoring %}{% idle_banner vm %}`
+    on any of its pages (one query)."""
+    return {"idle": selectors.idle_banner(vm)}
