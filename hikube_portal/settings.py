@@ -216,3 +216,25 @@ IDLE_GPU_CHECK_INTERVAL_SECONDS = env_int("IDLE_GPU_CHECK_INTERVAL_SECONDS", 360
 CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
     "task": "monitoring.tasks.check_idle_gpus", "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
 }
+
+# Provisioning and status sync (vms.tasks, vms.sync). A task that fails in a way worth retrying
+# tries again after an exponential, jittered delay (base × 2^attempt, capped) until it has made
+# CLUSTER_TASK_MAX_ATTEMPTS attempts, then fails the VM with the cluster's words. One attempt
+# waits at most CLUSTER_WAIT_SECONDS for the cluster (disks to appear, objects to go away).
+CLUSTER_TASK_MAX_ATTEMPTS = env_int("CLUSTER_TASK_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
+CLUSTER_RETRY_BASE_SECONDS = env_float("CLUSTER_RETRY_BASE_SECONDS", 2.0, minimum=0.01)
+CLUSTER_RETRY_MAX_SECONDS = env_float("CLUSTER_RETRY_MAX_SECONDS", 60.0, minimum=0.01)
+CLUSTER_WAIT_SECONDS = env_float("CLUSTER_WAIT_SECONDS", 120.0, minimum=1.0)
+# The sync enqueues a VM's work again when no task touched it for this long and the cluster
+# still disagrees with the portal (a task lost with its worker or with Redis). Keep it above
+# CLUSTER_WAIT_SECONDS and CLUSTER_RETRY_MAX_SECONDS, or healthy tasks get duplicated (harmlessly).
+CLUSTER_WORK_STALE_SECONDS = env_float("CLUSTER_WORK_STALE_SECONDS", 300.0, minimum=1.0)
+CLUSTER_SYNC_INTERVAL_SECONDS = env_float("CLUSTER_SYNC_INTERVAL_SECONDS", 10.0, minimum=1.0)
+# What the sync does with a running VM whose objects vanished from the cluster: "fail" marks it
+# failed (its owner may retry, which re-creates it); "recreate" re-creates it at once.
+CLUSTER_DRIFT_POLICY = env_choice("CLUSTER_DRIFT_POLICY", "fail", choices=("fail", "recreate"))
+CELERY_BEAT_SCHEDULE["cluster-sync"] = {
+    "task": "vms.tasks.sync_cluster", "schedule": CLUSTER_SYNC_INTERVAL_SECONDS,
+    # A cycle nobody picked up in time is superseded by the next one.
+    "options": {"expires": CLUSTER_SYNC_INTERVAL_SECONDS},
+}

@@ -1,0 +1,53 @@
+"""Every task against the development cluster over HTTP, run by a real Celery worker."""
+
+import pytest
+
+from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
+from vms import lifecycle
+from vms.models import InstanceType, VirtualMachine
+
+State = VirtualMachine.State
+
+
+@pytest.mark.parametrize("api_shape", ["current", "legacy"])
+def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, api_shape):
+    vm = new_vm(team=team, owner=owner, api_shape=api_shape)
+
+    lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.RUNNING)
+    assert vm.cluster_status == "Running"
+    assert vm.external_ip.startswith("203.0.113.")
+    assert f"Running — ssh ubuntu@{vm.external_ip}" in timeline(vm)
+    assert all(status["phase"] == "Succeeded" for status in vm.disk_status.values())
+    expected_disks = {"os", "data"} if api_shape == "current" else {"os"}
+    assert set(vm.disk_status) == expected_disks
+    apps = [kind for kind, _ in cluster_objects(gateway, "tenant-alpha", vm.pk)]
+    assert apps.count("VirtualMachine") == 1 + (api_shape == "legacy")
+    assert lifecycle.available_actions(vm) == {"stop", "restart", "resize", "delete"}
+
+    lifecycle.vm_stop(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.STOPPED)
+    assert vm.cluster_status == "Stopped"
+
+    lifecycle.vm_start(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.RUNNING)
+
+    lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.RUNNING)
+    assert "Restart requested" in timeline(vm)
+
+    bigger = InstanceType.objects.get(name="g1.xlarge")
+    lifecycle.vm_resize(vm_id=vm.pk, actor=owner, instance_type_id=bigger.pk)
+    vm = converge(gateway, vm.pk, State.RUNNING)
+    instance_kind = "vminstances" if api_shape == "current" else "virtualmachines"
+    from vms.cluster import LEGACY_VIRTUAL_MACHINE, VM_INSTANCE
+
+    kind = VM_INSTANCE if instance_kind == "vminstances" else LEGACY_VIRTUAL_MACHINE
+    assert gateway.get(kind, "tenant-alpha", vm.name)["spec"]["instanceType"] == "g1.xlarge"
+    states = [event.data.get("state") for event in vm.events.order_by("created_at", "id") if event.kind == "state"]
+    assert states[-4:] == ["stopping", "stopped", "starting", "running"]
+
+    lifecycle.vm_delete(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.DELETED)
+    assert cluster_objects(gateway, "tenant-alpha") == []
+    assert vm.external_ip is None

@@ -1,0 +1,164 @@
+"""What users (and the portal's own policies) may do to a VM once it is recorded.
+
+Each service is keyword-only and transactional: it checks the VM's state in the same UPDATE
+that moves it (vms.services.vm_transition), records the event, and enqueues the Celery task
+once the transaction commits, passing the VM's id. It raises InvalidTransition when the VM's
+state does not allow the action. Call them inside an enclosing transaction or not: the task is
+only sent when the outermost transaction commits.
+
+The database is the source of truth, the broker only carries reminders: a task that cannot be
+enqueued (Redis down) or is lost is enqueued again by the status sync (vms.sync), so the
+services never fail because the broker did.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop as N_
+from kombu.exceptions import KombuError
+
+from vms.models import Event, InstanceType, VirtualMachine
+from vms.services import InvalidTransition, event_record, vm_transition
+
+log = logging.getLogger(__name__)
+State = VirtualMachine.State
+
+ACTIONS = ("start", "stop", "restart", "resize", "delete", "retry")
+# Stop is also accepted while provisioning (e.g. by an idle-GPU policy), but not offered there:
+# a VM waiting for its first boot is better deleted than stopped.
+_ACTIONS_BY_STATE = {
+    State.PENDING_APPROVAL: {"delete"},
+    State.APPROVED: {"delete"},
+    State.PROVISIONING: {"delete"},
+    State.RUNNING: {"stop", "restart", "resize", "delete"},
+    State.STARTING: {"stop", "delete"},
+    State.STOPPING: {"delete"},
+    State.STOPPED: {"start", "resize", "delete"},
+    State.FAILED: {"delete"},
+}
+
+
+def available_actions(vm: VirtualMachine) -> set[str]:
+    """The action names (from ACTIONS) the VM's state allows, for the pages' buttons."""
+    actions = set(_ACTIONS_BY_STATE.get(vm.state, ()))
+    if vm.state == State.FAILED and vm.failure_retryable:
+        actions.add("retry")
+    return actions
+
+
+def enqueue(task_name: str, **arguments) -> None:
+    """Sends vms.tasks.<task_name> once the current transaction commits."""
+
+    def send():
+        from vms import tasks
+
+        try:
+            getattr(tasks, task_name).apply_async(kwargs=arguments)
+        except (KombuError, OSError) as exc:
+            # The sync re-enqueues the VM's work once it looks stale (vms.sync).
+            log.warning("could not enqueue %s%r, the status sync will: %s", task_name, arguments, exc)
+
+    transaction.on_commit(send)
+
+
+def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:
+    """The VM, row-locked until the transaction ends, if its state is in `allowed`."""
+    vm = VirtualMachine.objects.select_for_update().filter(pk=vm_id).first()
+    if vm is None or vm.state not in allowed:
+        raise InvalidTransition(vm_id, to_state, vm.state if vm else None)
+    return vm
+
+
+def _work(vm_id: int, to_state: str, task_name: str, *, actor=None, reason: str = "", **fields) -> VirtualMachine:
+    vm = vm_transition(vm_id=vm_id, to_state=to_state, actor=actor, reason=reason, work_touched_at=timezone.now(),
+                       **fields)
+    enqueue(task_name, vm_id=vm_id)
+    return vm
+
+
+@transaction.atomic
+def vm_provision(*, vm_id: int, actor=None) -> VirtualMachine:
+    """Approved → provisioning: creates the VM on the cluster."""
+    _locked_state(vm_id, {State.APPROVED}, State.PROVISIONING)
+    return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor)
+
+
+@transaction.atomic
+def vm_start(*, vm_id: int, actor) -> VirtualMachine:
+    return _work(vm_id, State.STARTING, "start_vm", actor=actor)
+
+
+@transaction.atomic
+def vm_stop(*, vm_id: int, actor=None, reason: str = "") -> VirtualMachine:
+    """Running, starting or provisioning → stopping. The disks are kept."""
+    return _work(vm_id, State.STOPPING, "stop_vm", actor=actor, reason=reason)
+
+
+@transaction.atomic
+def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
+    """Reboots a running VM through KubeVirt's restart subresource; its state stays running."""
+    vm = _locked_state(vm_id, {State.RUNNING}, State.RUNNING)
+    VirtualMachine.objects.filter(pk=vm_id).update(work_touched_at=timezone.now())
+    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"))
+    enqueue("restart_vm", vm_id=vm_id)
+    return vm
+
+
+class ResizeRefused(ValueError):
+    """The requested instance type cannot replace the VM's (the message says why)."""
+
+
+@transaction.atomic
+def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
+    """Changes the instance type of a running or stopped VM, within its GPU series: the GPU count
+    (and so the quota and the GPUs held) stays the same; more GPUs mean a new request.
+
+    A running VM is stopped, resized and started again (KubeVirt applies an instance type at
+    boot); a stopped VM is resized and stays stopped. Raises ResizeRefused for a type that is
+    not offered, is the current one, or has another GPU count."""
+    vm = _locked_state(vm_id, {State.RUNNING, State.STOPPED}, State.STOPPING)
+    new_type = InstanceType.objects.filter(pk=instance_type_id, active=True).first()
+    if new_type is None:
+        raise ResizeRefused("This instance type is not offered.")
+    if new_type.pk == vm.instance_type_id:
+        raise ResizeRefused(f"The VM already is a {new_type.name}.")
+    if new_type.gpu_count != vm.gpu_count:
+        raise ResizeRefused(f"{new_type.name} has {new_type.gpu_count} GPU(s) and this VM {vm.gpu_count}: "
+                            "a resize keeps the GPU count.")
+    old_name = vm.instance_type.name
+    running = vm.state == State.RUNNING
+    fields = {"instance_type_id": new_type.pk, "work_touched_at": timezone.now()}
+    if running:
+        vm = vm_transition(vm_id=vm_id, to_state=State.STOPPING, actor=actor, **fields)
+    else:
+        VirtualMachine.objects.filter(pk=vm_id).update(**fields)
+    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Resize from %(old)s to %(new)s"),
+                 data={"old": old_name, "new": new_type.name})
+    enqueue("resize_vm", vm_id=vm_id, start_after=running)
+    return VirtualMachine.objects.get(pk=vm_id)
+
+
+@transaction.atomic
+def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
+    """Deletes the VM and its disks. A VM that never reached the cluster is deleted at once."""
+    state = VirtualMachine.objects.select_for_update().filter(pk=vm_id).values_list("state", flat=True).first()
+    if state in (State.PENDING_APPROVAL, State.APPROVED):
+        return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
+    return _work(vm_id, State.DELETING, "delete_vm", actor=actor)
+
+
+@transaction.atomic
+def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
+    """Failed with a retryable error → back to the work that failed: deleting again if the
+    deletion failed, otherwise provisioning, which re-creates whatever is missing and adopts
+    whatever exists."""
+    vm = _locked_state(vm_id, {State.FAILED}, State.PROVISIONING)
+    if not vm.failure_retryable:
+        raise InvalidTransition(vm_id, State.PROVISIONING, vm.state)
+    failed_from = (vm.events.filter(kind=Event.Kind.STATE).exclude(data__state=State.FAILED)
+                   .order_by("-created_at", "-id").values_list("data__state", flat=True).first())
+    if failed_from == State.DELETING:
+        return _work(vm_id, State.DELETING, "delete_vm", actor=actor, failure_message="", failure_retryable=False)
+    return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor, failure_message="",
+                 failure_retryable=False)

@@ -1,0 +1,407 @@
+"""Status sync: keeps the portal's view of every VM true to the cluster.
+
+One cycle (`sync_cluster`, run by Celery beat every CLUSTER_SYNC_INTERVAL_SECONDS) makes one
+LIST per team namespace and kind (apps objects, KubeVirt VMs, DataVolumes, Services, Warning
+events) and never a GET per VM, then maps what it saw onto the VMs:
+
+- cluster status, status message, disk import progress and public IP, with an event per change;
+- state moves the cluster confirms (provisioning/starting → running once KubeVirt says Running,
+  stopping → stopped) and failures in the cluster's words (Helm render errors, image pulls,
+  crash loops); a VM that waits for a GPU stays provisioning with a message saying so;
+- drift: a running VM whose objects vanished is failed or re-created (CLUSTER_DRIFT_POLICY);
+- lost work: a VM whose task was lost (killed worker, Redis restart) gets it enqueued again;
+- orphans (objects with the portal's labels no live VM claims) and the GPUs the cluster holds.
+
+The database work is a fixed number of queries whatever the number of VMs (bulk updates and
+inserts), plus a few per VM whose state actually moves: each move goes through
+vms.services.vm_transition, which checks the state in its UPDATE.
+
+The cluster is listed before the VMs are read: a VM deleted meanwhile is then seen deleting,
+not as a running VM whose objects vanished.
+"""
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_noop as N_
+
+from vms import lifecycle
+from vms.cluster import (
+    DATA_VOLUME,
+    EVENT,
+    KUBEVIRT_VM,
+    LEGACY_VIRTUAL_MACHINE,
+    SERVICE,
+    VM_DISK,
+    VM_INSTANCE,
+    ClusterError,
+    ClusterGateway,
+)
+from vms.manifests import LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL
+from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, VirtualMachine
+from vms.provisioning import helm_failure, vm_object_names
+from vms.selectors import gpus_in_use_by_model
+from vms.services import InvalidTransition, vm_transition
+from vms.spec import API_SHAPE_LEGACY, SSH_PORT
+
+log = logging.getLogger(__name__)
+State = VirtualMachine.State
+
+SYNCED_STATES = VirtualMachine.HOLDING_STATES
+# Teams whose namespace is listed: those with a VM on the cluster, or that had one (their
+# leftovers show up as orphans).
+LISTED_TEAM_STATES = SYNCED_STATES | {State.DELETED}
+# printableStatus values under which KubeVirt has a pod scheduled, so the VM's GPUs are taken.
+GPU_HOLDING_STATUSES = {"Starting", "Running", "Stopping", "Paused", "Migrating", "Terminating"}
+FAILURE_STATUSES = {"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "ErrorPvcNotFound", "DataVolumeError"}
+RUNNING_STRATEGIES = {"Always", "RerunOnFailure", "Once"}
+APPS_KINDS_BY_SHAPE = {"current": (VM_INSTANCE, VM_DISK), "legacy": (LEGACY_VIRTUAL_MACHINE,)}
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_PORTAL}"
+LOCK_KEY = "vms.sync.running"
+EVENT_BATCH = 1000
+
+
+@dataclass
+class NamespaceObjects:
+    """What one namespace holds, as listed in this cycle, by name."""
+
+    apps: dict[tuple[str, str], dict] = field(default_factory=dict)  # (kind, name) → object
+    kubevirt: dict[str, dict] = field(default_factory=dict)
+    data_volumes: dict[str, dict] = field(default_factory=dict)
+    services: dict[str, dict] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)  # involved object name → latest message
+
+
+@dataclass
+class Observation:
+    """One VM as the cluster shows it."""
+
+    missing: list[str]
+    instance: dict | None
+    cluster_status: str = ""
+    status_message: str = ""
+    disk_status: dict = field(default_factory=dict)
+    external_ip: str | None = None
+    helm_failure: str = ""
+    failure: str = ""
+    waiting_for_gpu: bool = False
+
+    @property
+    def wants_running(self) -> bool:
+        spec = (self.instance or {}).get("spec") or {}
+        if "running" in spec and "runStrategy" not in spec:
+            return bool(spec["running"])
+        return spec.get("runStrategy", "Always") in RUNNING_STRATEGIES
+
+
+@dataclass
+class SyncReport:
+    namespaces: int = 0
+    failed_namespaces: list[str] = field(default_factory=list)
+    vms: int = 0
+    updated: int = 0
+    events: int = 0
+    transitions: int = 0
+    enqueued: int = 0
+    orphans: int = 0
+
+
+def _kinds(shapes: set[str]) -> list[tuple]:
+    """(kind, label selector, field selector) of each LIST a namespace gets."""
+    apps = [kind for shape in sorted(shapes) for kind in APPS_KINDS_BY_SHAPE[shape]]
+    return ([(kind, MANAGED_SELECTOR, "") for kind in apps]
+            # Derived objects carry the Helm release's labels, which keep the app's vm-id label.
+            + [(kind, LABEL_VM_ID, "") for kind in (KUBEVIRT_VM, DATA_VOLUME, SERVICE)]
+            + [(EVENT, "", "type=Warning")])
+
+
+def observe_namespace(gateway: ClusterGateway, namespace: str, kinds: list[tuple]) -> NamespaceObjects:
+    objects = NamespaceObjects()
+    latest_warning: dict[str, str] = {}
+    for kind, label_selector, field_selector in kinds:
+        for obj in gateway.list(kind, namespace, label_selector=label_selector, field_selector=field_selector):
+            name = obj.get("metadata", {}).get("name", "")
+            if kind is KUBEVIRT_VM:
+                objects.kubevirt[name] = obj
+            elif kind is DATA_VOLUME:
+                objects.data_volumes[name] = obj
+            elif kind is SERVICE:
+                objects.services[name] = obj
+            elif kind is EVENT:
+                involved = (obj.get("involvedObject") or {}).get("name", "")
+                stamp = obj.get("lastTimestamp") or obj.get("eventTime") or ""
+                if stamp >= latest_warning.get(involved, ""):
+                    latest_warning[involved] = stamp
+                    objects.warnings[involved] = obj.get("message", "")
+            else:
+                objects.apps[(kind.kind, name)] = obj
+    return objects
+
+
+def _condition_messages(obj: dict) -> list[str]:
+    return [c.get("message") for c in (obj.get("status") or {}).get("conditions") or []
+            if c.get("status") == "False" and c.get("message")]
+
+
+def _owned(obj: dict | None, vm: VirtualMachine) -> dict | None:
+    """`obj` if its labels say it is this VM's (a deleted VM's namesake may linger)."""
+    if obj is not None and (obj.get("metadata", {}).get("labels") or {}).get(LABEL_VM_ID) == str(vm.pk):
+        return obj
+    return None
+
+
+def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
+    names = vm_object_names(vm)
+    instance_kind = LEGACY_VIRTUAL_MACHINE.kind if vm.api_shape == API_SHAPE_LEGACY else VM_INSTANCE.kind
+    instance = _owned(objects.apps.get((instance_kind, names.app_name)), vm)
+    missing = [] if instance else [f"{instance_kind} {names.app_name}"]
+    apps = [instance] if instance else []
+    for disk in names.disks:
+        if disk.vmdisk is None:
+            continue
+        vmdisk = _owned(objects.apps.get((VM_DISK.kind, disk.vmdisk)), vm)
+        if vmdisk is None:
+            missing.append(f"VMDisk {disk.vmdisk}")
+        else:
+            apps.append(vmdisk)
+    observation = Observation(missing=missing, instance=instance)
+    observation.helm_failure = next((failure for failure in map(helm_failure, apps) if failure), "")
+
+    for disk in names.disks:
+        data_volume = _owned(objects.data_volumes.get(disk.data_volume), vm)
+        if data_volume is not None:
+            status = data_volume.get("status") or {}
+            observation.disk_status[disk.disk] = {"phase": status.get("phase", ""),
+                                                  "progress": status.get("progress", "")}
+    service = _owned(objects.services.get(names.service), vm)
+    ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    observation.external_ip = next((entry.get("ip") for entry in ingress if entry.get("ip")), None)
+
+    kubevirt = _owned(objects.kubevirt.get(names.kubevirt_vm), vm)
+    if kubevirt is not None:
+        status = (kubevirt.get("status") or {}).get("printableStatus", "")
+        observation.cluster_status = status
+        words = [*_condition_messages(kubevirt), objects.warnings.get(names.kubevirt_vm, "")]
+        cluster_words = next((message for message in words if message), status)
+        if status == "ErrorUnschedulable" and vm.gpu_model.resource_name in cluster_words:
+            observation.waiting_for_gpu = True
+            observation.status_message = N_("No free %(model)s right now: waiting for one to be released") % {
+                "model": vm.gpu_model.slug}
+        elif status == "ErrorUnschedulable":
+            observation.status_message = cluster_words
+        elif status in FAILURE_STATUSES:
+            observation.failure = observation.status_message = f"{status}: {cluster_words}"
+    if observation.helm_failure:
+        observation.status_message = observation.helm_failure
+    return observation
+
+
+def _status_events(vm: VirtualMachine, seen: Observation, login_user: str) -> list[tuple[str, dict]]:
+    """(message, data) of the events that tell what changed since the last cycle."""
+    events = []
+    status_changed = seen.cluster_status != vm.cluster_status
+    ip_changed = seen.external_ip != vm.external_ip
+    if seen.cluster_status == "Running" and (status_changed or ip_changed):
+        if seen.external_ip and SSH_PORT in vm.public_ports:
+            events.append((N_("Running — ssh %(user)s@%(ip)s"), {"user": login_user, "ip": seen.external_ip}))
+        elif seen.external_ip:
+            events.append((N_("Running — public IP %(ip)s"), {"ip": seen.external_ip}))
+        else:
+            events.append((N_("Running"), {}))
+    elif status_changed and seen.waiting_for_gpu:
+        events.append((N_("No free %(model)s right now: waiting for one to be released"),
+                       {"model": vm.gpu_model.slug}))
+    elif status_changed and seen.cluster_status:
+        events.append((N_("Cluster status: %(status)s"), {"status": seen.cluster_status}))
+    elif ip_changed and seen.external_ip:
+        events.append((N_("Public IP: %(ip)s"), {"ip": seen.external_ip}))
+    if seen.status_message and seen.status_message != vm.status_message and not seen.waiting_for_gpu:
+        events.append((N_("The cluster says: %(message)s"), {"message": seen.status_message}))
+    for disk, status in seen.disk_status.items():
+        if status["phase"] == (vm.disk_status or {}).get(disk, {}).get("phase"):
+            continue
+        if status["phase"].endswith("InProgress"):
+            events.append((N_("Disk %(disk)s: importing %(progress)s"), {"disk": disk, "progress": status["progress"]}))
+        elif status["phase"] == "Succeeded":
+            events.append((N_("Disk %(disk)s: ready"), {"disk": disk}))
+        else:
+            events.append((N_("Disk %(disk)s: %(phase)s"), {"disk": disk, "phase": status["phase"]}))
+    return events
+
+
+def _work_is_stale(vm: VirtualMachine, now) -> bool:
+    return vm.work_touched_at is None or (now - vm.work_touched_at).total_seconds() > \
+        settings.CLUSTER_WORK_STALE_SECONDS
+
+
+def _lost_work(vm: VirtualMachine, seen: Observation) -> str | None:
+    """The task to enqueue again when the cluster still disagrees with the VM's state."""
+    if vm.state == State.PROVISIONING and seen.missing:
+        return "provision_vm"
+    if vm.state == State.STARTING and (seen.missing or not seen.wants_running):
+        return "start_vm"
+    if vm.state == State.STOPPING and seen.instance is not None and seen.wants_running:
+        return "stop_vm"
+    if vm.state == State.DELETING:
+        return "delete_vm"
+    return None
+
+
+def _move(vm: VirtualMachine, to_state: str, **fields) -> bool:
+    try:
+        vm_transition(vm_id=vm.pk, to_state=to_state, **fields)
+    except InvalidTransition:
+        # Someone moved the VM since it was read; the next cycle sees the new state.
+        return False
+    return True
+
+
+def _reconcile_state(vm: VirtualMachine, seen: Observation, report: SyncReport, now) -> str | None:
+    """Moves the VM when the cluster confirms or contradicts its state; returns a task to
+    enqueue again, if any."""
+    state = vm.state
+    if seen.helm_failure and state in (State.PROVISIONING, State.STARTING, State.RUNNING, State.STOPPING):
+        report.transitions += _move(vm, State.FAILED, reason=seen.helm_failure, failure_message=seen.helm_failure,
+                                    failure_retryable=False)
+    elif seen.failure and state in (State.PROVISIONING, State.STARTING, State.RUNNING):
+        report.transitions += _move(vm, State.FAILED, reason=seen.failure, failure_message=seen.failure,
+                                    failure_retryable=True)
+    elif state in (State.PROVISIONING, State.STARTING) and seen.cluster_status == "Running":
+        report.transitions += _move(vm, State.RUNNING)
+    elif state == State.STOPPING and seen.cluster_status == "Stopped" and not seen.wants_running:
+        report.transitions += _move(vm, State.STOPPED)
+    elif state == State.RUNNING and seen.missing:
+        message = "Gone from the cluster: " + ", ".join(seen.missing)
+        if _move(vm, State.FAILED, reason=message, failure_message=message, failure_retryable=True):
+            report.transitions += 1
+            if settings.CLUSTER_DRIFT_POLICY == "recreate":
+                report.transitions += _move(vm, State.PROVISIONING, work_touched_at=now, failure_message="",
+                                            failure_retryable=False)
+                return "provision_vm"
+    elif _work_is_stale(vm, now):
+        return _lost_work(vm, seen)
+    return None
+
+
+def _gpu_allocations(namespaces: dict[str, NamespaceObjects]) -> Counter:
+    allocated: Counter = Counter()
+    for objects in namespaces.values():
+        for kubevirt in objects.kubevirt.values():
+            if (kubevirt.get("status") or {}).get("printableStatus") not in GPU_HOLDING_STATUSES:
+                continue
+            template = ((kubevirt.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for gpu in ((template.get("domain") or {}).get("devices") or {}).get("gpus") or []:
+                if gpu.get("deviceName"):
+                    allocated[gpu["deviceName"]] += 1
+    return allocated
+
+
+def _orphans(namespace: str, objects: NamespaceObjects, known_ids: set[str], now) -> list[OrphanObject]:
+    orphans = []
+    for (kind, name), obj in sorted(objects.apps.items()):
+        vm_id = (obj["metadata"].get("labels") or {}).get(LABEL_VM_ID, "")
+        if vm_id not in known_ids:
+            orphans.append(OrphanObject(namespace=namespace, kind=kind, name=name, vm_id_label=vm_id[:63],
+                                        created_at=obj["metadata"].get("creationTimestamp", "")[:40], seen_at=now))
+    return orphans
+
+
+def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
+    report = SyncReport()
+    teams = list(Team.objects.filter(vms__state__in=LISTED_TEAM_STATES).distinct())
+    shapes = {settings.CLUSTER_API_SHAPE} | set(
+        VirtualMachine.objects.filter(state__in=SYNCED_STATES).values_list("api_shape", flat=True).distinct())
+    kinds = _kinds(shapes)
+    listed: dict[int, NamespaceObjects] = {}
+    for team in teams:
+        try:
+            listed[team.pk] = observe_namespace(gateway, team.namespace, kinds)
+        except ClusterError as exc:
+            # Nothing is concluded about a namespace seen partly: no drift, no orphans.
+            log.warning("status sync: cannot list %s: %s", team.namespace, exc.message)
+            report.failed_namespaces.append(team.namespace)
+    report.namespaces = len(listed)
+
+    now = timezone.now()
+    vms = list(VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES)
+               .select_related("team", "instance_type", "gpu_model"))
+    login_users = dict(Image.objects.values_list("slug", "default_user"))
+    report.vms = len(vms)
+    changed, events, enqueue = [], [], []
+    known_ids: dict[int, set[str]] = defaultdict(set)
+    for vm in vms:
+        known_ids[vm.team_id].add(str(vm.pk))
+        seen = observe_vm(vm, listed[vm.team_id])
+        for message, data in _status_events(vm, seen, login_users.get(vm.image, "")):
+            events.append(Event(kind=Event.Kind.CLUSTER, vm=vm, team_id=vm.team_id, target=f"{vm.team.name}/{vm.name}",
+                                message=message, data=data))
+        if (seen.cluster_status, seen.status_message, seen.disk_status, seen.external_ip) != \
+                (vm.cluster_status, vm.status_message, vm.disk_status, vm.external_ip):
+            vm.cluster_status, vm.status_message = seen.cluster_status, seen.status_message
+            vm.disk_status, vm.external_ip = seen.disk_status, seen.external_ip
+            changed.append(vm)
+        task = _reconcile_state(vm, seen, report, now)
+        if task:
+            enqueue.append((task, vm.pk))
+
+    with transaction.atomic():
+        VirtualMachine.objects.bulk_update(changed, ["cluster_status", "status_message", "disk_status", "external_ip"],
+                                           batch_size=500)
+        Event.objects.bulk_create(events, batch_size=EVENT_BATCH)
+        VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES).update(synced_at=now)
+        if enqueue:
+            VirtualMachine.objects.filter(pk__in=[vm_id for _, vm_id in enqueue]).update(work_touched_at=now)
+            for task, vm_id in enqueue:
+                lifecycle.enqueue(task, vm_id=vm_id)
+        namespaces = [team.namespace for team in teams if team.pk in listed]
+        orphans = [orphan for team in teams if team.pk in listed
+                   for orphan in _orphans(team.namespace, listed[team.pk], known_ids[team.pk], now)]
+        OrphanObject.objects.filter(namespace__in=namespaces).delete()
+        OrphanObject.objects.bulk_create(orphans, batch_size=EVENT_BATCH)
+        if not report.failed_namespaces:
+            _store_gpu_allocations(_gpu_allocations(listed), now)
+    report.updated, report.events, report.enqueued, report.orphans = len(changed), len(events), len(enqueue), \
+        len(orphans)
+    return report
+
+
+def _store_gpu_allocations(allocated: Counter, now) -> None:
+    # Every catalogue model gets a row, zero included: no rows at all means "never synced".
+    resources = set(GpuModel.objects.values_list("resource_name", flat=True)) | set(allocated)
+    GpuAllocation.objects.bulk_create(
+        [GpuAllocation(resource_name=resource, allocated=allocated.get(resource, 0), observed_at=now)
+         for resource in resources],
+        update_conflicts=True, unique_fields=["resource_name"], update_fields=["allocated", "observed_at"])
+    GpuAllocation.objects.exclude(resource_name__in=resources).delete()
+
+
+def sync_cluster_locked(*, gateway: ClusterGateway) -> SyncReport | None:
+    """`sync_cluster`, unless another cycle is running (a slow cycle is not stacked upon)."""
+    timeout = max(60, int(settings.CLUSTER_SYNC_INTERVAL_SECONDS * 6))
+    if not cache.add(LOCK_KEY, 1, timeout):
+        return None
+    try:
+        return sync_cluster(gateway=gateway)
+    finally:
+        cache.delete(LOCK_KEY)
+
+
+def orphans():
+    """Objects with the portal's labels that no live VM claims, as of the last sync."""
+    return OrphanObject.objects.order_by("namespace", "kind", "name")
+
+
+def gpus_allocated_by_model() -> dict[int, int]:
+    """GPUs the cluster holds per GPU model id, as of the last sync (one query). Until a sync
+    has run, the GPUs of the VMs whose state holds them."""
+    rows = GpuModel.objects.annotate(allocated=Subquery(
+        GpuAllocation.objects.filter(resource_name=OuterRef("resource_name")).values("allocated")[:1],
+    )).values_list("pk", "allocated")
+    allocated = {pk: count for pk, count in rows if count is not None}
+    return allocated if allocated else gpus_in_use_by_model()

@@ -1,0 +1,61 @@
+"""Celery tasks: load by id, call the provisioning function or the sync, retry what may succeed.
+
+Every task is acknowledged only once it finished and re-queued if its worker dies (settings:
+acks_late, reject_on_worker_lost), so each one may run twice; vms.provisioning makes that safe.
+"""
+
+from celery import shared_task
+from django.conf import settings
+
+from vms import provisioning, sync
+from vms.cluster import ClusterError, gateway
+
+TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
+                # The attempt count is ours (CLUSTER_TASK_MAX_ATTEMPTS), checked in _run.
+                "max_retries": None}
+
+
+def _run(task, operation, vm_id: int, **arguments) -> None:
+    try:
+        operation(vm_id=vm_id, gateway=gateway(), **arguments)
+    except ClusterError as exc:
+        attempts = task.request.retries + 1
+        if exc.retryable and attempts < settings.CLUSTER_TASK_MAX_ATTEMPTS:
+            provisioning.work_touch(vm_id)
+            raise task.retry(countdown=provisioning.backoff_seconds(task.request.retries), exc=exc) from exc
+        provisioning.vm_fail(vm_id=vm_id, operation=operation, error=exc, attempts=attempts)
+
+
+@shared_task(**TASK_OPTIONS)
+def provision_vm(self, vm_id: int) -> None:
+    _run(self, provisioning.provision, vm_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def start_vm(self, vm_id: int) -> None:
+    _run(self, provisioning.start, vm_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def stop_vm(self, vm_id: int) -> None:
+    _run(self, provisioning.stop, vm_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def restart_vm(self, vm_id: int) -> None:
+    _run(self, provisioning.restart, vm_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def resize_vm(self, vm_id: int, start_after: bool) -> None:
+    _run(self, provisioning.resize, vm_id, start_after=start_after)
+
+
+@shared_task(**TASK_OPTIONS)
+def delete_vm(self, vm_id: int) -> None:
+    _run(self, provisioning.delete, vm_id)
+
+
+@shared_task(ignore_result=True)
+def sync_cluster() -> None:
+    sync.sync_cluster_locked(gateway=gateway())
