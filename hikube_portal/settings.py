@@ -238,3 +238,22 @@ CELERY_BEAT_SCHEDULE["cluster-sync"] = {
     # A cycle nobody picked up in time is superseded by the next one.
     "options": {"expires": CLUSTER_SYNC_INTERVAL_SECONDS},
 }
+
+# Approvals, waitlist and leases (vms.services, vms.approval_tasks).
+CELERY_IMPORTS = ["vms.approval_tasks"]
+# Absolute address of the portal, for the links in emails.
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000")
+# This many new requests arriving together make one digest email instead of one each.
+APPROVAL_DIGEST_THRESHOLD = env_int("APPROVAL_DIGEST_THRESHOLD", 3, minimum=2)
+APPROVAL_REMINDER_HOURS = env_int("APPROVAL_REMINDER_HOURS", 24, minimum=1)
+# Requests for GPU models that need approval must say when the GPUs come back.
+LEASE_REQUIRED_FOR_APPROVAL = env_bool("LEASE_REQUIRED_FOR_APPROVAL", True)
+LEASE_MAX_DAYS = env_int("LEASE_MAX_DAYS", 30, minimum=1)
+LEASE_REMINDER_HOURS = env_int("LEASE_REMINDER_HOURS", 24, minimum=1)
+GOVERNANCE_INTERVAL_SECONDS = env_float("GOVERNANCE_INTERVAL_SECONDS", 60.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE.update({
+    "advance-waitlist": {"task": "vms.approval_tasks.advance_waitlist", "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    "notify-approvers": {"task": "vms.approval_tasks.notify_approvers", "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    "remind-approvers": {"task": "vms.approval_tasks.remind_approvers", "schedule": 3600.0},
+    "check-leases": {"task": "vms.approval_tasks.check_leases", "schedule": GOVERNANCE_INTERVAL_SECONDS},
+})

@@ -1,7 +1,10 @@
 import re
+from datetime import timedelta
 
 import yaml
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
@@ -65,6 +68,11 @@ class VmRequestForm(forms.Form):
     network = forms.ChoiceField(label=_("HPC interconnect network"), required=False)
     justification = forms.CharField(label=_("Justification"), required=False, max_length=4000,
                                     widget=forms.Textarea(attrs={"rows": 3}))
+    lease_ends_at = forms.DateTimeField(
+        label=_("Lease ends"), required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("When the GPUs go back: the VM is stopped then (disks kept). Required for models that "
+                    "need approval; you can ask for an extension later."))
 
     def __init__(self, *args, teams, catalogue, api_shape, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,12 +161,28 @@ class VmRequestForm(forms.Form):
                 if field == "disks":
                     self.disk_errors.append(message)
                 self.add_error(field if field in self.fields else None, message)
+        self._check_lease(cleaned)
         team = cleaned.get("team")
         if team and "name" not in result.errors and VirtualMachine.objects.filter(
                 team=team, name=self.spec.name).exclude(state__in=VirtualMachine.FINAL_STATES).exists():
             self.add_error("name", _t("Team %(team)s already has a VM named “%(name)s”.")
                            % {"team": team.name, "name": self.spec.name})
         return cleaned
+
+    def _check_lease(self, cleaned):
+        lease_ends_at, gpu_model = cleaned.get("lease_ends_at"), cleaned.get("gpu_model")
+        if lease_ends_at is None:
+            if gpu_model and gpu_model.needs_approval and settings.LEASE_REQUIRED_FOR_APPROVAL \
+                    and "lease_ends_at" not in self.errors:
+                self.add_error("lease_ends_at", _t("%(model)s requests need a lease end: say when the GPUs go back.")
+                               % {"model": gpu_model.slug})
+            return
+        now = timezone.now()
+        if lease_ends_at <= now + timedelta(hours=1):
+            self.add_error("lease_ends_at", _t("The lease must end at least one hour from now."))
+        elif lease_ends_at > now + timedelta(days=settings.LEASE_MAX_DAYS):
+            self.add_error("lease_ends_at", _t("A lease lasts at most %(days)d days; ask for an extension later.")
+                           % {"days": settings.LEASE_MAX_DAYS})
 
     @property
     def other_errors(self) -> list[str]:
@@ -183,3 +207,30 @@ def initial_from_preset(preset: Preset | None) -> dict:
         "software": preset.software,
         "cloud_config": yaml.safe_dump(preset.cloud_config, sort_keys=False) if preset.cloud_config else "",
     }
+
+
+class LeaseExtensionForm(forms.Form):
+    lease_ends_at = forms.DateTimeField(
+        label=_("New lease end"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    justification = forms.CharField(label=_("Why"), max_length=2000, required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, vm, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vm = vm
+
+    def clean_lease_ends_at(self):
+        value = self.cleaned_data["lease_ends_at"]
+        now = timezone.now()
+        if value <= max(now, self.vm.lease_ends_at or now):
+            raise forms.ValidationError(_t("The new end must be later than the current one and in the future."))
+        if value > now + timedelta(days=settings.LEASE_MAX_DAYS):
+            raise forms.ValidationError(_t("A lease lasts at most %(days)d days from now.")
+                                        % {"days": settings.LEASE_MAX_DAYS})
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.vm.gpu_model.needs_approval and not cleaned.get("justification", "").strip():
+            self.add_error("justification", _t("Tell the approver why you need the GPUs longer."))
+        return cleaned

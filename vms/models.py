@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -262,6 +263,10 @@ class VirtualMachine(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL_STATES
+
+    @property
+    def lease_ended(self) -> bool:
+        return self.lease_ends_at is not None and self.lease_ends_at <= timezone.now()
 
     @property
     def is_settled(self) -> bool:

@@ -1,11 +1,14 @@
 """Every write the portal makes. Functions are keyword-only, run in a transaction, record what
 they did in the event log, and enqueue Celery work only once the transaction commits."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
 
-from vms.models import Event, VirtualMachine
+from vms import selectors
+from vms.models import AutoApprovalRule, ChangeRequest, Event, GpuModel, Quota, VirtualMachine
 
 State = VirtualMachine.State
 
@@ -28,7 +31,7 @@ def event_record(*, kind: str, message: str, actor=None, vm: VirtualMachine | No
 
 @transaction.atomic
 def vm_transition(*, vm_id: int, to_state: str, actor=None, message: str = "", reason: str = "",
-                  **fields) -> VirtualMachine:
+                  event_kind: str = Event.Kind.STATE, **fields) -> VirtualMachine:
     """Move the VM to `to_state` if, at this instant, it is in a state allowed to lead there.
 
     The check and the move are one UPDATE, so of two concurrent movers exactly one wins; the
@@ -40,16 +43,52 @@ def vm_transition(*, vm_id: int, to_state: str, actor=None, message: str = "", r
         current = VirtualMachine.objects.filter(pk=vm_id).values_list("state", flat=True).first()
         raise InvalidTransition(vm_id, to_state, current)
     vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
-    event_record(kind=Event.Kind.STATE, vm=vm, actor=actor, reason=reason, message=message,
-                 data={"state": to_state})
+    event_record(kind=event_kind, vm=vm, actor=actor, reason=reason, message=message, data={"state": to_state})
     return vm
+
+
+class QuotaExceeded(Exception):
+    """The team would hold more GPUs of the model than its quota allows."""
+
+    def __init__(self, *, team, gpu_model, used: int, requested: int, limit: int):
+        self.team, self.gpu_model, self.used, self.requested, self.limit = team, gpu_model, used, requested, limit
+        super().__init__(
+            gettext("Team %(team)s may hold %(limit)d× %(model)s; it holds or has asked for %(used)d, "
+                    "and this needs %(requested)d more.")
+            % {"team": team.name, "limit": limit, "model": gpu_model.slug, "used": used, "requested": requested})
+
+
+def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None = None) -> None:
+    """Raise QuotaExceeded if `requested` more GPUs would not fit in the team's quota.
+
+    Locks the quota row until the transaction ends, so concurrent requests for the same team and
+    model are checked one after the other and cannot both squeeze into the last free GPUs."""
+    quota = Quota.objects.select_for_update().filter(team=team, gpu_model=gpu_model).first()
+    if quota is None:
+        return
+    used = selectors.team_gpus_committed(team=team, gpu_model=gpu_model, exclude_vm_id=exclude_vm_id)
+    if used + requested > quota.max_gpus:
+        raise QuotaExceeded(team=team, gpu_model=gpu_model, used=used, requested=requested, limit=quota.max_gpus)
+
+
+def _auto_approval_rule(*, gpu_model, gpu_count: int, lease_ends_at):
+    if lease_ends_at is None:
+        return None
+    lease_hours = (lease_ends_at - timezone.now()).total_seconds() / 3600
+    rules = AutoApprovalRule.objects.filter(active=True, max_gpus__gte=gpu_count, max_lease_hours__gte=lease_hours)
+    return rules.filter(Q(gpu_model=gpu_model) | Q(gpu_model__isnull=True)).order_by("max_gpus").first()
 
 
 @transaction.atomic
 def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
                lease_ends_at=None) -> VirtualMachine:
-    """Record a validated request in the state its GPU model's approval rule calls for."""
-    needs_approval = gpu_model.needs_approval
+    """Record a validated request in the state its GPU model's approval rules call for."""
+    _quota_check(team=team, gpu_model=gpu_model, requested=instance_type.gpu_count)
+    rule = None
+    if gpu_model.needs_approval:
+        rule = _auto_approval_rule(gpu_model=gpu_model, gpu_count=instance_type.gpu_count,
+                                   lease_ends_at=lease_ends_at)
+    needs_approval = gpu_model.needs_approval and rule is None
     vm = VirtualMachine.objects.create(
         team=team, owner=actor, name=spec.name, instance_type=instance_type, gpu_model=gpu_model,
         gpu_count=instance_type.gpu_count, image=spec.image, system_disk_gib=spec.system_disk_gib,
@@ -65,4 +104,138 @@ def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
         message=N_("Requested %(gpus)d× %(model)s on %(instance_type)s"),
         data={"state": vm.state, "gpus": vm.gpu_count, "model": gpu_model.slug, "instance_type": instance_type.name},
     )
+    if rule is not None:
+        event_record(kind=Event.Kind.DECISION, vm=vm, message=N_("Approved automatically by the rule “%(rule)s”"),
+                     data={"rule": str(rule), "decision": "approved"})
+    if not needs_approval:
+        transaction.on_commit(_waitlist_advance_later)
     return vm
+
+
+def _waitlist_advance_later():
+    from vms.approval_tasks import advance_waitlist
+
+    advance_waitlist.delay()
+
+
+@transaction.atomic
+def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
+    """Approve a waiting request. Re-checks the team's quota: it may have been lowered, or
+    filled by VMs approved since the request was made."""
+    vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
+    vm = vm_transition(vm_id=vm_id, to_state=State.APPROVED, actor=actor, reason=reason,
+                       message=N_("Approved"), event_kind=Event.Kind.DECISION)
+    transaction.on_commit(_waitlist_advance_later)
+    transaction.on_commit(lambda: _notify_requester_later(vm.pk))
+    return vm
+
+
+@transaction.atomic
+def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
+    if not reason.strip():
+        raise ValueError("A rejection needs a reason.")
+    vm = vm_transition(vm_id=vm_id, to_state=State.REJECTED, actor=actor, reason=reason.strip(),
+                       message=N_("Rejected"), event_kind=Event.Kind.DECISION)
+    transaction.on_commit(lambda: _notify_requester_later(vm.pk))
+    return vm
+
+
+def _notify_requester_later(vm_id: int):
+    from vms.approval_tasks import notify_requester
+
+    notify_requester.delay(vm_id)
+
+
+def waitlist_advance() -> list[int]:
+    """Send approved requests to provisioning, per GPU model, first come first served, while
+    the model has free GPUs. Returns the ids of the VMs sent."""
+    from vms.lifecycle import vm_provision
+
+    sent = []
+    for gpu_model in GpuModel.objects.all():
+        with transaction.atomic():
+            # One advancer per model at a time, so two workers cannot hand out the same GPUs.
+            GpuModel.objects.select_for_update().filter(pk=gpu_model.pk).exists()
+            free = gpu_model.capacity - selectors.gpus_in_use_by_model().get(gpu_model.pk, 0)
+            for vm in selectors.waitlist(gpu_model=gpu_model):
+                if vm.gpu_count > free:
+                    break  # strict order: a large request is not overtaken by smaller ones behind it
+                vm_provision(vm_id=vm.pk)
+                free -= vm.gpu_count
+                sent.append(vm.pk)
+    return sent
+
+
+CHANGE_MESSAGES = {
+    (ChangeRequest.Kind.EXTEND_LEASE, "requested"): N_("Asked for a lease extension"),
+    (ChangeRequest.Kind.EXTEND_LEASE, ChangeRequest.State.APPROVED): N_("Lease extension approved"),
+    (ChangeRequest.Kind.EXTEND_LEASE, ChangeRequest.State.REJECTED): N_("Lease extension rejected"),
+}
+
+
+@transaction.atomic
+def change_request_create(*, vm_id: int, actor, kind: str, justification: str, lease_ends_at) -> ChangeRequest:
+    """Ask for a longer lease; approvers decide. (Resizing keeps the GPU model and count, see
+    vms.lifecycle.vm_resize, so it never needs an approver.)"""
+    vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    try:
+        with transaction.atomic():
+            change = ChangeRequest.objects.create(vm=vm, kind=kind, requested_by=actor, justification=justification,
+                                                  lease_ends_at=lease_ends_at)
+    except IntegrityError:
+        raise ChangeAlreadyPending(vm=vm, kind=kind) from None
+    event_record(kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=justification,
+                 message=CHANGE_MESSAGES[kind, "requested"], data={"change": kind, "change_id": change.pk})
+    return change
+
+
+class ChangeAlreadyPending(Exception):
+    def __init__(self, *, vm, kind):
+        super().__init__(gettext("A %(kind)s of %(vm)s already waits for approval.")
+                         % {"kind": ChangeRequest.Kind(kind).label.lower(), "vm": vm.name})
+
+
+def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> ChangeRequest:
+    changed = ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING).update(state=to_state)
+    if changed != 1:
+        raise InvalidTransition(change_id, to_state, ChangeRequest.objects.filter(pk=change_id).values_list(
+            "state", flat=True).first())
+    change = ChangeRequest.objects.select_related("vm__team").get(pk=change_id)
+    event_record(kind=Event.Kind.DECISION, vm=change.vm, actor=actor, reason=reason,
+                 message=CHANGE_MESSAGES[change.kind, to_state],
+                 data={"change": change.kind, "decision": to_state, "change_id": change.pk})
+    transaction.on_commit(lambda: _notify_change_later(change.pk))
+    return change
+
+
+@transaction.atomic
+def change_request_approve(*, change_id: int, actor, reason: str = "") -> ChangeRequest:
+    change = _change_decide(change_id=change_id, actor=actor, to_state=ChangeRequest.State.APPROVED, reason=reason)
+    VirtualMachine.objects.filter(pk=change.vm.pk).update(lease_ends_at=change.lease_ends_at, lease_reminded_at=None)
+    return change
+
+
+@transaction.atomic
+def change_request_reject(*, change_id: int, actor, reason: str) -> ChangeRequest:
+    if not reason.strip():
+        raise ValueError("A rejection needs a reason.")
+    return _change_decide(change_id=change_id, actor=actor, to_state=ChangeRequest.State.REJECTED,
+                          reason=reason.strip())
+
+
+def _notify_change_later(change_id: int):
+    from vms.approval_tasks import notify_change_decision
+
+    notify_change_decision.delay(change_id)
+
+
+@transaction.atomic
+def lease_extend(*, vm_id: int, actor, lease_ends_at, justification: str = "") -> ChangeRequest:
+    """Ask for a later lease end: approvers decide for models that need approval; for the
+    others it is granted at once (still recorded as a change and its decision)."""
+    change = change_request_create(vm_id=vm_id, actor=actor, kind=ChangeRequest.Kind.EXTEND_LEASE,
+                                   justification=justification, lease_ends_at=lease_ends_at)
+    if not change.vm.gpu_model.needs_approval:
+        change = change_request_approve(change_id=change.pk, actor=None)
+    return change

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from vms import selectors
-from vms.models import GpuModel, InstanceType
+from vms.models import GpuModel, InstanceType, Quota
 
 HOURS_PER_MONTH = Decimal(730)
 
@@ -30,6 +30,12 @@ def request_summary(form) -> dict:
         in_use = selectors.gpus_in_use_by_model().get(gpu_model.pk, 0)
         summary.update(needs_approval=gpu_model.needs_approval, capacity=gpu_model.capacity,
                        free_gpus=max(gpu_model.capacity - in_use, 0))
+    team = form.fields["team"].queryset.filter(pk=_whole_number(form["team"].value())).first()
+    if gpu_model and instance_type and team:
+        quota = Quota.objects.filter(team=team, gpu_model=gpu_model).values_list("max_gpus", flat=True).first()
+        used = selectors.team_gpus_committed(team=team, gpu_model=gpu_model)
+        summary["quota"] = {"used": used, "this": instance_type.gpu_count, "limit": quota,
+                            "remaining": None if quota is None else quota - used - instance_type.gpu_count}
     if gpu_model and instance_type:
         summary["gpu_memory_gb"] = gpu_model.memory_gb * instance_type.gpu_count
         summary["fits_now"] = summary["free_gpus"] >= instance_type.gpu_count

@@ -2,16 +2,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
-from vms import selectors, services
-from vms.access import visible_teams, vm_for_user
+from vms import lifecycle, selectors, services
+from vms.access import can_manage_vm, visible_teams, vm_for_user
 from vms.catalogue import catalogue_from_db
-from vms.forms import VmFilterForm, VmRequestForm, initial_from_preset
+from vms.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.manifests import render_manifests, to_yaml
 from vms.models import Event, Image, Preset
 from vms.summary import request_summary
@@ -43,10 +44,33 @@ def vm_list(request):
 HTMX_STOP_POLLING = 286
 
 
+def _live_context(request, vm):
+    can_manage = can_manage_vm(request.user, vm)
+    return {
+        "vm": vm,
+        "timeline": selectors.vm_timeline(vm=vm),
+        "polling": not vm.is_settled,
+        "actions": lifecycle.available_actions(vm) if can_manage else set(),
+        "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
+        "waitlist": selectors.waitlist_position(vm=vm),
+        "pending_extension": vm.change_requests.filter(state="pending").first(),
+        "lease_form": LeaseExtensionForm(vm=vm) if can_manage and vm.lease_ends_at else None,
+        "action_buttons": ACTION_BUTTONS,
+    }
+
+
+ACTION_BUTTONS = [
+    ("start", _lazy("Start"), "primary"),
+    ("stop", _lazy("Stop"), ""),
+    ("restart", _lazy("Restart"), ""),
+    ("retry", _lazy("Retry"), "primary"),
+]
+
+
 @login_required
 def vm_detail(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
-    context = {"vm": vm, "timeline": selectors.vm_timeline(vm=vm), "polling": not vm.is_settled}
+    context = _live_context(request, vm)
     if request.htmx:
         return render(request, "vms/vm_detail.html#vm-live", context,
                       status=200 if context["polling"] else HTMX_STOP_POLLING)
@@ -111,11 +135,15 @@ def vm_request(request):
     form = _request_form(request, request.POST)
     if not form.is_valid():
         return _render_request(request, form, status=422 if request.htmx else 200)
-    vm = services.vm_request(
-        actor=request.user, team=form.cleaned_data["team"], spec=form.spec,
-        gpu_model=form.cleaned_data["gpu_model"], instance_type=form.cleaned_data["instance_type"],
-        api_shape=settings.CLUSTER_API_SHAPE,
-    )
+    try:
+        vm = services.vm_request(
+            actor=request.user, team=form.cleaned_data["team"], spec=form.spec,
+            gpu_model=form.cleaned_data["gpu_model"], instance_type=form.cleaned_data["instance_type"],
+            api_shape=settings.CLUSTER_API_SHAPE, lease_ends_at=form.cleaned_data.get("lease_ends_at"),
+        )
+    except services.QuotaExceeded as error:
+        form.add_error("gpu_model", str(error))
+        return _render_request(request, form, status=422 if request.htmx else 200)
     if vm.state == vm.State.PENDING_APPROVAL:
         messages.info(request, _("Your request for %(name)s waits for an approver.") % {"name": vm.name})
     else:
@@ -151,3 +179,83 @@ def vm_request_manifests(request):
         response["Content-Disposition"] = f'attachment; filename="{form.spec.name}.yaml"'
         return response
     return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests": text})
+
+
+def _back_to_vm(request, vm_id):
+    """After an action: the live partial for htmx (buttons and state refreshed), the page otherwise."""
+    if request.htmx:
+        vm = vm_for_user(request.user, vm_id)
+        return render(request, "vms/vm_detail.html#vm-live", _live_context(request, vm))
+    return redirect("vm_detail", vm_id=vm_id)
+
+
+ACTION_SERVICES = {
+    "start": lifecycle.vm_start,
+    "stop": lifecycle.vm_stop,
+    "restart": lifecycle.vm_restart,
+    "retry": lifecycle.vm_retry,
+}
+
+
+@login_required
+@require_POST
+def vm_action(request, vm_id, action):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    if action not in ACTION_SERVICES:
+        raise Http404
+    if action == "start" and vm.lease_ended:
+        messages.error(request, _("The lease of %(name)s has ended: ask for an extension before starting it.")
+                       % {"name": vm.name})
+        return _back_to_vm(request, vm_id)
+    try:
+        ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s is no longer in a state that allows this; the page shows where it "
+                                    "stands now.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_resize(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    instance_type = request.POST.get("instance_type", "")
+    try:
+        lifecycle.vm_resize(vm_id=vm.pk, actor=request.user,
+                            instance_type_id=int(instance_type) if instance_type.isdigit() else 0)
+    except lifecycle.ResizeRefused as error:
+        messages.error(request, str(error))
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s can be resized only while running or stopped.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_delete(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    if request.POST.get("confirm_name", "").strip() != vm.name:
+        messages.error(request, _("Type the VM's name, %(name)s, to confirm the deletion.") % {"name": vm.name})
+        return _back_to_vm(request, vm_id)
+    try:
+        lifecycle.vm_delete(vm_id=vm.pk, actor=request.user)
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s is already being deleted.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_extend_lease(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    form = LeaseExtensionForm(request.POST, vm=vm)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, error[0])
+        return _back_to_vm(request, vm_id)
+    try:
+        services.lease_extend(vm_id=vm.pk, actor=request.user, lease_ends_at=form.cleaned_data["lease_ends_at"],
+                              justification=form.cleaned_data["justification"])
+    except services.ChangeAlreadyPending as error:
+        messages.warning(request, str(error))
+    return _back_to_vm(request, vm_id)

@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from vms.models import Membership, Team, VirtualMachine
 
@@ -42,6 +45,8 @@ def test_request_a_vm_from_a_preset_with_live_summary(page, make_user, screensho
 
     page.get_by_label("Name").fill("inference-h100")
     page.get_by_label("Justification").fill("Serve the evaluation model for the review week")
+    assert page.locator(".field.has-error", has=page.locator("#id_lease_ends_at")).count() == 1
+    page.get_by_label("Lease ends").fill((timezone.localtime() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Submit the request").click()
     page.get_by_role("heading", name="inference-h100").wait_for()
     assert page.get_by_text("waits for an approver").is_visible()

@@ -1,6 +1,7 @@
 """The request form through the real views: every rule answers on its field, writes nothing."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -8,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from vms.models import Event, Preset, VirtualMachine
 
@@ -21,6 +23,10 @@ def openssh(key) -> str:
 
 ED25519_KEY = openssh(ed25519.Ed25519PrivateKey.generate()) + " alice@laptop"
 RSA_1024_KEY = openssh(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+
+
+def in_days(days: float) -> str:
+    return (timezone.localtime() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
 
 def valid_post(team, /, **overrides):
@@ -55,7 +61,8 @@ def test_valid_request_is_recorded_and_queued(member_client, team, member):
 
 def test_h100_request_waits_for_approval(member_client, team):
     response = member_client.post(reverse("vm_request"), valid_post(
-        team, instance_type="g8.4xlarge", gpu_model="H100", justification="Fine-tune a 70B model for 3 days"))
+        team, instance_type="g8.4xlarge", gpu_model="H100", justification="Fine-tune a 70B model for 3 days",
+        lease_ends_at=in_days(3)))
     assert response.status_code == 302
     assert VirtualMachine.objects.get().state == "pending_approval"
 
@@ -97,6 +104,11 @@ BAD_INPUTS = [
     ({"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": ""}, "justification",
      "approved by hand"),
     ({"justification": "x" * 4001}, "justification", "at most 4000 characters"),
+    ({"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": "LLM"}, "lease_ends_at",
+     "H100 requests need a lease end"),
+    ({"lease_ends_at": "yesterday"}, "lease_ends_at", "Enter a valid date/time"),
+    ({"lease_ends_at": in_days(-1)}, "lease_ends_at", "at least one hour from now"),
+    ({"lease_ends_at": in_days(60)}, "lease_ends_at", "at most 30 days"),
     ({"disk_name": "datasets", "disk_size": "0", "disk_class": "replicated"}, "disks", "at least 1 GiB"),
     ({"disk_name": "Data_Sets", "disk_size": "10", "disk_class": "replicated"}, "disks", "Disk 1"),
     ({"disk_name": "os", "disk_size": "10", "disk_class": "replicated"}, "disks", "system disk's name"),

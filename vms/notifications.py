@@ -1,0 +1,54 @@
+"""The emails the portal sends about requests, decisions and leases.
+
+Each function takes already-loaded objects, renders templates/emails/<name>.txt (its first line
+is the subject) and sends one message; the Celery tasks in vms.approval_tasks decide when."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from vms.access import APPROVE_PERMISSION
+
+
+def approvers():
+    return (get_user_model().objects.with_perm(APPROVE_PERMISSION, include_superusers=False)
+            .exclude(email="").order_by("pk"))
+
+
+def _send(template: str, context: dict, recipients: list[str]) -> int:
+    if not recipients:
+        return 0
+    context = {**context, "portal_url": settings.PORTAL_URL.rstrip("/")}
+    subject, _, body = render_to_string(f"emails/{template}.txt", context).strip().partition("\n")
+    return send_mail(subject.strip(), body.strip() + "\n", None, recipients)
+
+
+def send_new_requests(items: list) -> int:
+    """One email per request, or one digest when several arrived together."""
+    recipients = [user.email for user in approvers()]
+    if len(items) >= settings.APPROVAL_DIGEST_THRESHOLD:
+        return _send("approval_digest", {"items": items}, recipients)
+    return sum(_send("approval_request", {"item": item}, recipients) for item in items)
+
+
+def send_approval_reminder(items: list) -> int:
+    return _send("approval_reminder", {"items": items, "hours": settings.APPROVAL_REMINDER_HOURS},
+                 [user.email for user in approvers()])
+
+
+def send_decision(vm, decision_event) -> int:
+    return _send("decision", {"vm": vm, "event": decision_event}, [vm.owner.email] if vm.owner.email else [])
+
+
+def send_change_decision(change, decision_event) -> int:
+    owner = change.requested_by
+    return _send("change_decision", {"change": change, "event": decision_event}, [owner.email] if owner.email else [])
+
+
+def send_lease_reminder(vm) -> int:
+    return _send("lease_reminder", {"vm": vm}, [vm.owner.email] if vm.owner.email else [])
+
+
+def send_lease_ended(vm) -> int:
+    return _send("lease_ended", {"vm": vm}, [vm.owner.email] if vm.owner.email else [])
