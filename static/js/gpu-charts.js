@@ -61,7 +61,7 @@
     }));
     var options = {
       width: Math.max(target.clientWidth, 200), height: 200, series: series, legend: {show: false},
-      axes: [{}, {size: 60, values: function (u, ticks) { return ticks.map(function (t) { return t + " " + data.unit; }); }}],
+      axes: [{}, {size: 76, values: function (u, ticks) { return ticks.map(function (t) { return t + " " + data.unit; }); }}],
       scales: {x: {time: true}}
     };
     var values = [data.timestamps].concat(data.gpus.map(function (gpu) { return gpu.values; }));
