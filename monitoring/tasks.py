@@ -23,4 +23,4 @@ def check_idle_gpus():
         # Not retried: the next periodic pass looks again, with fresh data.
         logger.warning("idle GPU check skipped: %s", error.message)
         return
-    logger.info("idle GPU check: %(warned)d warned, %(cleared)d cleared", counts)
+    logger.info("idle GPU check: %(warned)d warned, %(cleared)d cleared, %(stopped)d stopped", counts)
