@@ -1,6 +1,59 @@
-from django.contrib import admin
+"""Django admin for platform admins: catalogue, teams, quotas, rules, VMs, the audit log and
+the cluster objects nobody claims. Every change made here lands in the audit log."""
 
-from vms.models import Membership, Team
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
+
+from vms import services
+from vms.models import (
+    AutoApprovalRule,
+    ChangeRequest,
+    Event,
+    GpuModel,
+    Image,
+    InstanceType,
+    Membership,
+    OrphanObject,
+    Preset,
+    Quota,
+    StorageClass,
+    Team,
+    VirtualMachine,
+)
+
+ADMIN_MESSAGES = {
+    "added": N_("Added %(model)s “%(object)s”"),
+    "changed": N_("Changed %(model)s “%(object)s”: %(fields)s"),
+    "deleted": N_("Deleted %(model)s “%(object)s”"),
+}
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Writes each add, change and delete to the portal's audit log (besides Django's own log)."""
+
+    def _audit(self, request, obj, what: str, fields: str = ""):
+        team = obj if isinstance(obj, Team) else getattr(obj, "team", None)
+        services.event_record(
+            kind=Event.Kind.ADMIN, actor=request.user, target=f"{obj._meta.verbose_name}: {obj}",
+            team=team if isinstance(team, Team) else None,
+            message=ADMIN_MESSAGES[what],
+            data={"model": str(obj._meta.verbose_name), "object": str(obj), "fields": fields, "pk": obj.pk},
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "added")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        changed = sorted({field for entry in message if "changed" in entry for field in entry["changed"]["fields"]})
+        self._audit(request, obj, "changed", ", ".join(changed) or "—")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "deleted")
+        return super().log_deletions(request, queryset)
 
 
 class MembershipInline(admin.TabularInline):
@@ -9,8 +62,125 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class QuotaInline(admin.TabularInline):
+    model = Quota
+    extra = 1
+
+
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "display_name", "namespace", "created_at"]
     search_fields = ["name", "display_name"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, QuotaInline]
+
+
+@admin.register(GpuModel)
+class GpuModelAdmin(AuditedAdmin):
+    list_display = ["slug", "name", "resource_name", "capacity", "needs_approval", "price_per_gpu_hour", "active"]
+    list_editable = ["capacity", "needs_approval", "price_per_gpu_hour", "active"]
+
+
+@admin.register(InstanceType)
+class InstanceTypeAdmin(AuditedAdmin):
+    list_display = ["name", "vcpu", "ram_gib", "gpu_count", "active"]
+    list_filter = ["gpu_count", "active"]
+
+
+@admin.register(Image)
+class ImageAdmin(AuditedAdmin):
+    list_display = ["slug", "label", "profile", "default_user", "runs_software_blocks", "active"]
+
+
+@admin.register(StorageClass)
+class StorageClassAdmin(AuditedAdmin):
+    list_display = ["name", "label", "active"]
+
+
+@admin.register(Preset)
+class PresetAdmin(AuditedAdmin):
+    list_display = ["title", "slug", "instance_type", "gpu_model", "position"]
+
+
+@admin.register(Quota)
+class QuotaAdmin(AuditedAdmin):
+    list_display = ["team", "gpu_model", "max_gpus"]
+    list_filter = ["gpu_model"]
+
+
+@admin.register(AutoApprovalRule)
+class AutoApprovalRuleAdmin(AuditedAdmin):
+    list_display = ["__str__", "gpu_model", "max_gpus", "max_lease_hours", "active"]
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(AuditedAdmin):
+    list_display = ["name", "team", "owner", "state", "cluster_status", "gpu_model", "gpu_count", "created_at"]
+    list_filter = ["state", "gpu_model", "team"]
+    search_fields = ["name", "owner__username", "team__name"]
+    list_select_related = ["team", "owner", "gpu_model"]
+    actions = ["sync_now"]
+
+    # A VM is bound to objects on the cluster: it changes through the portal's services
+    # (checked, audited), never by editing its row.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Synchronise with the cluster now"))
+    def sync_now(self, request, queryset):
+        from vms.tasks import sync_cluster
+
+        sync_cluster.delay()
+        self.message_user(request, _("A status sync is queued; the list shows its result in a few seconds."),
+                          messages.SUCCESS)
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(admin.ModelAdmin):
+    list_display = ["vm", "kind", "state", "requested_by", "lease_ends_at", "created_at"]
+    list_filter = ["state", "kind"]
+    list_select_related = ["vm", "requested_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: it is append-only by design."""
+
+    list_display = ["created_at", "kind", "actor", "target", "text", "reason"]
+    list_filter = ["kind", "team"]
+    search_fields = ["target", "message", "reason", "actor__username"]
+    list_select_related = ["actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrphanObject)
+class OrphanObjectAdmin(admin.ModelAdmin):
+    """Cluster objects with the portal's labels that no VM claims (as of the last sync)."""
+
+    list_display = ["namespace", "kind", "name", "vm_id_label", "created_at", "seen_at"]
+    list_filter = ["namespace", "kind"]
+    actions = ["sync_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Synchronise with the cluster now"))
+    def sync_now(self, request, queryset):
+        VirtualMachineAdmin.sync_now(self, request, queryset)

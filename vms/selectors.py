@@ -39,6 +39,15 @@ def gpus_in_use_by_model() -> dict[int, int]:
     return {row["gpu_model_id"]: row["gpus"] for row in rows}
 
 
+def gpus_busy_by_model() -> dict[int, int]:
+    """GPUs per model id that are not free: what the cluster held at the last sync, or what the
+    portal has sent to it since (VMs in GPU-holding states), whichever is more."""
+    from vms.sync import gpus_allocated_by_model
+
+    observed, recorded = gpus_allocated_by_model(), gpus_in_use_by_model()
+    return {pk: max(observed.get(pk, 0), recorded.get(pk, 0)) for pk in observed.keys() | recorded.keys()}
+
+
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
     """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
     vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(
@@ -148,5 +157,5 @@ def waitlist_position(*, vm: VirtualMachine) -> dict | None:
         return None
     ahead = waitlist(gpu_model=vm.gpu_model).filter(
         Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk))
-    free = max(vm.gpu_model.capacity - gpus_in_use_by_model().get(vm.gpu_model_id, 0), 0)
+    free = max(vm.gpu_model.capacity - gpus_busy_by_model().get(vm.gpu_model_id, 0), 0)
     return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}

@@ -157,7 +157,7 @@ def waitlist_advance() -> list[int]:
         with transaction.atomic():
             # One advancer per model at a time, so two workers cannot hand out the same GPUs.
             GpuModel.objects.select_for_update().filter(pk=gpu_model.pk).exists()
-            free = gpu_model.capacity - selectors.gpus_in_use_by_model().get(gpu_model.pk, 0)
+            free = gpu_model.capacity - selectors.gpus_busy_by_model().get(gpu_model.pk, 0)
             for vm in selectors.waitlist(gpu_model=gpu_model):
                 if vm.gpu_count > free:
                     break  # strict order: a large request is not overtaken by smaller ones behind it

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from vms import approvals, views
+from vms import approvals, audit, views
 
 urlpatterns = [
     path("", views.vm_list, name="vm_list"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:vm_id>/resize/", views.vm_resize, name="vm_resize"),
     path("<int:vm_id>/delete/", views.vm_delete, name="vm_delete"),
     path("<int:vm_id>/lease/", views.vm_extend_lease, name="vm_extend_lease"),
+    path("audit/", audit.audit_log, name="audit_log"),
     path("approvals/", approvals.approval_queue, name="approval_queue"),
     path("approvals/vm/<int:vm_id>/", approvals.approval_decide_vm, name="approval_decide_vm"),
     path("approvals/change/<int:change_id>/", approvals.approval_decide_change, name="approval_decide_change"),
