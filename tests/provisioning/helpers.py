@@ -42,7 +42,8 @@ def cluster_objects(gateway, namespace: str, vm_id: int | None = None) -> list[t
     selector = f"{LABEL_VM_ID}={vm_id}" if vm_id is not None else LABEL_VM_ID
     found = []
     for kind in (*APPS_KINDS, KUBEVIRT_VM, DATA_VOLUME):
-        found += [(kind.kind, obj["metadata"]["name"]) for obj in gateway.list(kind, namespace, label_selector=selector)]
+        objects = gateway.list(kind, namespace, label_selector=selector)
+        found += [(kind.kind, obj["metadata"]["name"]) for obj in objects]
     return sorted(found)
 
 
