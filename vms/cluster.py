@@ -180,10 +180,15 @@ class ClusterGateway:
               content_type: str = "application/json"):
         with self._lock:
             self.calls[(verb, kind.plural)] += 1
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if body is not None:
+            # A server that answers an error before reading the body (the development cluster's
+            # injected faults do) leaves it in a kept-alive connection, where it would be read as
+            # the next request. Writes are few; a fresh connection for each costs little.
+            headers["Connection"] = "close"
         try:
             response = self.api_client.call_api(
-                path, method, query_params=query or [], body=body,
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                path, method, query_params=query or [], body=body, header_params=headers,
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout,
             )
         except ApiException as exc:
