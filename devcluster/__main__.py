@@ -85,7 +85,7 @@ def write_prometheus_config(path: Path, file_sd: Path) -> None:
     """A scrape job over the simulated guests, labelled like the production configuration."""
     config = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "scrape_configs": [{"job_name": "dcgm-guests", "scrape_interval": "15s",
+        "scrape_configs": [{"job_name": "dcgm-exporter", "scrape_interval": "15s",
                             "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}]}],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

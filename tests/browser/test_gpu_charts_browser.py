@@ -2,11 +2,9 @@
 live by a real Prometheus, and switches the range."""
 
 import json
-import shutil
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -21,7 +19,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.prometheus, pytest.mark.django_db
 
 NAMESPACE = "tenant-vision"
 VM = "charts"
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "gpu-charts.png"
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +89,7 @@ def test_gpu_tab_draws_live_charts_and_switches_range(page, make_user, screensho
     page.locator(".energy strong").wait_for()
     assert "kWh" in page.locator(".energy").inner_text()
     assert page.locator(".telemetry-message").count() == 0
-    path = screenshot(page, "gpu-charts-1h")
-    DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, DOCS_SCREENSHOT)
+    screenshot(page, "gpu-charts-1h")
 
     first_chart = page.locator(".gpu-panel[data-panel=power] canvas").first.element_handle()
     page.get_by_role("link", name="6 h").click()

@@ -167,7 +167,7 @@ def test_file_sd_lists_running_gpu_vms_only(apps, devcluster):
 @pytest.mark.prometheus
 def test_real_prometheus_scrapes_the_simulated_guests(apps, devcluster, tmp_path):
     running_gpu_vm(apps, devcluster, "train", [H100, H100])
-    scrape_config = {"job_name": "dcgm-guests", "scrape_interval": "1s", "scrape_timeout": "1s",
+    scrape_config = {"job_name": "dcgm-exporter", "scrape_interval": "1s", "scrape_timeout": "1s",
                      "file_sd_configs": [{"files": [str(devcluster.file_sd)], "refresh_interval": "1s"}]}
 
     with PrometheusServer(tmp_path, scrape_configs=[scrape_config]) as prometheus:
@@ -185,5 +185,5 @@ def test_real_prometheus_scrapes_the_simulated_guests(apps, devcluster, tmp_path
         assert item["metric"]["namespace"] == NS
         assert item["metric"]["vm"] == "train"
         assert item["metric"]["modelName"] == "NVIDIA H100 NVL"
-        assert item["metric"]["job"] == "dcgm-guests"
+        assert item["metric"]["job"] == "dcgm-exporter"
         assert 80 <= float(item["value"][1]) <= 100

@@ -1,0 +1,77 @@
+"""A whole VM life in the browser, on real parts: the portal (live server), a Celery worker and
+Celery beat, the development cluster over HTTP, and Chromium."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.provisioning.conftest import REPO, Worker, database_url
+from tests.support.devcluster import DevCluster
+from tests.support.processes import stop
+from vms.models import Membership, Team, VirtualMachine
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def running_portal(tmp_path, settings, live_server):
+    """Dev cluster + worker + beat, all reading the live server's database."""
+    from hikube_portal.celery import app
+
+    with DevCluster(tmp_path / "cluster", gpus="L40S=8", namespaces=["tenant-ml-research"]) as cluster:
+        settings.CLUSTER_KUBECONFIG = str(cluster.kubeconfig)
+        app.control.purge()
+        worker = Worker(database_url=database_url(), redis_url=settings.REDIS_URL, kubeconfig=cluster.kubeconfig,
+                        log_name="browser-worker")
+        worker.start()
+        env = {**worker.env, "CLUSTER_SYNC_INTERVAL_SECONDS": "1", "GOVERNANCE_INTERVAL_SECONDS": "1"}
+        with (REPO / "test-artifacts" / "browser-beat.log").open("ab") as log:
+            beat = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "hikube_portal", "beat", "--loglevel=INFO",
+                 "--schedule", str(tmp_path / "beat-schedule")], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT)
+        try:
+            yield cluster
+        finally:
+            stop(beat)
+            worker.stop()
+            app.control.purge()
+
+
+def test_request_watch_running_stop_and_delete(page, make_user, running_portal, screenshot):
+    user = make_user("alice", "s3cret-pass", first_name="Alice")
+    Membership.objects.create(team=Team.objects.create(name="ml-research"), user=user, role="manager")
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("s3cret-pass")
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/vms/new/")
+    page.get_by_label("Name").fill("render-01")
+    page.get_by_label("Instance type").select_option("g1.large")
+    page.get_by_label("GPU model").select_option("L40S")
+    page.get_by_role("button", name="Submit the request").click()
+    page.get_by_role("heading", name="render-01").wait_for()
+    url = page.url
+
+    badge = page.locator("#vm-live [data-state]")
+    badge.and_(page.locator("[data-state=running]")).wait_for(timeout=60_000)
+    page.locator("[data-cluster-status]", has_text="Running").wait_for(timeout=30_000)
+    assert page.url == url  # no reload: htmx swapped the live part in place
+    assert page.get_by_text("Running — ssh").first.is_visible()
+    screenshot(page, "running")
+
+    page.get_by_role("button", name="Stop").click()
+    badge.and_(page.locator("[data-state=stopped]")).wait_for(timeout=60_000)
+
+    page.get_by_text("Delete this VM").click()
+    page.get_by_label("VM name to confirm").fill("render-01")
+    page.get_by_role("button", name="Delete", exact=True).click()
+    badge.and_(page.locator("[data-state=deleted]")).wait_for(timeout=60_000)
+    assert VirtualMachine.objects.get(name="render-01").state == "deleted"
+    from kubernetes import client
+
+    remaining = client.CustomObjectsApi(running_portal.api_client()).list_namespaced_custom_object(
+        "apps.cozystack.io", "v1alpha1", "tenant-ml-research", "vminstances")
+    assert remaining["items"] == []
