@@ -180,18 +180,18 @@ class ClusterGateway:
               content_type: str = "application/json"):
         with self._lock:
             self.calls[(verb, kind.plural)] += 1
-        headers = {"Content-Type": content_type, "Accept": "application/json"}
-        if body is not None:
-            # A server that answers an error before reading the body (the development cluster's
-            # injected faults do) leaves it in a kept-alive connection, where it would be read as
-            # the next request. Writes are few; a fresh connection for each costs little.
-            headers["Connection"] = "close"
         try:
             response = self.api_client.call_api(
-                path, method, query_params=query or [], body=body, header_params=headers,
+                path, method, query_params=query or [], body=body,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout,
             )
         except ApiException as exc:
+            if body is not None:
+                # A server that refuses a write before reading its body (the development cluster's
+                # injected faults do) leaves the body in the kept-alive connection, to be read as
+                # the next request: start afresh. Errors are rare, reconnecting is cheap.
+                self.api_client.rest_client.pool_manager.clear()
             raise _error_from_api_exception(exc) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"The cluster API did not answer: {exc}", retryable=True) from exc

@@ -145,8 +145,11 @@ def observe_namespace(gateway: ClusterGateway, namespace: str, kinds: list[tuple
 
 
 def _condition_messages(obj: dict) -> list[str]:
-    return [c.get("message") for c in (obj.get("status") or {}).get("conditions") or []
-            if c.get("status") == "False" and c.get("message")]
+    """Messages of the failing conditions, the specific ones (PodScheduled, Failure…) before
+    Ready's summary."""
+    failing = [c for c in (obj.get("status") or {}).get("conditions") or []
+               if c.get("status") == "False" and c.get("message")]
+    return [c["message"] for c in sorted(failing, key=lambda c: c.get("type") == "Ready")]
 
 
 def _owned(obj: dict | None, vm: VirtualMachine) -> dict | None:
@@ -189,7 +192,7 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
         observation.cluster_status = status
         words = [*_condition_messages(kubevirt), objects.warnings.get(names.kubevirt_vm, "")]
         cluster_words = next((message for message in words if message), status)
-        if status == "ErrorUnschedulable" and vm.gpu_model.resource_name in cluster_words:
+        if status == "ErrorUnschedulable" and any(vm.gpu_model.resource_name in message for message in words):
             observation.waiting_for_gpu = True
             observation.status_message = N_("No free %(model)s right now: waiting for one to be released") % {
                 "model": vm.gpu_model.slug}

@@ -1,0 +1,131 @@
+"""The status sync against the development cluster over HTTP: GPU exhaustion, drift, orphans,
+failures in the cluster's words, and one LIST per namespace and kind."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
+from vms import lifecycle, sync
+from vms.cluster import VM_DISK, VM_INSTANCE
+from vms.models import GpuModel, InstanceType, VirtualMachine
+from vms.services import InvalidTransition
+
+State = VirtualMachine.State
+
+
+def test_a_vm_waits_for_a_free_gpu_and_starts_once_one_is_released(worker, gateway, team, owner):
+    h100 = GpuModel.objects.get(slug="H100")
+    holder = new_vm(team=team, owner=owner, name="holder", gpu="H100", instance_type="g2.large")  # both H100s
+    waiter = new_vm(team=team, owner=owner, name="waiter", gpu="H100", instance_type="g1.large")
+    lifecycle.vm_provision(vm_id=holder.pk, actor=owner)
+    converge(gateway, holder.pk, State.RUNNING)
+    assert sync.gpus_allocated_by_model()[h100.pk] == 2
+
+    lifecycle.vm_provision(vm_id=waiter.pk, actor=owner)
+    message = "No free H100 right now: waiting for one to be released"
+    deadline_vm = None
+    for _ in range(200):
+        sync.sync_cluster(gateway=gateway)
+        deadline_vm = VirtualMachine.objects.get(pk=waiter.pk)
+        if deadline_vm.status_message == message:
+            break
+    assert deadline_vm.state == State.PROVISIONING
+    assert deadline_vm.cluster_status == "ErrorUnschedulable"
+    assert message in timeline(deadline_vm)
+
+    lifecycle.vm_delete(vm_id=holder.pk, actor=owner)
+    converge(gateway, holder.pk, State.DELETED)
+    waiter = converge(gateway, waiter.pk, State.RUNNING)
+    assert waiter.status_message == ""
+    assert sync.gpus_allocated_by_model()[h100.pk] == 1
+
+
+@pytest.mark.parametrize("policy", ["fail", "recreate"])
+def test_a_running_vm_whose_objects_vanished_is_failed_or_recreated(worker, gateway, team, owner, settings, policy):
+    settings.CLUSTER_DRIFT_POLICY = policy
+    vm = new_vm(team=team, owner=owner)
+    lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.RUNNING)
+
+    gateway.delete(VM_INSTANCE, "tenant-alpha", vm.name)
+    gateway.delete(VM_DISK, "tenant-alpha", f"{vm.name}-data")
+    # Their finalizers keep them a moment while KubeVirt stops the VM.
+    for _ in range(200):
+        if gateway.get(VM_DISK, "tenant-alpha", f"{vm.name}-data") is None:
+            break
+        time.sleep(0.05)
+    if policy == "fail":
+        vm = converge(gateway, vm.pk, State.FAILED)
+        assert vm.failure_message == "Gone from the cluster: VMInstance train-1, VMDisk train-1-data"
+        assert "retry" in lifecycle.available_actions(vm)
+        lifecycle.vm_retry(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.RUNNING)
+    states = [e.data["state"] for e in vm.events.filter(kind="state").order_by("id")]
+    assert states[-3:] == ["failed", "provisioning", "running"]
+    assert len(cluster_objects(gateway, "tenant-alpha", vm.pk)) == 6
+
+
+def test_objects_with_the_portals_labels_that_no_vm_claims_are_listed(transactional_db, cluster, gateway, team,
+                                                                      owner):
+    vm = new_vm(team=team, owner=owner, state="deleted")
+    stray = {"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk",
+             "metadata": {"name": "leftover-os", "namespace": "tenant-alpha",
+                          "labels": {"app.kubernetes.io/managed-by": "hikube-gpu-portal",
+                                     "portal.hikube.cloud/vm-id": str(vm.pk)}},
+             "spec": {"source": {}, "storage": "5Gi", "storageClass": "replicated"}}
+    gateway.create(stray)
+    gateway.create({**stray, "metadata": {**stray["metadata"], "name": "unlabelled", "labels": {}}})
+
+    report = sync.sync_cluster(gateway=gateway)
+    assert report.orphans == 1
+    assert [(o.namespace, o.kind, o.name, o.vm_id_label) for o in sync.orphans()] == [
+        ("tenant-alpha", "VMDisk", "leftover-os", str(vm.pk))]
+
+    gateway.delete(VM_DISK, "tenant-alpha", "leftover-os")
+    sync.sync_cluster(gateway=gateway)
+    assert not sync.orphans().exists()
+
+
+def test_a_helm_render_error_fails_the_vm_in_the_clusters_words(worker, gateway, team, owner):
+    InstanceType.objects.create(name="g1.custom", vcpu=4, ram_gib=16, gpu_count=1)
+    vm = new_vm(team=team, owner=owner, instance_type="g1.custom")
+    lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
+    vm = converge(gateway, vm.pk, State.FAILED)
+    assert "Specified instancetype not exists in cluster: g1.custom" in vm.failure_message
+    assert not vm.failure_retryable
+    assert lifecycle.available_actions(vm) == {"delete"}
+    lifecycle.vm_delete(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.DELETED)
+    assert cluster_objects(gateway, "tenant-alpha") == []
+
+
+def test_the_sync_lists_each_namespace_and_kind_once_over_http(worker, gateway, team, other_team, owner):
+    vms = [new_vm(team=team, owner=owner, name="a-1"), new_vm(team=team, owner=owner, name="a-2"),
+           new_vm(team=other_team, owner=owner, name="b-1", api_shape="legacy")]
+    for vm in vms:
+        lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
+    for vm in vms:
+        converge(gateway, vm.pk, State.RUNNING)
+
+    gateway.calls.clear()
+    report = sync.sync_cluster(gateway=gateway)
+    assert (report.namespaces, report.vms, report.failed_namespaces) == (2, 3, [])
+    # Both API shapes are in use, so the apps kinds of both are listed.
+    plurals = ["vminstances", "vmdisks", "virtualmachines", "datavolumes", "services", "events"]
+    expected = Counter({("list", plural): 2 for plural in plurals})
+    expected[("list", "virtualmachines")] = 4  # the apps and the KubeVirt VirtualMachines
+    assert gateway.calls == expected
+
+
+def test_actions_the_state_does_not_allow_are_refused(transactional_db, team, owner):
+    vm = new_vm(team=team, owner=owner, state="stopped")
+    for action in (lifecycle.vm_stop, lifecycle.vm_restart, lifecycle.vm_provision, lifecycle.vm_retry):
+        with pytest.raises(InvalidTransition):
+            action(vm_id=vm.pk, actor=owner)
+    with pytest.raises(lifecycle.ResizeRefused, match="keeps the GPU count"):
+        lifecycle.vm_resize(vm_id=vm.pk, actor=owner, instance_type_id=InstanceType.objects.get(name="g2.large").pk)
+    queued = new_vm(team=team, owner=owner, name="queued")
+    assert lifecycle.vm_delete(vm_id=queued.pk, actor=owner).state == State.DELETED
+    assert lifecycle.available_actions(vm) == {"start", "resize", "delete"}
