@@ -23,6 +23,9 @@ DEFAULT_GPUS = "H100=4,A100=8,L40S=8"
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--advertise-host",
+                        help="host name clients reach the servers at, written into the kubeconfig and the file_sd "
+                             "targets (default: --host; e.g. the service name in docker compose)")
     parser.add_argument("--port", type=int, required=True, help="Kubernetes API port (0: any free port)")
     parser.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
     parser.add_argument("--gpus", default=DEFAULT_GPUS,
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
 
     store = Store(history_size=arguments.watch_history)
     exporter_server = ExporterServer((arguments.host, arguments.exporter_port), None)
-    registry = ExporterRegistry(host=arguments.host, port=exporter_server.server_address[1],
+    advertised_host = arguments.advertise_host or arguments.host
+    registry = ExporterRegistry(host=advertised_host, port=exporter_server.server_address[1],
                                 file_sd_path=arguments.file_sd)
     exporter_server.registry = registry
     controller = Controller(store, arguments.gpu_inventory, time_scale=time_scale,
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
         admin_token=admin_token, tenant_tokens=arguments.tenant_tokens,
         seed_namespaces=[ns for ns in arguments.namespaces.split(",") if ns],
     )
-    api_url = f"http://{arguments.host}:{api_server.server_address[1]}"
+    api_url = f"http://{advertised_host}:{api_server.server_address[1]}"
     write_kubeconfig(arguments.kubeconfig, api_url, admin_token, arguments.tenant_tokens)
     if arguments.prometheus_config:
         write_prometheus_config(arguments.prometheus_config, arguments.file_sd)

@@ -23,3 +23,24 @@ def test_tenant_tokens_map_to_namespaces(tmp_path):
 
     assert arguments.tenant_tokens == {"tok": frozenset({"tenant-a", "tenant-b"})}
     assert arguments.speed == "realistic"
+
+
+def test_advertise_host_is_what_the_kubeconfig_points_at(tmp_path):
+    """In docker compose the servers listen on 0.0.0.0 but clients reach them by service name."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.support.processes import free_port, stop, wait_for_http
+
+    port, kubeconfig = free_port(), tmp_path / "kubeconfig"
+    process = subprocess.Popen([sys.executable, "-m", "devcluster", "--port", str(port), "--kubeconfig",
+                                str(kubeconfig), "--advertise-host", "localhost"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/version", process=process)
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    finally:
+        stop(process)
+    assert server == f"http://localhost:{port}"

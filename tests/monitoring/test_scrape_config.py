@@ -48,10 +48,20 @@ def promtool_check(path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dev_configuration_is_valid():
-    promtool_check(DEPLOY / "prometheus-dev.yml")
-    (job,) = yaml.safe_load((DEPLOY / "prometheus-dev.yml").read_text())["scrape_configs"]
+@pytest.mark.parametrize("name", ["prometheus-dev.yml", "prometheus-compose.yml"])
+def test_dev_configurations_are_valid(name):
+    promtool_check(DEPLOY / name)
+    (job,) = yaml.safe_load((DEPLOY / name).read_text())["scrape_configs"]
     assert job["job_name"] == config_from_settings().exporter_job
+
+
+def test_compose_prometheus_reads_the_file_the_dev_cluster_writes():
+    compose = yaml.safe_load((DEPLOY.parent.parent / "docker-compose.yml").read_text())
+    command = compose["services"]["devcluster"]["command"]
+    (job,) = yaml.safe_load((DEPLOY / "prometheus-compose.yml").read_text())["scrape_configs"]
+    (sd_file,) = job["file_sd_configs"][0]["files"]
+    assert f"--file-sd {sd_file}" in command
+    assert "--advertise-host devcluster" in command
 
 
 def test_production_configuration_shape_and_validity(tmp_path):
