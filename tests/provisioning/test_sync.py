@@ -1,6 +1,7 @@
 """The status sync against the development cluster over HTTP: GPU exhaustion, drift, orphans,
 failures in the cluster's words, and one LIST per namespace and kind."""
 
+import io
 import time
 from collections import Counter
 
@@ -129,3 +130,17 @@ def test_actions_the_state_does_not_allow_are_refused(transactional_db, team, ow
     queued = new_vm(team=team, owner=owner, name="queued")
     assert lifecycle.vm_delete(vm_id=queued.pk, actor=owner).state == State.DELETED
     assert lifecycle.available_actions(vm) == {"start", "resize", "delete"}
+
+
+def test_sync_command_creates_missing_team_namespaces_and_syncs(transactional_db, cluster, gateway, owner):
+    from django.core.management import call_command
+
+    from vms.cluster import NAMESPACE
+    from vms.models import Team
+
+    Team.objects.create(name="gamma")
+    new_vm(team=Team.objects.get(name="gamma"), owner=owner, state="stopped")
+    out = io.StringIO()
+    call_command("sync_cluster", "--ensure-namespaces", stdout=out)
+    assert gateway.get(NAMESPACE, None, "tenant-gamma") is not None
+    assert out.getvalue().startswith("1 namespace(s), 1 VM(s)")
