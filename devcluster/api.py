@@ -123,8 +123,7 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._raw_body
         if not raw.strip():
             return None
         try:
@@ -143,6 +142,10 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         raise errors.ApiError(401, "Unauthorized", "Unauthorized")
 
     def _handle(self, method: str) -> None:
+        # Read the whole body before anything can answer: an error sent while it is still unread
+        # would leave it on a kept-alive connection, to be parsed as the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw_body = self.rfile.read(length) if length > 0 else b""
         try:
             url = urlsplit(self.path)
             query = {key: values[-1] for key, values in parse_qs(url.query).items()}

@@ -187,11 +187,6 @@ class ClusterGateway:
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout,
             )
         except ApiException as exc:
-            if body is not None:
-                # A server that refuses a write before reading its body (the development cluster's
-                # injected faults do) leaves the body in the kept-alive connection, to be read as
-                # the next request: start afresh. Errors are rare, reconnecting is cheap.
-                self.api_client.rest_client.pool_manager.clear()
             raise _error_from_api_exception(exc) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"The cluster API did not answer: {exc}", retryable=True) from exc

@@ -1,14 +1,9 @@
 """A whole VM life in the browser, on real parts: the portal (live server), a Celery worker and
 Celery beat, the development cluster over HTTP, and Chromium."""
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.provisioning.conftest import REPO, Worker, database_url
-from tests.support.devcluster import DevCluster
-from tests.support.processes import stop
+from tests.support.backend import PortalBackend
 from vms.models import Membership, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,27 +11,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def running_portal(tmp_path, settings, live_server):
-    """Dev cluster + worker + beat, all reading the live server's database."""
-    from hikube_portal.celery import app
-
-    with DevCluster(tmp_path / "cluster", gpus="L40S=8", namespaces=["tenant-ml-research"]) as cluster:
-        settings.CLUSTER_KUBECONFIG = str(cluster.kubeconfig)
-        app.control.purge()
-        worker = Worker(database_url=database_url(), redis_url=settings.REDIS_URL, kubeconfig=cluster.kubeconfig,
-                        log_name="browser-worker")
-        worker.start()
-        env = {**worker.env, "CLUSTER_SYNC_INTERVAL_SECONDS": "1", "GOVERNANCE_INTERVAL_SECONDS": "1"}
-        with (REPO / "test-artifacts" / "browser-beat.log").open("ab") as log:
-            beat = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "hikube_portal", "beat", "--loglevel=INFO",
-                 "--schedule", str(tmp_path / "beat-schedule")], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT)
-        try:
-            yield cluster
-        finally:
-            stop(beat)
-            worker.stop()
-            app.control.purge()
+    with PortalBackend(tmp_path, gpus="L40S=8", namespaces=["tenant-ml-research"], redis_url=settings.REDIS_URL,
+                       name="browser-lifecycle") as backend:
+        settings.CLUSTER_KUBECONFIG = backend.kubeconfig
+        yield backend.cluster
 
 
 def test_request_watch_running_stop_and_delete(page, make_user, running_portal, screenshot):

@@ -320,6 +320,20 @@ def test_error_rate_fault_answers_500(apps, devcluster):
     assert set(outcomes) == {200, 500}
 
 
+def test_refused_writes_leave_a_kept_alive_connection_usable(apps, devcluster):
+    """An injected 500 on a create must consume the request body, or the next request on the
+    same pooled connection would be parsed from its leftovers."""
+    devcluster.faults(error_rate=1)
+    for _ in range(3):
+        with pytest.raises(ApiException) as error:
+            apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("refused"), **DISKS)
+        assert error.value.status == 500
+        assert "injected by devcluster" in error.value.body
+    devcluster.faults(error_rate=0)
+    apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("accepted"), **DISKS)
+    assert get(apps, DISKS, "accepted")["metadata"]["name"] == "accepted"
+
+
 def test_conflict_rate_fault_answers_409_to_updates(apps, devcluster):
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("c"), **DISKS)
     devcluster.faults(conflict_rate=1)

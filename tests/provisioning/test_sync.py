@@ -85,6 +85,10 @@ def test_objects_with_the_portals_labels_that_no_vm_claims_are_listed(transactio
         ("tenant-alpha", "VMDisk", "leftover-os", str(vm.pk))]
 
     gateway.delete(VM_DISK, "tenant-alpha", "leftover-os")
+    # Apps objects carry a finalizer: the disk lingers (terminating) until the controller lets go.
+    deadline = time.monotonic() + 10
+    while gateway.get(VM_DISK, "tenant-alpha", "leftover-os") is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
     sync.sync_cluster(gateway=gateway)
     assert not sync.orphans().exists()
 
