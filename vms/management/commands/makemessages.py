@@ -1,0 +1,8 @@
+"""makemessages that also collects the portal's short aliases: event and catalogue texts are
+marked with `N_` (gettext_noop) and translated when displayed, and some labels use `_lazy`."""
+
+from django.core.management.commands import makemessages
+
+
+class Command(makemessages.Command):
+    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=N_", "--keyword=_lazy"]
