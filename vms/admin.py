@@ -56,6 +56,25 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the portal's services (checked and audited), read here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description=_("Synchronise with the cluster now"))
+def sync_now(modeladmin, request, queryset):
+    from vms.tasks import sync_cluster
+
+    sync_cluster.delay()
+    modeladmin.message_user(request, _("A status sync is queued; the list shows its result in a few seconds."),
+                            messages.SUCCESS)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
@@ -113,43 +132,27 @@ class AutoApprovalRuleAdmin(AuditedAdmin):
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(AuditedAdmin):
+class VirtualMachineAdmin(ReadOnlyAdmin):
+    """A VM is bound to objects on the cluster: it changes through the portal's pages and
+    services, never by editing its row."""
+
     list_display = ["name", "team", "owner", "state", "cluster_status", "gpu_model", "gpu_count", "created_at"]
     list_filter = ["state", "gpu_model", "team"]
     search_fields = ["name", "owner__username", "team__name"]
     list_select_related = ["team", "owner", "gpu_model"]
-    actions = ["sync_now"]
-
-    # A VM is bound to objects on the cluster: it changes through the portal's services
-    # (checked, audited), never by editing its row.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description=_("Synchronise with the cluster now"))
-    def sync_now(self, request, queryset):
-        from vms.tasks import sync_cluster
-
-        sync_cluster.delay()
-        self.message_user(request, _("A status sync is queued; the list shows its result in a few seconds."),
-                          messages.SUCCESS)
+    actions = [sync_now]
 
 
 @admin.register(ChangeRequest)
-class ChangeRequestAdmin(admin.ModelAdmin):
+class ChangeRequestAdmin(ReadOnlyAdmin):
     list_display = ["vm", "kind", "state", "requested_by", "lease_ends_at", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["vm", "requested_by"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    """The audit log, read-only: it is append-only by design."""
+class EventAdmin(ReadOnlyAdmin):
+    """The audit log: append-only by design."""
 
     list_display = ["created_at", "kind", "actor", "target", "text", "reason"]
     list_filter = ["kind", "team"]
@@ -157,30 +160,14 @@ class EventAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(OrphanObject)
-class OrphanObjectAdmin(admin.ModelAdmin):
+class OrphanObjectAdmin(ReadOnlyAdmin):
     """Cluster objects with the portal's labels that no VM claims (as of the last sync)."""
 
     list_display = ["namespace", "kind", "name", "vm_id_label", "created_at", "seen_at"]
     list_filter = ["namespace", "kind"]
-    actions = ["sync_now"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description=_("Synchronise with the cluster now"))
-    def sync_now(self, request, queryset):
-        VirtualMachineAdmin.sync_now(self, request, queryset)
+    actions = [sync_now]

@@ -1,5 +1,7 @@
 """Approver views: the queue of waiting requests with their context, and the decisions."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -57,27 +59,35 @@ def _decision(request):
     return decision, reason
 
 
-@login_required
-@require_POST
-def approval_decide_vm(request, vm_id):
-    require_approver(request.user)
-    if not VirtualMachine.objects.filter(pk=vm_id).exists():
-        raise Http404
+def _decide(request, *, approve, reject, approved_message: str, rejected_message: str):
     decision, reason = _decision(request)
     if decision is None:
         return redirect("approval_queue")
     try:
         if decision == "approve":
-            vm = services.vm_approve(vm_id=vm_id, actor=request.user, reason=reason)
-            messages.success(request, _("%(name)s approved.") % {"name": vm.name})
+            approve(actor=request.user, reason=reason)
+            messages.success(request, approved_message)
         else:
-            vm = services.vm_reject(vm_id=vm_id, actor=request.user, reason=reason)
-            messages.success(request, _("%(name)s rejected.") % {"name": vm.name})
+            reject(actor=request.user, reason=reason)
+            messages.success(request, rejected_message)
     except services.InvalidTransition:
         messages.warning(request, _("Someone already decided this request."))
     except services.QuotaExceeded as error:
         messages.error(request, str(error))
     return redirect("approval_queue")
+
+
+@login_required
+@require_POST
+def approval_decide_vm(request, vm_id):
+    require_approver(request.user)
+    vm = VirtualMachine.objects.filter(pk=vm_id).first()
+    if vm is None:
+        raise Http404
+    return _decide(request, approve=partial(services.vm_approve, vm_id=vm_id),
+                   reject=partial(services.vm_reject, vm_id=vm_id),
+                   approved_message=_("%(name)s approved.") % {"name": vm.name},
+                   rejected_message=_("%(name)s rejected.") % {"name": vm.name})
 
 
 @login_required
@@ -86,18 +96,6 @@ def approval_decide_change(request, change_id):
     require_approver(request.user)
     if not ChangeRequest.objects.filter(pk=change_id).exists():
         raise Http404
-    decision, reason = _decision(request)
-    if decision is None:
-        return redirect("approval_queue")
-    try:
-        if decision == "approve":
-            services.change_request_approve(change_id=change_id, actor=request.user, reason=reason)
-            messages.success(request, _("Change approved."))
-        else:
-            services.change_request_reject(change_id=change_id, actor=request.user, reason=reason)
-            messages.success(request, _("Change rejected."))
-    except services.InvalidTransition:
-        messages.warning(request, _("Someone already decided this request."))
-    except services.QuotaExceeded as error:
-        messages.error(request, str(error))
-    return redirect("approval_queue")
+    return _decide(request, approve=partial(services.change_request_approve, change_id=change_id),
+                   reject=partial(services.change_request_reject, change_id=change_id),
+                   approved_message=_("Change approved."), rejected_message=_("Change rejected."))

@@ -17,36 +17,16 @@ from django.urls import reverse
 from monitoring import metrics, selectors
 from monitoring.idle import check_idle_gpus
 from monitoring.models import IdleStatus
-from monitoring.prometheus import Config, PrometheusGateway, capture_queries
+from monitoring.prometheus import capture_queries
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.test_gateway import FakePrometheus
 from tests.monitoring.test_prometheus_live import mean, sampled, subquery_instants, valid_util
 from tests.support.processes import free_port
-from tests.support.prometheus import PrometheusServer
 from tests.vms.factories import make_vm
 from vms.models import Event, Membership, Team, VirtualMachine
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
 REL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return fx.build_fleet(time.time())
-
-
-@pytest.fixture(scope="module")
-def prometheus(fleet, tmp_path_factory):
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
-    for chunk in fleet.openmetrics_chunks():
-        server.backfill(chunk)
-    with server:
-        yield server
-
-
-@pytest.fixture
-def gateway(prometheus):
-    return PrometheusGateway(Config(url=prometheus.url, timeout_seconds=20))
 
 
 @pytest.fixture

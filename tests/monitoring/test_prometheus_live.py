@@ -14,7 +14,6 @@ test_energy_kwh_per_vm."""
 
 import bisect
 import itertools
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -22,31 +21,11 @@ import pytest
 from monitoring import promql
 from monitoring.prometheus import BAD_QUERY, Config, PrometheusError, PrometheusGateway, capture_queries
 from tests.monitoring import dcgm_fixtures as fx
-from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.prometheus
 
 LOOKBACK = 300
 REL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return fx.build_fleet(time.time())
-
-
-@pytest.fixture(scope="module")
-def prometheus(fleet, tmp_path_factory):
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
-    for chunk in fleet.openmetrics_chunks():
-        server.backfill(chunk)
-    with server:
-        yield server
-
-
-@pytest.fixture
-def gateway(prometheus):
-    return PrometheusGateway(Config(url=prometheus.url, timeout_seconds=20))
 
 
 def at(timestamp: float) -> datetime:
