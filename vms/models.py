@@ -186,7 +186,8 @@ class VirtualMachine(models.Model):
         State.DELETING: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING,
                          State.FAILED},
         State.DELETED: {State.DELETING, State.PENDING_APPROVAL, State.APPROVED},
-        State.FAILED: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STARTING, State.DELETING},
+        State.FAILED: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING,
+                       State.DELETING},
     }
     FINAL_STATES = {State.REJECTED, State.DELETED}
     # States in which KubeVirt runs (or tries to run) the VM, so its GPUs are allocated.

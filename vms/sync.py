@@ -279,11 +279,13 @@ def _reconcile_state(vm: VirtualMachine, seen: Observation, report: SyncReport, 
         report.transitions += _move(vm, State.RUNNING)
     elif state == State.STOPPING and seen.cluster_status == "Stopped" and not seen.wants_running:
         report.transitions += _move(vm, State.STOPPED)
-    elif state == State.RUNNING and seen.missing:
+    elif state in (State.RUNNING, State.STOPPED) and seen.missing:
         message = "Gone from the cluster: " + ", ".join(seen.missing)
         if _move(vm, State.FAILED, reason=message, failure_message=message, failure_retryable=True):
             report.transitions += 1
-            if settings.CLUSTER_DRIFT_POLICY == "recreate":
+            # Re-creating boots the VM: right for one that was running, not for a stopped one,
+            # which waits failed until its owner retries.
+            if settings.CLUSTER_DRIFT_POLICY == "recreate" and state == State.RUNNING:
                 report.transitions += _move(vm, State.PROVISIONING, work_touched_at=now, failure_message="",
                                             failure_retryable=False)
                 return "provision_vm"

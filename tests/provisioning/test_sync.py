@@ -9,7 +9,7 @@ import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
 from vms import lifecycle, sync
-from vms.cluster import VM_DISK, VM_INSTANCE
+from vms.cluster import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE
 from vms.models import GpuModel, InstanceType, VirtualMachine
 from vms.services import InvalidTransition
 
@@ -66,6 +66,27 @@ def test_a_running_vm_whose_objects_vanished_is_failed_or_recreated(worker, gate
     states = [e.data["state"] for e in vm.events.filter(kind="state").order_by("id")]
     assert states[-3:] == ["failed", "provisioning", "running"]
     assert len(cluster_objects(gateway, "tenant-alpha", vm.pk)) == 6
+
+
+@pytest.mark.parametrize("policy", ["fail", "recreate"])
+def test_a_stopped_vm_whose_objects_vanished_waits_failed_for_a_retry(worker, gateway, team, owner, settings, policy):
+    settings.CLUSTER_DRIFT_POLICY = policy
+    vm = new_vm(team=team, owner=owner, api_shape="legacy")
+    lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.RUNNING)
+    lifecycle.vm_stop(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.STOPPED)
+
+    gateway.delete(LEGACY_VIRTUAL_MACHINE, "tenant-alpha", vm.name)
+    for _ in range(200):
+        if gateway.get(LEGACY_VIRTUAL_MACHINE, "tenant-alpha", vm.name) is None:
+            break
+        time.sleep(0.05)
+    vm = converge(gateway, vm.pk, State.FAILED)
+    assert vm.failure_message == f"Gone from the cluster: VirtualMachine {vm.name}"
+    assert cluster_objects(gateway, "tenant-alpha", vm.pk) == []
+    lifecycle.vm_retry(vm_id=vm.pk, actor=owner)
+    converge(gateway, vm.pk, State.RUNNING)
 
 
 def test_objects_with_the_portals_labels_that_no_vm_claims_are_listed(transactional_db, cluster, gateway, team,
