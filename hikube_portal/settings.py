@@ -164,6 +164,9 @@ CLUSTER_KUBECONFIG = env_str("CLUSTER_KUBECONFIG", "")
 CLUSTER_CONTEXT = env_str("CLUSTER_CONTEXT", "")
 CLUSTER_API_SHAPE = env_choice("CLUSTER_API_SHAPE", "current", choices=("current", "legacy"))
 CLUSTER_TIMEOUT_SECONDS = env_float("CLUSTER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# On a real cluster Cozystack creates each tenant's namespace; `make run` turns this on so teams
+# added while the development cluster runs get theirs when their first VM is provisioned.
+CLUSTER_CREATE_NAMESPACES = env_bool("CLUSTER_CREATE_NAMESPACES", False)
 # Secondary networks (Multus/Kube-OVN) multi-GPU VMs may join, e.g. an InfiniBand/RoCE fabric.
 CLUSTER_HPC_NETWORKS = env_list("CLUSTER_HPC_NETWORKS", ["gpu-interconnect"])
 

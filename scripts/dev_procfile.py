@@ -46,6 +46,7 @@ def main():
             f" --prometheus-config {cluster_dir / 'prometheus.yml'}"
         )
         env["CLUSTER_KUBECONFIG"] = str(kubeconfig)
+        env["CLUSTER_CREATE_NAMESPACES"] = "1"
         prometheus = shutil.which("prometheus")
         if prometheus and not os.environ.get("PROMETHEUS_URL"):
             # Started once the development cluster has written the configuration it reads.

@@ -178,6 +178,8 @@ def provision(*, vm_id: int, gateway: ClusterGateway) -> None:
     if vm is None or vm.state != State.PROVISIONING:
         return
     work_touch(vm_id)
+    if settings.CLUSTER_CREATE_NAMESPACES:
+        gateway.namespace_ensure(vm.namespace)
     if _converge(gateway, vm, {State.PROVISIONING}):
         event_record(kind=Event.Kind.CLUSTER, vm=vm, message=N_("Created the VM's objects in %(namespace)s"),
                      data={"namespace": vm.namespace})

@@ -169,3 +169,21 @@ def test_sync_command_creates_missing_team_namespaces_and_syncs(transactional_db
     call_command("sync_cluster", "--ensure-namespaces", stdout=out)
     assert gateway.get(NAMESPACE, None, "tenant-gamma") is not None
     assert out.getvalue().startswith("1 namespace(s), 1 VM(s)")
+
+
+def test_development_clusters_get_a_new_teams_namespace_on_first_provisioning(cluster, gateway, owner, settings):
+    from vms import provisioning
+    from vms.cluster import NAMESPACE, ClusterError
+    from vms.models import Team
+
+    team = Team.objects.create(name="gamma")
+    vm = new_vm(team=team, owner=owner, state="provisioning")
+    settings.CLUSTER_CREATE_NAMESPACES = False
+    with pytest.raises(ClusterError, match='namespaces "tenant-gamma" not found') as error:
+        provisioning.provision(vm_id=vm.pk, gateway=gateway)
+    assert not error.value.retryable
+
+    settings.CLUSTER_CREATE_NAMESPACES = True
+    provisioning.provision(vm_id=vm.pk, gateway=gateway)
+    assert gateway.get(NAMESPACE, "", "tenant-gamma") is not None
+    assert ("VMInstance", vm.name) in cluster_objects(gateway, "tenant-gamma", vm.pk)
