@@ -412,11 +412,11 @@ class AutoApprovalRule(models.Model):
 
 
 class ChangeRequest(models.Model):
-    """A change to a running VM that needs an approver: a longer lease or more scarce GPUs."""
+    """A change to a VM that goes through the approver queue: today, a longer lease. (A resize
+    keeps the GPU model and count, see vms.lifecycle.vm_resize, so it needs no approver.)"""
 
     class Kind(models.TextChoices):
         EXTEND_LEASE = "extend_lease", _("Lease extension")
-        RESIZE = "resize", _("Resize")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Waiting for approval")
@@ -430,8 +430,6 @@ class ChangeRequest(models.Model):
                              db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     lease_ends_at = models.DateTimeField(_("new lease end"), null=True, blank=True)
-    instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, null=True, blank=True,
-                                      verbose_name=_("new instance type"))
     justification = models.TextField(_("justification"), blank=True)
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     approvers_notified_at = models.DateTimeField(null=True, blank=True)
