@@ -109,3 +109,44 @@ def test_connection_details_are_audited_and_hidden_from_strangers(member_client,
     theirs = make_vm(team=other_team, owner=make_user("mallory"), external_ip="203.0.113.8")
     assert member_client.get(reverse("vm_connection", args=[theirs.pk])).status_code == 404
     assert not Event.objects.filter(vm=theirs).exists()
+
+
+def test_team_mates_may_read_but_not_act_on_a_vm(member_client, team, make_user):
+    from vms.models import VirtualMachine
+
+    mate = make_user("bob")
+    Membership.objects.create(team=team, user=mate)
+    vm = make_vm(team=team, owner=mate, name="bobs-vm", state="running", cluster_status="Running")
+    page = member_client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
+    assert "bobs-vm" in page and 'action="/vms/' not in page  # no buttons for a reader
+    for url, data in [(reverse("vm_action", args=[vm.pk, "stop"]), {}),
+                      (reverse("vm_delete", args=[vm.pk]), {"confirm_name": "bobs-vm"}),
+                      (reverse("vm_resize", args=[vm.pk]), {"instance_type": "1"}),
+                      (reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": "2030-01-01T00:00"})]:
+        assert member_client.post(url, data).status_code == 403
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "running"
+
+
+def test_managers_act_on_their_teams_vms(member_client, member, team, make_user):
+    from vms.models import VirtualMachine
+
+    Membership.objects.filter(user=member).update(role="manager")
+    vm = make_vm(team=team, owner=make_user("bob"), name="bobs-vm", state="running", cluster_status="Running")
+    response = member_client.post(reverse("vm_action", args=[vm.pk, "stop"]))
+    assert response.status_code == 302
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "stopping"
+
+
+def test_actions_refuse_bad_input_and_change_nothing(member_client, member, team):
+    from vms.models import VirtualMachine
+
+    vm = make_vm(team=team, owner=member, name="mine", state="running", cluster_status="Running")
+    assert member_client.post(reverse("vm_action", args=[vm.pk, "explode"])).status_code == 404
+    response = member_client.post(reverse("vm_delete", args=[vm.pk]), {"confirm_name": "not-mine"}, follow=True)
+    assert "to confirm the deletion" in response.content.decode()
+    response = member_client.post(reverse("vm_resize", args=[vm.pk]), {"instance_type": "abc"}, follow=True)
+    assert "not offered" in response.content.decode()
+    response = member_client.post(reverse("vm_action", args=[vm.pk, "start"]), follow=True)
+    assert "no longer in a state that allows this" in response.content.decode()
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "running"
+    assert member_client.get(reverse("vm_action", args=[vm.pk, "stop"])).status_code == 405
