@@ -30,7 +30,7 @@ def team_namespaces() -> list[str]:
 def main():
     bin_dir = Path(sys.executable).parent
     processes = {
-        "web": f"{bin_dir}/python manage.py runserver 127.0.0.1:8000 --noreload",
+        "web": f"{bin_dir}/python manage.py runserver 127.0.0.1:8000",
         "worker": f"{bin_dir}/celery -A hikube_portal worker --loglevel=INFO --concurrency=2",
         "beat": f"{bin_dir}/celery -A hikube_portal beat --loglevel=INFO --schedule var/celerybeat-schedule",
     }

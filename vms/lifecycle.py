@@ -16,10 +16,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
-from kombu.exceptions import KombuError
 
 from vms.models import Event, InstanceType, VirtualMachine
-from vms.services import InvalidTransition, event_record, vm_transition
+from vms.services import InvalidTransition, enqueue_on_commit, event_record, vm_transition
 
 log = logging.getLogger(__name__)
 State = VirtualMachine.State
@@ -48,18 +47,9 @@ def available_actions(vm: VirtualMachine) -> set[str]:
 
 
 def enqueue(task_name: str, **arguments) -> None:
-    """Sends vms.tasks.<task_name> once the current transaction commits."""
-
-    def send():
-        from vms import tasks
-
-        try:
-            getattr(tasks, task_name).apply_async(kwargs=arguments)
-        except (KombuError, OSError) as exc:
-            # The sync re-enqueues the VM's work once it looks stale (vms.sync).
-            log.warning("could not enqueue %s%r, the status sync will: %s", task_name, arguments, exc)
-
-    transaction.on_commit(send)
+    """Sends vms.tasks.<task_name> once the current transaction commits; if the broker is down,
+    the status sync re-enqueues the VM's work once it looks stale (vms.sync)."""
+    enqueue_on_commit(f"vms.tasks.{task_name}", **arguments)
 
 
 def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:

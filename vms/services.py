@@ -1,16 +1,35 @@
 """Every write the portal makes. Functions are keyword-only, run in a transaction, record what
 they did in the event log, and enqueue Celery work only once the transaction commits."""
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
+from kombu.exceptions import KombuError
 
+from hikube_portal.celery import app as celery_app
 from vms import selectors
 from vms.models import AutoApprovalRule, ChangeRequest, Event, GpuModel, Quota, VirtualMachine
 
+log = logging.getLogger(__name__)
 State = VirtualMachine.State
+
+
+def enqueue_on_commit(task: str, **arguments) -> None:
+    """Send the Celery task named `task` (by name: no import cycle with the task modules) once
+    the current transaction commits. A broker outage is logged, not raised: the rows are the
+    source of truth and the periodic tasks (status sync, waitlist, notifications) catch up."""
+
+    def send():
+        try:
+            celery_app.send_task(task, kwargs=arguments)
+        except (KombuError, OSError) as exc:
+            log.warning("could not enqueue %s%r: %s", task, arguments, exc)
+
+    transaction.on_commit(send)
 
 
 class InvalidTransition(Exception):
@@ -108,14 +127,8 @@ def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
         event_record(kind=Event.Kind.DECISION, vm=vm, message=N_("Approved automatically by the rule “%(rule)s”"),
                      data={"rule": str(rule), "decision": "approved"})
     if not needs_approval:
-        transaction.on_commit(_waitlist_advance_later)
+        enqueue_on_commit("vms.approval_tasks.advance_waitlist")
     return vm
-
-
-def _waitlist_advance_later():
-    from vms.approval_tasks import advance_waitlist
-
-    advance_waitlist.delay()
 
 
 @transaction.atomic
@@ -126,8 +139,8 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
     _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
     vm = vm_transition(vm_id=vm_id, to_state=State.APPROVED, actor=actor, reason=reason,
                        message=N_("Approved"), event_kind=Event.Kind.DECISION)
-    transaction.on_commit(_waitlist_advance_later)
-    transaction.on_commit(lambda: _notify_requester_later(vm.pk))
+    enqueue_on_commit("vms.approval_tasks.advance_waitlist")
+    enqueue_on_commit("vms.approval_tasks.notify_requester", vm_id=vm.pk)
     return vm
 
 
@@ -137,14 +150,8 @@ def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
         raise ValueError("A rejection needs a reason.")
     vm = vm_transition(vm_id=vm_id, to_state=State.REJECTED, actor=actor, reason=reason.strip(),
                        message=N_("Rejected"), event_kind=Event.Kind.DECISION)
-    transaction.on_commit(lambda: _notify_requester_later(vm.pk))
+    enqueue_on_commit("vms.approval_tasks.notify_requester", vm_id=vm.pk)
     return vm
-
-
-def _notify_requester_later(vm_id: int):
-    from vms.approval_tasks import notify_requester
-
-    notify_requester.delay(vm_id)
 
 
 def waitlist_advance() -> list[int]:
@@ -205,7 +212,7 @@ def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> Chan
     event_record(kind=Event.Kind.DECISION, vm=change.vm, actor=actor, reason=reason,
                  message=CHANGE_MESSAGES[change.kind, to_state],
                  data={"change": change.kind, "decision": to_state, "change_id": change.pk})
-    transaction.on_commit(lambda: _notify_change_later(change.pk))
+    enqueue_on_commit("vms.approval_tasks.notify_change_decision", change_id=change.pk)
     return change
 
 
@@ -222,12 +229,6 @@ def change_request_reject(*, change_id: int, actor, reason: str) -> ChangeReques
         raise ValueError("A rejection needs a reason.")
     return _change_decide(change_id=change_id, actor=actor, to_state=ChangeRequest.State.REJECTED,
                           reason=reason.strip())
-
-
-def _notify_change_later(change_id: int):
-    from vms.approval_tasks import notify_change_decision
-
-    notify_change_decision.delay(change_id)
 
 
 @transaction.atomic

@@ -62,7 +62,9 @@
     var options = {
       width: Math.max(target.clientWidth, 200), height: 200, series: series, legend: {show: false},
       axes: [{}, {size: 76, values: function (u, ticks) { return ticks.map(function (t) { return t + " " + data.unit; }); }}],
-      scales: {x: {time: true}}
+      scales: {x: {time: true}},
+      // Times in the portal's time zone, as the rest of the page shows them, not the browser's.
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), container.dataset.timeZone); }
     };
     var values = [data.timestamps].concat(data.gpus.map(function (gpu) { return gpu.values; }));
     panel.chart = new uPlot(options, values, target);

@@ -98,6 +98,7 @@ def test_disk_imports_through_cdi_phases(apps, core):
     wait_for(lambda: condition(get(apps, DISKS, "boot"), "Ready").get("status") == "True")
     data_volume = wait_for(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-boot")) and
                            dv["status"]["phase"] == "Succeeded" and dv)
+    wait_for(lambda: recorder.events and recorder.events[-1][1]["status"]["phase"] == "Succeeded")
     recorder.stop()
 
     phases = [obj["status"]["phase"] for _, obj in recorder.events]
@@ -116,6 +117,7 @@ def test_instance_goes_provisioning_starting_running(apps, core):
     create_vm(apps, "web", external=True, labels={"portal.hikube.cloud/vm-id": "42"})
 
     wait_status(apps, "vm-instance-web", "Running")
+    wait_for(lambda: recorder.statuses("vm-instance-web")[-1:] == ["Running"])
     recorder.stop()
 
     assert recorder.statuses("vm-instance-web") == ["Provisioning", "Starting", "Running"]
@@ -241,6 +243,9 @@ def test_deleting_an_instance_terminates_then_removes_everything(apps, core, dev
     apps.delete_namespaced_custom_object(namespace=NS, name="gone", **INSTANCES)
 
     wait_for(lambda: get(apps, INSTANCES, "gone") is None)
+    # The watch streams deliver the deletions a moment after the objects are gone.
+    wait_for(lambda: recorder.statuses("vm-instance-gone")[-1:] == ["<deleted>"])
+    wait_for(lambda: instances.events and instances.events[-1][0] == "DELETED")
     recorder.stop()
     instances.stop()
     assert recorder.statuses("vm-instance-gone")[-2:] == ["Terminating", "<deleted>"]

@@ -82,7 +82,9 @@ def prov_cluster(tmp_path_factory):
         yield cluster
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: a worker left running would pick up tasks that other modules'
+# tests enqueue and touch the database while those tests tear it down.
+@pytest.fixture(scope="module")
 def prov_worker(prov_cluster, django_db_setup, django_db_blocker):
     from django.conf import settings
 
