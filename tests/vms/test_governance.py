@@ -395,3 +395,20 @@ def test_audit_log_filters_and_exports_csv(admin_client, member, team, client):
     assert admin_client.get(reverse("audit_log"), {"since": "2026-12-02", "until": "2026-12-01"}).status_code == 200
     client.force_login(member)
     assert client.get(reverse("audit_log")).status_code == 403
+
+
+def test_admin_pages_and_sync_now(admin_client, member, team):
+    from vms.models import OrphanObject
+
+    make_vm(team=team, owner=member, name="listed")
+    OrphanObject.objects.create(namespace="tenant-x", kind="VMDisk", name="stray-os", seen_at=timezone.now())
+    assert "listed" in admin_client.get(reverse("admin:vms_virtualmachine_changelist")).content.decode()
+    assert "stray-os" in admin_client.get(reverse("admin:vms_orphanobject_changelist")).content.decode()
+    assert admin_client.get(reverse("admin:vms_event_changelist")).status_code == 200
+    response = admin_client.post(reverse("admin:vms_virtualmachine_changelist"), {
+        "action": "sync_now", "_selected_action": [VirtualMachine.objects.get().pk]}, follow=True)
+    assert "A status sync is queued" in response.content.decode()
+    # VMs and the audit log are not editable from the admin.
+    assert admin_client.get(reverse("admin:vms_virtualmachine_add")).status_code == 403
+    assert admin_client.post(reverse("admin:vms_event_delete", args=[Event.objects.create(
+        kind="admin", message="x").pk]), {"post": "yes"}).status_code == 403
