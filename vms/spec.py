@@ -608,7 +608,7 @@ def _unknown_storage_class(name: str, catalogue: Catalogue) -> str | None:
         return None
     return _("unknown storage class “%(name)s”; choose one of %(choices)s.") % {
         "name": name,
-        "choices": ", ".join(catalogue.storage_classes),
+        "choices": ", ".join(sorted(catalogue.storage_classes)),
     }
 
 

@@ -206,7 +206,7 @@ BAD_INPUTS = [
         "system-disk-class-unknown",
         {"system_disk": {"storage_class": "ceph"}},
         "system_disk_class",
-        "Unknown storage class “ceph”; choose one of replicated, local.",
+        "Unknown storage class “ceph”; choose one of local, replicated.",
     ),
     bad(
         "system-disk-unknown-key",

@@ -4,6 +4,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from tests.vms.keys_and_catalogue import ED25519_KEY
+from tests.vms.test_spec import BAD_INPUTS, DELETE, base_document
 from vms.manifests import validate_against_upstream
 from vms.models import VirtualMachine
 
@@ -82,3 +84,29 @@ def test_unreadable_and_invalid_yaml_are_command_errors(tmp_path, team):
         call_command("vm_manifest", str(tmp_path / "missing.yaml"))
     with pytest.raises(CommandError, match="not valid YAML"):
         run(tmp_path, "name: [unclosed")
+
+
+# The spec module's table of bad documents, run through the command itself: same rules, same field.
+COMMAND_CASES = [case for case in BAD_INPUTS if case.values[2] is None]  # no catalogue change needed
+
+
+@pytest.mark.parametrize(("overrides", "api_shape", "catalogue_change", "field", "fragment"), COMMAND_CASES)
+def test_every_bad_document_fails_the_command_on_its_field(tmp_path, overrides, api_shape, catalogue_change,
+                                                           field, fragment):
+    from vms.models import Team
+    from vms.spec import DOCUMENT_PATH_BY_FIELD
+
+    Team.objects.create(name="research")
+    document = base_document(ED25519_KEY)
+    for key, value in overrides.items():
+        if value is DELETE:
+            del document[key]
+        elif key == "system_disk" and isinstance(value, dict):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
+    code, out, err = run(tmp_path, yaml.safe_dump(document, allow_unicode=True), "--api-shape", api_shape)
+    label = "document" if field == "__all__" else DOCUMENT_PATH_BY_FIELD.get(field, field)
+    assert code == 1, err
+    assert out == ""
+    assert any(line.startswith(f"{label}: ") and fragment in line for line in err.splitlines()), err
