@@ -22,12 +22,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tests.support.processes import free_port, stop, wait_for_http
+from tests.support.processes import Started, free_port, stop, wait_for_http
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-class DevCluster:
+class DevCluster(Started):
     def __init__(self, workdir: Path, *, gpus: str = "H100=4,A100=8,L40S=8", speed: str = "fast",
                  time_scale: float | None = None, namespaces: list[str] | tuple[str, ...] = ("tenant-a",),
                  tenant_tokens: dict[str, list[str]] | None = None, token: str = "devcluster-admin-token",
@@ -52,13 +52,6 @@ class DevCluster:
         for tenant_token, tenant_namespaces in (tenant_tokens or {}).items():
             self.arguments += ["--tenant-token", f"{tenant_token}={','.join(tenant_namespaces)}"]
         self.process = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

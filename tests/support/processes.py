@@ -39,3 +39,15 @@ def stop(process: subprocess.Popen, *, timeout: float = 10.0) -> None:
         return
     process.kill()
     process.wait(timeout=timeout)
+
+
+class Started:
+    """Context-manager protocol for the helpers that start a real process: `with X(...) as x:`
+    calls start() and, on the way out, stop()."""
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.processes import free_port, stop, wait_for_http
+from tests.support.processes import Started, free_port, stop, wait_for_http
 
 PROMETHEUS_BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL_BINARY = shutil.which("promtool") or "/usr/bin/promtool"
 
 
-class PrometheusServer:
+class PrometheusServer(Started):
     def __init__(self, workdir: Path, *, scrape_configs: list[dict] | None = None,
                  openmetrics: str | None = None, scrape_interval: str = "1s",
                  retention: str = "3650d"):
@@ -34,13 +34,6 @@ class PrometheusServer:
         self.scrape_interval = scrape_interval
         self.retention = retention
         self.process = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
