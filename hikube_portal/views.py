@@ -4,12 +4,21 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from hikube_portal import health
+from vms import selectors
+from vms.access import can_approve
+
+HOME_VMS = 8
 
 
 @login_required
 def home(request):
     memberships = request.user.memberships.select_related("team").order_by("team__name")
-    return render(request, "home.html", {"memberships": memberships})
+    context = {
+        "memberships": memberships,
+        "vms": selectors.vm_list(user=request.user, mine=True)[:HOME_VMS],
+        "waiting_for_me": len(selectors.approval_items()) if can_approve(request.user) else None,
+    }
+    return render(request, "home.html", context)
 
 
 @never_cache

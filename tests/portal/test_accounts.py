@@ -82,3 +82,24 @@ def test_seed_demo_is_idempotent(db):
     user = get_user_model().objects.get(username="alice")
     assert user.check_password("alice-gpu-demo")
     assert get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_home_lists_my_vms_and_what_waits_for_an_approver(client, make_user):
+    from django.contrib.auth.models import Permission
+
+    from tests.vms.factories import make_vm
+    from vms.models import Membership, Team
+
+    user = make_user("alice", "s3cret-pass")
+    team = Team.objects.create(name="ml-research")
+    Membership.objects.create(team=team, user=user)
+    make_vm(team=team, owner=user, name="my-training", state="running")
+    make_vm(team=team, owner=user, name="big-ask", gpu="H100", state="pending_approval")
+    client.login(username="alice", password="s3cret-pass")
+    html = client.get(reverse("home")).content.decode()
+    assert "my-training" in html and "big-ask" in html
+    assert "waits for your decision" not in html
+
+    user.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
+    html = client.get(reverse("home")).content.decode()
+    assert "1 request waits for your decision." in html
