@@ -79,6 +79,11 @@ class VmRequestForm(forms.Form):
         self.catalogue = catalogue
         self.api_shape = api_shape
         self.fields["team"].queryset = teams
+        # Catalogue rows loaded from the seed keep English labels marked for translation; labels an
+        # admin typed are shown as typed (gettext returns what it does not know).
+        self.fields["preset"].label_from_instance = lambda preset: _t(preset.title)
+        self.fields["image"].label_from_instance = lambda image: _t(image.label)
+        self.fields["system_disk_class"].label_from_instance = lambda storage_class: _t(storage_class.label)
         self.fields["network"].choices = [("", _("None"))] + [(n, n) for n in catalogue.networks]
         self.warnings: list[str] = []
         self.disk_rows = self._disk_rows()
