@@ -17,7 +17,8 @@ def visible_teams(user) -> QuerySet[Team]:
 
 
 def visible_vms(user) -> QuerySet[VirtualMachine]:
-    if user.is_superuser:
+    # Approvers read any VM: deciding needs the request's page, timeline and the team's other VMs.
+    if user.is_superuser or can_approve(user):
         return VirtualMachine.objects.all()
     return VirtualMachine.objects.filter(team__memberships__user=user)
 

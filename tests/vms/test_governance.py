@@ -412,3 +412,11 @@ def test_admin_pages_and_sync_now(admin_client, member, team):
     assert admin_client.get(reverse("admin:vms_virtualmachine_add")).status_code == 403
     assert admin_client.post(reverse("admin:vms_event_delete", args=[Event.objects.create(
         kind="admin", message="x").pk]), {"post": "yes"}).status_code == 403
+
+
+def test_approvers_read_the_requests_page_but_cannot_act_on_it(approver_client, member, team):
+    vm = request_vm(member, team)
+    page = approver_client.get(reverse("vm_detail", args=[vm.pk]))
+    assert page.status_code == 200 and "Waiting for approval" in page.content.decode()
+    assert approver_client.post(reverse("vm_delete", args=[vm.pk]), {"confirm_name": vm.name}).status_code == 403
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
