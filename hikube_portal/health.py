@@ -43,11 +43,30 @@ def check_worker() -> tuple[bool, str]:
     return True, f"last heartbeat {int(age.total_seconds())} s ago"
 
 
+def check_cluster() -> tuple[bool, str]:
+    from vms.cluster import ClusterError, gateway
+
+    try:
+        return gateway().reachable(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+    except ClusterError as exc:
+        return False, exc.message
+
+
+def check_prometheus() -> tuple[bool, str]:
+    from monitoring.prometheus import PrometheusGateway
+
+    if not settings.PROMETHEUS_URL:
+        return False, "not configured"
+    return PrometheusGateway().reachable()
+
+
 CHECKS = {
     "database": check_database,
     "broker": check_broker,
     "worker": check_worker,
+    "cluster": check_cluster,
+    "prometheus": check_prometheus,
 }
-# The worker's heartbeat is reported but does not fail the endpoint: web processes must stay
-# in a load balancer while workers restart.
+# The worker, the cluster and Prometheus are reported but do not fail the endpoint: web processes
+# must stay in a load balancer while those restart, and the portal still serves its pages.
 CRITICAL = {"database", "broker"}

@@ -123,6 +123,18 @@ class ClusterGateway:
 
     # -- the calls ----------------------------------------------------------------------------
 
+    def reachable(self, *, timeout: float) -> tuple[bool, str]:
+        """For the health endpoint: the API server's version, or why it could not be read."""
+        try:
+            response = self.api_client.call_api("/version", "GET", auth_settings=["BearerToken"],
+                                                _preload_content=False, _request_timeout=timeout)
+            version = json.loads(response.data or b"{}").get("gitVersion", "unknown version")
+        except ApiException as exc:
+            return False, _error_from_api_exception(exc).message
+        except (urllib3.exceptions.HTTPError, ValueError) as exc:
+            return False, f"The cluster API did not answer: {exc}"
+        return True, version
+
     def create(self, obj: dict) -> dict:
         kind = kind_of(obj)
         return self._call("create", kind, "POST", kind.path(obj["metadata"]["namespace"]), body=obj)

@@ -60,3 +60,25 @@ def test_real_worker_runs_a_task_enqueued_on_commit(celery_worker):
     while time.monotonic() < deadline and not WorkerHeartbeat.objects.filter(name="celery").exists():
         time.sleep(0.1)
     assert WorkerHeartbeat.objects.filter(name="celery").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.prometheus
+def test_health_reports_cluster_and_prometheus(client, settings, tmp_path):
+    from tests.support.devcluster import DevCluster
+    from tests.support.prometheus import PrometheusServer
+
+    settings.PROMETHEUS_URL = ""
+    settings.CLUSTER_KUBECONFIG = str(tmp_path / "missing-kubeconfig")
+    body = client.get(reverse("healthz")).json()
+    assert body["checks"]["prometheus"] == {"ok": False, "detail": "not configured"}
+    assert body["checks"]["cluster"]["ok"] is False
+    assert "Cannot load the cluster configuration" in body["checks"]["cluster"]["detail"]
+    assert body["status"] == "ok"  # neither takes the web process out of service
+
+    with DevCluster(tmp_path / "cluster") as cluster, PrometheusServer(tmp_path / "prom") as prometheus:
+        settings.CLUSTER_KUBECONFIG = str(cluster.kubeconfig)
+        settings.PROMETHEUS_URL = prometheus.url
+        body = client.get(reverse("healthz")).json()
+    assert body["checks"]["cluster"]["ok"] is True
+    assert body["checks"]["prometheus"] == {"ok": True, "detail": "ok"}
