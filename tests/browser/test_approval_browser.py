@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from tests.support.backend import PortalBackend
+from tests.support.backend import portal_backend
 from vms.models import GpuModel, Membership, Quota, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,10 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def backend(tmp_path, settings, live_server):
-    with PortalBackend(tmp_path, gpus="H100=8", namespaces=["tenant-ml-research"], redis_url=settings.REDIS_URL,
-                       name="browser-approval") as backend:
-        settings.CLUSTER_KUBECONFIG = backend.kubeconfig
-        settings.PROMETHEUS_URL = ""
+    settings.PROMETHEUS_URL = ""
+    with portal_backend(tmp_path, settings, gpus="H100=8", namespaces=["tenant-ml-research"],
+                        name="browser-approval") as backend:
         yield backend
 
 

@@ -3,7 +3,7 @@ Celery beat, the development cluster over HTTP, and Chromium."""
 
 import pytest
 
-from tests.support.backend import PortalBackend
+from tests.support.backend import portal_backend
 from vms.models import Membership, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -11,9 +11,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def running_portal(tmp_path, settings, live_server):
-    with PortalBackend(tmp_path, gpus="L40S=8", namespaces=["tenant-ml-research"], redis_url=settings.REDIS_URL,
-                       name="browser-lifecycle") as backend:
-        settings.CLUSTER_KUBECONFIG = backend.kubeconfig
+    with portal_backend(tmp_path, settings, gpus="L40S=8", namespaces=["tenant-ml-research"],
+                        name="browser-lifecycle") as backend:
         yield backend.cluster
 
 

@@ -9,6 +9,7 @@ when the code under test runs in it (live_server does)."""
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.provisioning.conftest import REPO, Worker, database_url
@@ -56,3 +57,12 @@ class PortalBackend:
             self.worker.stop()
         self.cluster.stop()
         app.control.purge()
+
+
+@contextmanager
+def portal_backend(tmp_path: Path, settings, *, gpus: str, namespaces: list[str], name: str):
+    """A PortalBackend whose cluster the test process (and its live_server) uses too."""
+    with PortalBackend(tmp_path, gpus=gpus, namespaces=namespaces, redis_url=settings.REDIS_URL,
+                       name=name) as backend:
+        settings.CLUSTER_KUBECONFIG = backend.kubeconfig
+        yield backend

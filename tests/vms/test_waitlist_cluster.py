@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.support.backend import PortalBackend
+from tests.support.backend import portal_backend
 from tests.vms.factories import make_vm
 from vms import lifecycle
 from vms.models import Membership, Team, VirtualMachine
@@ -26,9 +26,7 @@ def test_a_queued_request_starts_by_itself_when_gpus_are_released(tmp_path, sett
     team = Team.objects.create(name="ml-research")
     owner = make_user("alice")
     Membership.objects.create(team=team, user=owner)
-    with PortalBackend(tmp_path, gpus="H100=8", namespaces=[team.namespace], redis_url=settings.REDIS_URL,
-                       name="waitlist") as backend:
-        settings.CLUSTER_KUBECONFIG = backend.kubeconfig
+    with portal_backend(tmp_path, settings, gpus="H100=8", namespaces=[team.namespace], name="waitlist"):
         holder = make_vm(team=team, owner=owner, name="holder", gpu="H100", instance_type="g8.2xlarge",
                          state="approved", public_ports=[22])
         lifecycle.vm_provision(vm_id=holder.pk, actor=owner)
