@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/manifests/", views.vm_request_manifests, name="vm_request_manifests"),
     path("<int:vm_id>/", views.vm_detail, name="vm_detail"),
     path("<int:vm_id>/connection/", views.vm_connection, name="vm_connection"),
+    path("<int:vm_id>/manifests.yaml", views.vm_manifests, name="vm_manifests"),
     path("<int:vm_id>/actions/<slug:action>/", views.vm_action, name="vm_action"),
     path("<int:vm_id>/resize/", views.vm_resize, name="vm_resize"),
     path("<int:vm_id>/delete/", views.vm_delete, name="vm_delete"),

@@ -15,6 +15,7 @@ from vms.catalogue import catalogue_from_db
 from vms.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.manifests import render_manifests, to_yaml
 from vms.models import Event, Image, Preset
+from vms.provisioning import vm_spec
 from vms.summary import request_summary
 
 VMS_PER_PAGE = 25
@@ -259,3 +260,14 @@ def vm_extend_lease(request, vm_id):
     except services.ChangeAlreadyPending as error:
         messages.warning(request, str(error))
     return _back_to_vm(request, vm_id)
+
+
+@login_required
+def vm_manifests(request, vm_id):
+    """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
+    vm = vm_for_user(request.user, vm_id)
+    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(), namespace=vm.namespace, vm_id=vm.pk,
+                               api_shape=vm.api_shape, running=vm.state != vm.State.STOPPED)
+    response = HttpResponse(to_yaml(objects), content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{vm.name}.yaml"'
+    return response

@@ -150,3 +150,21 @@ def test_actions_refuse_bad_input_and_change_nothing(member_client, member, team
     assert "no longer in a state that allows this" in response.content.decode()
     assert VirtualMachine.objects.get(pk=vm.pk).state == "running"
     assert member_client.get(reverse("vm_action", args=[vm.pk, "stop"])).status_code == 405
+
+
+def test_a_vms_manifests_are_what_the_portal_applies(member_client, member, team, other_team, make_user):
+    import yaml
+
+    from vms.manifests import validate_against_upstream
+
+    vm = make_vm(team=team, owner=member, name="exported", state="stopped",
+                 disks=[{"name": "data", "size_gib": 10, "storage_class": "local"}])
+    response = member_client.get(reverse("vm_manifests", args=[vm.pk]))
+    objects = list(yaml.safe_load_all(response.content))
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("VMDisk", "exported-os"), ("VMDisk", "exported-data"), ("VMInstance", "exported")]
+    assert objects[-1]["spec"]["runStrategy"] == "Halted"
+    assert objects[-1]["metadata"]["labels"]["portal.hikube.cloud/vm-id"] == str(vm.pk)
+    assert all(validate_against_upstream(obj) == [] for obj in objects)
+    theirs = make_vm(team=other_team, owner=make_user("mallory"))
+    assert member_client.get(reverse("vm_manifests", args=[theirs.pk])).status_code == 404
