@@ -108,7 +108,7 @@ def _send_warning(vm: VirtualMachine, data: dict):
     if not vm.owner.email:
         logger.info("idle GPU warning for %s not emailed: its owner has no address", vm)
         return
-    context = {"vm": vm, "url": reverse("vm_gpus", args=[vm.pk]), **data}
+    context = {"vm": vm, "url": settings.PORTAL_URL.rstrip("/") + reverse("vm_gpus", args=[vm.pk]), **data}
     send_mail(
         subject=_("Your GPU VM %(name)s is idle") % {"name": vm.name},
         message=render_to_string("monitoring/email/idle_warning.txt", context),
