@@ -168,3 +168,20 @@ def test_a_vms_manifests_are_what_the_portal_applies(member_client, member, team
     assert all(validate_against_upstream(obj) == [] for obj in objects)
     theirs = make_vm(team=other_team, owner=make_user("mallory"))
     assert member_client.get(reverse("vm_manifests", args=[theirs.pk])).status_code == 404
+
+
+def test_vm_page_query_count_does_not_grow_with_its_history(member_client, member, team):
+    from vms.services import event_record
+
+    vm = make_vm(team=team, owner=member, state="approved")
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(reverse("vm_detail", args=[vm.pk])).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for index in range(40):
+        event_record(kind="cluster", vm=vm, actor=member, message="Step %(n)d", data={"n": index})
+        make_vm(team=team, owner=member, state="approved")
+    assert queries() == few
