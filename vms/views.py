@@ -19,6 +19,8 @@ from vms.provisioning import vm_spec
 from vms.summary import request_summary
 
 VMS_PER_PAGE = 25
+# htmx stops polling when it receives this status.
+HTMX_STOP_POLLING = 286
 
 
 @login_required
@@ -35,14 +37,17 @@ def vm_list(request):
     page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    query.pop("poll", None)
+    # The table refreshes itself while a VM on it is on its way somewhere.
+    polling = any(not vm.is_settled for vm in page.object_list)
+    poll_query = request.GET.copy()
+    poll_query["poll"] = "1"
+    context = {"form": form, "page": page, "query": query.urlencode(), "polling": polling,
+               "poll_query": poll_query.urlencode()}
     if request.htmx:
-        return render(request, "vms/vm_list.html#vm-table", context)
+        stop = request.GET.get("poll") and not polling
+        return render(request, "vms/vm_list.html#vm-table", context, status=HTMX_STOP_POLLING if stop else 200)
     return render(request, "vms/vm_list.html", context)
-
-
-# htmx stops polling when it receives this status.
-HTMX_STOP_POLLING = 286
 
 
 def _live_context(request, vm):

@@ -185,3 +185,17 @@ def test_vm_page_query_count_does_not_grow_with_its_history(member_client, membe
         event_record(kind="cluster", vm=vm, actor=member, message="Step %(n)d", data={"n": index})
         make_vm(team=team, owner=member, state="approved")
     assert queries() == few
+
+
+def test_vm_list_refreshes_itself_only_while_a_vm_is_on_its_way(member_client, member, team):
+    vm = make_vm(team=team, owner=member, name="booting", state="provisioning")
+    page = member_client.get(reverse("vm_list")).content.decode()
+    assert 'hx-trigger="every 5s"' in page and "poll=1" in page
+    assert member_client.get(reverse("vm_list"), {"poll": "1"}, HTTP_HX_REQUEST="true").status_code == 200
+
+    type(vm).objects.filter(pk=vm.pk).update(state="running", cluster_status="Running")
+    response = member_client.get(reverse("vm_list"), {"poll": "1"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 286
+    assert "every 5s" not in response.content.decode()
+    # A filter change is not a poll: it always gets its table.
+    assert member_client.get(reverse("vm_list"), {"state": "running"}, HTTP_HX_REQUEST="true").status_code == 200
