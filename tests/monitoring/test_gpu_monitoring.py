@@ -446,7 +446,8 @@ def test_idle_policy_warns_once_then_withdraws(live_settings, fleet, gateway, wo
     (event,) = Event.objects.filter(kind=Event.Kind.USAGE)
     assert event.vm_id == idle_vm.pk and "the owner was warned" in event.text
     assert [message.to for message in mail.outbox] == [["bob@example.org"]]
-    assert "notebook-idle" in mail.outbox[0].subject and f"http://127.0.0.1:8000/vms/{idle_vm.pk}/gpus/" in mail.outbox[0].body
+    assert "notebook-idle" in mail.outbox[0].subject
+    assert f"http://127.0.0.1:8000/vms/{idle_vm.pk}/gpus/" in mail.outbox[0].body
 
     # The next pass finds it still idle: no second warning.
     with django_capture_on_commit_callbacks(execute=True):
