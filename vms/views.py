@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
-from vms import lifecycle, selectors, services
+from vms import catalogue_data, lifecycle, selectors, services
 from vms.access import can_manage_vm, visible_teams, vm_for_user
 from vms.catalogue import catalogue_from_db
 from vms.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
@@ -19,6 +19,7 @@ from vms.provisioning import vm_spec
 from vms.summary import request_summary
 
 VMS_PER_PAGE = 25
+STORAGE_LAYOUTS = {layout["slug"]: layout for layout in catalogue_data.STORAGE_LAYOUTS}
 # htmx stops polling when it receives this status.
 HTMX_STOP_POLLING = 286
 
@@ -115,6 +116,14 @@ def _form_actions(form_data):
                 if int(index) < len(values):
                     del values[int(index)]
                 data.setlist(key, values)
+    elif action.startswith("apply_layout:"):
+        layout = STORAGE_LAYOUTS.get(action.partition(":")[2])
+        if layout is not None:
+            data["system_disk_size"] = str(layout["system_disk_gib"])
+            data["system_disk_class"] = layout["system_disk_class"]
+            data.setlist("disk_name", [disk["name"] for disk in layout["disks"]])
+            data.setlist("disk_size", [str(disk["size_gib"]) for disk in layout["disks"]])
+            data.setlist("disk_class", [disk["storage_class"] for disk in layout["disks"]])
     elif action == "apply_preset":
         preset = Preset.objects.select_related("instance_type", "gpu_model").filter(
             slug=form_data.get("preset", "")).first()
@@ -158,7 +167,8 @@ def vm_request(request):
 
 
 def _render_request(request, form, *, partial=False, status=200):
-    context = {"form": form, "summary": request_summary(form), "storage_classes": form.catalogue.storage_classes}
+    context = {"form": form, "summary": request_summary(form), "storage_classes": form.catalogue.storage_classes,
+               "storage_layouts": catalogue_data.STORAGE_LAYOUTS}
     template = "vms/vm_request.html#request-form" if partial else "vms/vm_request.html"
     return render(request, template, context, status=status)
 

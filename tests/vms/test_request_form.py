@@ -239,3 +239,14 @@ def test_request_pages_issue_a_fixed_number_of_queries(member_client, team, make
                               system_disk_gib=50, system_disk_class="replicated")
     assert count("get", reverse("vm_request")) == form_before
     assert count("post", reverse("vm_request_summary"), valid_post(team)) == summary_before
+
+
+def test_storage_layouts_from_the_reference_fill_the_disks(member_client, team):
+    response = member_client.post(reverse("vm_request"), valid_post(team, action="apply_layout:training"))
+    form = response.context["form"]
+    assert form["system_disk_size"].value() == "200"
+    assert [(row["name"], row["size"], row["storage_class"]) for row in form.disk_rows] == [
+        ("datasets", "5000", "replicated"), ("checkpoints", "1000", "replicated"), ("temp-data", "2000", "local")]
+    response = member_client.post(reverse("vm_request"), valid_post(team, action="apply_layout:nonsense"))
+    assert response.status_code == 200 and response.context["form"].disk_rows == []
+    assert not VirtualMachine.objects.exists()
