@@ -61,6 +61,8 @@ class ClusterServer(ThreadingHTTPServer):
         self.tenant_tokens = tenant_tokens
         self.seed_namespaces = seed_namespaces
         self.stopping = threading.Event()
+        # Bumped by reset(): a request that arrived before a reset must not land after it.
+        self.epoch = 0
         self.create_seed_namespaces()
 
     def create_seed_namespaces(self) -> None:
@@ -69,6 +71,7 @@ class ClusterServer(ThreadingHTTPServer):
                 self.store.create(NAMESPACE, None, {"metadata": {"name": namespace}})
 
     def reset(self) -> None:
+        self.epoch += 1
         self.faults.reset()
         self.controller.set_paused(False)
         self.store.reset()
@@ -177,7 +180,10 @@ class KubernetesHandler(BaseHTTPRequestHandler):
     def _kubernetes(self, method: str, identity: Identity, parts: list[str], query: dict) -> None:
         faults = self.server.faults
         if faults.latency_ms:
+            epoch = self.server.epoch
             time.sleep(faults.latency_ms / 1000)
+            if self.server.epoch != epoch:
+                raise errors.ApiError(503, "ServiceUnavailable", "the development cluster was reset meanwhile")
         if faults.roll(faults.error_rate):
             raise errors.ApiError(500, "InternalError",
                                   "Internal error occurred: injected by devcluster (error_rate)")

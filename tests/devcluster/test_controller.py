@@ -308,6 +308,28 @@ def test_latency_fault_slows_every_request(apps, devcluster):
     assert time.monotonic() - started >= 0.15
 
 
+def test_a_slow_request_does_not_land_after_a_reset(apps, devcluster):
+    """Tests reset the cluster between them: a write still in flight from the previous test
+    must not create objects in the next one's clean cluster."""
+    devcluster.faults(latency_ms=400)
+    outcome = {}
+
+    def create():
+        try:
+            apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("late"), **DISKS)
+            outcome["status"] = 201
+        except ApiException as error:
+            outcome["status"] = error.status
+
+    writer = threading.Thread(target=create)
+    writer.start()
+    time.sleep(0.1)
+    devcluster.reset()
+    writer.join(timeout=5)
+    assert outcome["status"] == 503
+    assert get(apps, DISKS, "late") is None
+
+
 def test_error_rate_fault_answers_500(apps, devcluster):
     devcluster.faults(error_rate=1)
     with pytest.raises(ApiException) as error:
