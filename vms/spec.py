@@ -805,6 +805,11 @@ def _best_practice_warnings(spec: VmSpec, instance_type: InstanceTypeInfo | None
                 _("%(type)s has %(ratio)g GiB of RAM per GPU; Hikube recommends at least %(min)s.")
                 % {"type": instance_type.name, "ratio": ram_per_gpu, "min": RECOMMENDED_MIN_RAM_GIB_PER_GPU}
             )
+    if spec.network and instance_type is not None and instance_type.gpus < 2:
+        warnings.append(
+            _("The HPC interconnect links multi-GPU VMs (G2, G4, G8); %(type)s has one GPU.")
+            % {"type": instance_type.name}
+        )
     if spec.system_disk_class == "local":
         warnings.append(
             _("The system disk is on local storage: it is lost if its node fails. Prefer replicated storage.")

@@ -250,3 +250,13 @@ def test_storage_layouts_from_the_reference_fill_the_disks(member_client, team):
     response = member_client.post(reverse("vm_request"), valid_post(team, action="apply_layout:nonsense"))
     assert response.status_code == 200 and response.context["form"].disk_rows == []
     assert not VirtualMachine.objects.exists()
+
+
+def test_the_hpc_network_on_a_single_gpu_type_is_a_warning_not_an_error(member_client, team):
+    response = member_client.post(reverse("vm_request_summary"), valid_post(team, network="gpu-interconnect"))
+    assert "The HPC interconnect links multi-GPU VMs (G2, G4, G8); g1.large has one GPU." in response.content.decode()
+    response = member_client.post(reverse("vm_request_summary"), valid_post(
+        team, network="gpu-interconnect", instance_type="g2.xlarge"))
+    assert "HPC interconnect" not in response.content.decode()
+    member_client.post(reverse("vm_request"), valid_post(team, network="gpu-interconnect"))
+    assert VirtualMachine.objects.get().network == "gpu-interconnect"
