@@ -34,7 +34,7 @@ def approval_queue(request):
         utilisation, telemetry_error = utilisation_by_vm(held_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
     except PrometheusError as error:
         utilisation, telemetry_error = {}, error.message
-    busy = selectors.gpus_busy_by_model()
+    free = selectors.gpus_free_by_model()
     rows = []
     for item in items:
         team_vms = context["held"].get(item.vm.team_id, [])
@@ -45,7 +45,7 @@ def approval_queue(request):
             "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
             "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
             "team_gpus": sum(vm.gpu_count for vm in team_vms),
-            "free_gpus": max(item.vm.gpu_model.capacity - busy.get(item.vm.gpu_model_id, 0), 0),
+            "free_gpus": free[item.vm.gpu_model_id],
         })
     return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
 

@@ -9,7 +9,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 
 from vms.access import visible_vms
-from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
+from vms.models import ChangeRequest, GpuModel, InstanceType, Quota, VirtualMachine
 
 
 def vm_list(*, user, team_id: int | None = None, state: str | None = None, gpu_model_id: int | None = None,
@@ -46,6 +46,13 @@ def gpus_busy_by_model() -> dict[int, int]:
 
     observed, recorded = gpus_allocated_by_model(), gpus_in_use_by_model()
     return {pk: max(observed.get(pk, 0), recorded.get(pk, 0)) for pk in observed.keys() | recorded.keys()}
+
+
+def gpus_free_by_model() -> dict[int, int]:
+    """Free GPUs per GPU model id: the model's capacity less what is busy (never below zero)."""
+    busy = gpus_busy_by_model()
+    return {pk: max(capacity - busy.get(pk, 0), 0)
+            for pk, capacity in GpuModel.objects.values_list("pk", "capacity")}
 
 
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
@@ -157,5 +164,5 @@ def waitlist_position(*, vm: VirtualMachine) -> dict | None:
         return None
     ahead = waitlist(gpu_model=vm.gpu_model).filter(
         Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk))
-    free = max(vm.gpu_model.capacity - gpus_busy_by_model().get(vm.gpu_model_id, 0), 0)
-    return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}
+    return {"position": ahead.count() + 1, "free": gpus_free_by_model()[vm.gpu_model_id], "needed": vm.gpu_count,
+            "model": vm.gpu_model.slug}

@@ -164,43 +164,30 @@ def waitlist_advance() -> list[int]:
         with transaction.atomic():
             # One advancer per model at a time, so two workers cannot hand out the same GPUs.
             GpuModel.objects.select_for_update().filter(pk=gpu_model.pk).exists()
-            free = gpu_model.capacity - selectors.gpus_busy_by_model().get(gpu_model.pk, 0)
+            free = selectors.gpus_free_by_model()[gpu_model.pk]
             for vm in selectors.waitlist(gpu_model=gpu_model):
                 if vm.gpu_count > free:
                     break  # strict order: a large request is not overtaken by smaller ones behind it
-                vm_provision(vm_id=vm.pk)
+                try:
+                    vm_provision(vm_id=vm.pk)
+                except InvalidTransition:
+                    continue  # cancelled since the list was read: its GPUs stay free for the next
                 free -= vm.gpu_count
                 sent.append(vm.pk)
     return sent
 
 
+# Change requests are lease extensions: a resize keeps the GPU model and count (see
+# vms.lifecycle.vm_resize), so it never needs an approver.
 CHANGE_MESSAGES = {
-    (ChangeRequest.Kind.EXTEND_LEASE, "requested"): N_("Asked for a lease extension"),
-    (ChangeRequest.Kind.EXTEND_LEASE, ChangeRequest.State.APPROVED): N_("Lease extension approved"),
-    (ChangeRequest.Kind.EXTEND_LEASE, ChangeRequest.State.REJECTED): N_("Lease extension rejected"),
+    ChangeRequest.State.APPROVED: N_("Lease extension approved"),
+    ChangeRequest.State.REJECTED: N_("Lease extension rejected"),
 }
 
 
-@transaction.atomic
-def change_request_create(*, vm_id: int, actor, kind: str, justification: str, lease_ends_at) -> ChangeRequest:
-    """Ask for a longer lease; approvers decide. (Resizing keeps the GPU model and count, see
-    vms.lifecycle.vm_resize, so it never needs an approver.)"""
-    vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
-    try:
-        with transaction.atomic():
-            change = ChangeRequest.objects.create(vm=vm, kind=kind, requested_by=actor, justification=justification,
-                                                  lease_ends_at=lease_ends_at)
-    except IntegrityError:
-        raise ChangeAlreadyPending(vm=vm, kind=kind) from None
-    event_record(kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=justification,
-                 message=CHANGE_MESSAGES[kind, "requested"], data={"change": kind, "change_id": change.pk})
-    return change
-
-
 class ChangeAlreadyPending(Exception):
-    def __init__(self, *, vm, kind):
-        super().__init__(gettext("A %(kind)s of %(vm)s already waits for approval.")
-                         % {"kind": ChangeRequest.Kind(kind).label.lower(), "vm": vm.name})
+    def __init__(self, *, vm):
+        super().__init__(gettext("A lease extension of %(vm)s already waits for approval.") % {"vm": vm.name})
 
 
 def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> ChangeRequest:
@@ -210,8 +197,8 @@ def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> Chan
             "state", flat=True).first())
     change = ChangeRequest.objects.select_related("vm__team").get(pk=change_id)
     event_record(kind=Event.Kind.DECISION, vm=change.vm, actor=actor, reason=reason,
-                 message=CHANGE_MESSAGES[change.kind, to_state],
-                 data={"change": change.kind, "decision": to_state, "change_id": change.pk})
+                 message=CHANGE_MESSAGES[to_state],
+                 data={"decision": to_state, "change_id": change.pk})
     enqueue_on_commit("vms.approval_tasks.notify_change_decision", change_id=change.pk)
     return change
 
@@ -235,8 +222,15 @@ def change_request_reject(*, change_id: int, actor, reason: str) -> ChangeReques
 def lease_extend(*, vm_id: int, actor, lease_ends_at, justification: str = "") -> ChangeRequest:
     """Ask for a later lease end: approvers decide for models that need approval; for the
     others it is granted at once (still recorded as a change and its decision)."""
-    change = change_request_create(vm_id=vm_id, actor=actor, kind=ChangeRequest.Kind.EXTEND_LEASE,
-                                   justification=justification, lease_ends_at=lease_ends_at)
-    if not change.vm.gpu_model.needs_approval:
+    vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    try:
+        with transaction.atomic():
+            change = ChangeRequest.objects.create(vm=vm, kind=ChangeRequest.Kind.EXTEND_LEASE, requested_by=actor,
+                                                  justification=justification, lease_ends_at=lease_ends_at)
+    except IntegrityError:
+        raise ChangeAlreadyPending(vm=vm) from None
+    event_record(kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=justification,
+                 message=N_("Asked for a lease extension"), data={"change_id": change.pk})
+    if not vm.gpu_model.needs_approval:
         change = change_request_approve(change_id=change.pk, actor=None)
     return change

@@ -27,9 +27,8 @@ def request_summary(form) -> dict:
     if instance_type:
         summary.update(vcpu=instance_type.vcpu, ram_gib=instance_type.ram_gib, gpus=instance_type.gpu_count)
     if gpu_model:
-        in_use = selectors.gpus_busy_by_model().get(gpu_model.pk, 0)
         summary.update(needs_approval=gpu_model.needs_approval, capacity=gpu_model.capacity,
-                       free_gpus=max(gpu_model.capacity - in_use, 0))
+                       free_gpus=selectors.gpus_free_by_model()[gpu_model.pk])
     team = form.fields["team"].queryset.filter(pk=_whole_number(form["team"].value())).first()
     if gpu_model and instance_type and team:
         quota = Quota.objects.filter(team=team, gpu_model=gpu_model).values_list("max_gpus", flat=True).first()

@@ -421,3 +421,15 @@ def test_approvers_read_the_requests_page_but_cannot_act_on_it(approver_client, 
     assert page.status_code == 200 and "Waiting for approval" in page.content.decode()
     assert approver_client.post(reverse("vm_delete", args=[vm.pk]), {"confirm_name": vm.name}).status_code == 403
     assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
+
+
+def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monkeypatch):
+    from vms import selectors
+
+    cancelled = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
+    waiting = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
+    listed = [VirtualMachine.objects.get(pk=cancelled.pk), VirtualMachine.objects.get(pk=waiting.pk)]
+    VirtualMachine.objects.filter(pk=cancelled.pk).update(state="deleted")  # after the list was read
+    monkeypatch.setattr(selectors, "waitlist", lambda *, gpu_model: listed if gpu_model.slug == "H100" else [])
+    assert services.waitlist_advance() == [waiting.pk]
+    assert VirtualMachine.objects.get(pk=waiting.pk).state == "provisioning"
