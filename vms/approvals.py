@@ -74,7 +74,7 @@ def _decide(request, *, approve, reject, approved_message: str, rejected_message
             messages.success(request, rejected_message)
     except services.InvalidTransition:
         messages.warning(request, _("Someone already decided this request."))
-    except services.QuotaExceeded as error:
+    except (services.QuotaExceeded, services.LeaseOver) as error:
         messages.error(request, str(error))
     return redirect("approval_queue")
 

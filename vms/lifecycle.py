@@ -11,19 +11,16 @@ enqueued (Redis down) or is lost is enqueued again by the status sync (vms.sync)
 services never fail because the broker did.
 """
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
 
-from vms.models import Event, InstanceType, VirtualMachine
+from vms.models import ChangeRequest, Event, InstanceType, VirtualMachine
 from vms.services import InvalidTransition, enqueue_on_commit, event_record, vm_transition
 
-log = logging.getLogger(__name__)
 State = VirtualMachine.State
 
-ACTIONS = ("start", "stop", "restart", "resize", "delete", "retry")
 # Stop is also accepted while provisioning (e.g. by an idle-GPU policy), but not offered there:
 # a VM waiting for its first boot is better deleted than stopped.
 _ACTIONS_BY_STATE = {
@@ -39,7 +36,7 @@ _ACTIONS_BY_STATE = {
 
 
 def available_actions(vm: VirtualMachine) -> set[str]:
-    """The action names (from ACTIONS) the VM's state allows, for the pages' buttons."""
+    """The actions (start, stop, restart, resize, delete, retry) the VM's state allows, for the pages' buttons."""
     actions = set(_ACTIONS_BY_STATE.get(vm.state, ()))
     if vm.state == State.FAILED and vm.failure_retryable:
         actions.add("retry")
@@ -74,8 +71,24 @@ def vm_provision(*, vm_id: int, actor=None) -> VirtualMachine:
     return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor)
 
 
+class LeaseEnded(Exception):
+    """The VM's lease is over: it may not take GPUs again until an extension is granted."""
+
+    def __init__(self, vm):
+        super().__init__(gettext("The lease of %(name)s has ended: ask for an extension before starting it.")
+                         % {"name": vm.name})
+
+
+def _require_lease(vm_id: int) -> None:
+    vm = VirtualMachine.objects.get(pk=vm_id)
+    if vm.lease_ended:
+        raise LeaseEnded(vm)
+
+
 @transaction.atomic
 def vm_start(*, vm_id: int, actor) -> VirtualMachine:
+    """Stopped → starting. Refused (LeaseEnded) once the lease is over."""
+    _require_lease(vm_id)
     return _work(vm_id, State.STARTING, "start_vm", actor=actor)
 
 
@@ -110,12 +123,12 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
     vm = _locked_state(vm_id, {State.RUNNING, State.STOPPED}, State.STOPPING)
     new_type = InstanceType.objects.filter(pk=instance_type_id, active=True).first()
     if new_type is None:
-        raise ResizeRefused("This instance type is not offered.")
+        raise ResizeRefused(gettext("This instance type is not offered."))
     if new_type.pk == vm.instance_type_id:
-        raise ResizeRefused(f"The VM already is a {new_type.name}.")
+        raise ResizeRefused(gettext("The VM already is a %(type)s.") % {"type": new_type.name})
     if new_type.gpu_count != vm.gpu_count:
-        raise ResizeRefused(f"{new_type.name} has {new_type.gpu_count} GPU(s) and this VM {vm.gpu_count}: "
-                            "a resize keeps the GPU count.")
+        raise ResizeRefused(gettext("%(type)s has %(new)d GPU(s) and this VM %(old)d: a resize keeps the GPU count.")
+                            % {"type": new_type.name, "new": new_type.gpu_count, "old": vm.gpu_count})
     old_name = vm.instance_type.name
     running = vm.state == State.RUNNING
     fields = {"instance_type_id": new_type.pk, "work_touched_at": timezone.now()}
@@ -131,8 +144,11 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
 
 @transaction.atomic
 def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
-    """Deletes the VM and its disks. A VM that never reached the cluster is deleted at once."""
+    """Deletes the VM and its disks. A VM that never reached the cluster is deleted at once.
+    A lease extension still waiting for approval is withdrawn with it."""
     state = VirtualMachine.objects.select_for_update().filter(pk=vm_id).values_list("state", flat=True).first()
+    ChangeRequest.objects.filter(vm_id=vm_id, state=ChangeRequest.State.PENDING).update(
+        state=ChangeRequest.State.WITHDRAWN)
     if state in (State.PENDING_APPROVAL, State.APPROVED):
         return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
     return _work(vm_id, State.DELETING, "delete_vm", actor=actor)
@@ -150,5 +166,6 @@ def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
                    .order_by("-created_at", "-id").values_list("data__state", flat=True).first())
     if failed_from == State.DELETING:
         return _work(vm_id, State.DELETING, "delete_vm", actor=actor, failure_message="", failure_retryable=False)
+    _require_lease(vm_id)
     return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor, failure_message="",
                  failure_retryable=False)

@@ -4,6 +4,7 @@ already joined, so a page issues the same number of queries whatever the number 
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
@@ -65,9 +66,10 @@ def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) ->
 
 
 def waitlist(*, gpu_model) -> QuerySet[VirtualMachine]:
-    """Approved requests waiting for GPUs of the model, first come (first approved) first."""
-    return VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED).order_by(
-        "state_changed_at", "id")
+    """Approved requests waiting for GPUs of the model, first come (first approved) first. A
+    request whose lease ended while it waited is not served: its owner asks for an extension."""
+    return VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED).filter(
+        Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now())).order_by("state_changed_at", "id")
 
 
 @dataclass

@@ -16,6 +16,8 @@ from vms.models import AutoApprovalRule, ChangeRequest, Event, GpuModel, Quota, 
 
 log = logging.getLogger(__name__)
 State = VirtualMachine.State
+# A VM on its way out, or gone: nothing more may be asked for it.
+GONE_STATES = {State.DELETING, State.DELETED, State.REJECTED}
 
 
 def enqueue_on_commit(task: str, **arguments) -> None:
@@ -90,6 +92,18 @@ def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None =
         raise QuotaExceeded(team=team, gpu_model=gpu_model, used=used, requested=requested, limit=quota.max_gpus)
 
 
+class LeaseOver(Exception):
+    def __init__(self, vm):
+        super().__init__(gettext("The requested lease of %(name)s is already over: reject it, and the requester can "
+                                 "ask again.") % {"name": vm.name})
+
+
+class NameTaken(Exception):
+    def __init__(self, *, team, name):
+        super().__init__(gettext("Team %(team)s already has a VM named “%(name)s”.")
+                         % {"team": team.name, "name": name})
+
+
 def _auto_approval_rule(*, gpu_model, gpu_count: int, lease_ends_at):
     if lease_ends_at is None:
         return None
@@ -108,16 +122,22 @@ def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
         rule = _auto_approval_rule(gpu_model=gpu_model, gpu_count=instance_type.gpu_count,
                                    lease_ends_at=lease_ends_at)
     needs_approval = gpu_model.needs_approval and rule is None
-    vm = VirtualMachine.objects.create(
-        team=team, owner=actor, name=spec.name, instance_type=instance_type, gpu_model=gpu_model,
-        gpu_count=instance_type.gpu_count, image=spec.image, system_disk_gib=spec.system_disk_gib,
-        system_disk_class=spec.system_disk_class,
-        disks=[{"name": d.name, "size_gib": d.size_gib, "storage_class": d.storage_class} for d in spec.disks],
-        public_ports=list(spec.public_ports), ssh_keys=list(spec.ssh_keys), software=list(spec.software),
-        cloud_config=spec.cloud_config, network=spec.network or "", justification=spec.justification,
-        api_shape=api_shape, lease_ends_at=lease_ends_at,
-        state=State.PENDING_APPROVAL if needs_approval else State.APPROVED,
-    )
+    try:
+        with transaction.atomic():
+            vm = VirtualMachine.objects.create(
+                team=team, owner=actor, name=spec.name, instance_type=instance_type, gpu_model=gpu_model,
+                gpu_count=instance_type.gpu_count, image=spec.image, system_disk_gib=spec.system_disk_gib,
+                system_disk_class=spec.system_disk_class,
+                disks=[{"name": d.name, "size_gib": d.size_gib, "storage_class": d.storage_class}
+                       for d in spec.disks],
+                public_ports=list(spec.public_ports), ssh_keys=list(spec.ssh_keys), software=list(spec.software),
+                cloud_config=spec.cloud_config, network=spec.network or "", justification=spec.justification,
+                api_shape=api_shape, lease_ends_at=lease_ends_at,
+                state=State.PENDING_APPROVAL if needs_approval else State.APPROVED,
+            )
+    except IntegrityError:
+        # Another request for the same name committed since the form checked it (a double submit).
+        raise NameTaken(team=team, name=spec.name) from None
     event_record(
         kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=spec.justification,
         message=N_("Requested %(gpus)d× %(model)s on %(instance_type)s"),
@@ -136,6 +156,8 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
     """Approve a waiting request. Re-checks the team's quota: it may have been lowered, or
     filled by VMs approved since the request was made."""
     vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    if vm.lease_ended:
+        raise LeaseOver(vm)
     _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
     vm = vm_transition(vm_id=vm_id, to_state=State.APPROVED, actor=actor, reason=reason,
                        message=N_("Approved"), event_kind=Event.Kind.DECISION)
@@ -191,7 +213,8 @@ class ChangeAlreadyPending(Exception):
 
 
 def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> ChangeRequest:
-    changed = ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING).update(state=to_state)
+    changed = ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING).exclude(
+        vm__state__in=GONE_STATES).update(state=to_state)
     if changed != 1:
         raise InvalidTransition(change_id, to_state, ChangeRequest.objects.filter(pk=change_id).values_list(
             "state", flat=True).first())
@@ -223,6 +246,8 @@ def lease_extend(*, vm_id: int, actor, lease_ends_at, justification: str = "") -
     """Ask for a later lease end: approvers decide for models that need approval; for the
     others it is granted at once (still recorded as a change and its decision)."""
     vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    if vm.state in GONE_STATES:
+        raise InvalidTransition(vm_id, "lease extension", vm.state)
     try:
         with transaction.atomic():
             change = ChangeRequest.objects.create(vm=vm, kind=ChangeRequest.Kind.EXTEND_LEASE, requested_by=actor,

@@ -159,6 +159,9 @@ def vm_request(request):
     except services.QuotaExceeded as error:
         form.add_error("gpu_model", str(error))
         return _render_request(request, form, status=422 if request.htmx else 200)
+    except services.NameTaken as error:
+        form.add_error("name", str(error))
+        return _render_request(request, form, status=422 if request.htmx else 200)
     if vm.state == vm.State.PENDING_APPROVAL:
         messages.info(request, _("Your request for %(name)s waits for an approver.") % {"name": vm.name})
     else:
@@ -219,12 +222,10 @@ def vm_action(request, vm_id, action):
     vm = vm_for_user(request.user, vm_id, manage=True)
     if action not in ACTION_SERVICES:
         raise Http404
-    if action == "start" and vm.lease_ended:
-        messages.error(request, _("The lease of %(name)s has ended: ask for an extension before starting it.")
-                       % {"name": vm.name})
-        return _back_to_vm(request, vm_id)
     try:
         ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
+    except lifecycle.LeaseEnded as error:
+        messages.error(request, str(error))
     except services.InvalidTransition:
         messages.warning(request, _("%(name)s is no longer in a state that allows this; the page shows where it "
                                     "stands now.") % {"name": vm.name})
@@ -270,10 +271,18 @@ def vm_extend_lease(request, vm_id):
             messages.error(request, error[0])
         return _back_to_vm(request, vm_id)
     try:
-        services.lease_extend(vm_id=vm.pk, actor=request.user, lease_ends_at=form.cleaned_data["lease_ends_at"],
-                              justification=form.cleaned_data["justification"])
+        change = services.lease_extend(vm_id=vm.pk, actor=request.user,
+                                       lease_ends_at=form.cleaned_data["lease_ends_at"],
+                                       justification=form.cleaned_data["justification"])
     except services.ChangeAlreadyPending as error:
         messages.warning(request, str(error))
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s is being deleted: its lease cannot change.") % {"name": vm.name})
+    else:
+        if change.state == change.State.APPROVED:
+            messages.success(request, _("The lease of %(name)s is extended.") % {"name": vm.name})
+        else:
+            messages.success(request, _("Your extension of %(name)s waits for an approver.") % {"name": vm.name})
     return _back_to_vm(request, vm_id)
 
 

@@ -433,3 +433,64 @@ def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monk
     monkeypatch.setattr(selectors, "waitlist", lambda *, gpu_model: listed if gpu_model.slug == "H100" else [])
     assert services.waitlist_advance() == [waiting.pk]
     assert VirtualMachine.objects.get(pk=waiting.pk).state == "provisioning"
+
+
+def test_no_lease_extension_for_a_deleted_vm_and_deleting_withdraws_a_pending_one(member_client, approver_client,
+                                                                                   member, team):
+    from vms import lifecycle
+
+    vm = make_vm(team=team, owner=member, gpu="H100", state="running",
+                 lease_ends_at=timezone.now() + timedelta(hours=3))
+    new_end = (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "x"})
+    change = ChangeRequest.objects.get(vm=vm)
+    lifecycle.vm_delete(vm_id=vm.pk, actor=member)
+    assert ChangeRequest.objects.get(pk=change.pk).state == "withdrawn"
+    response = approver_client.post(reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"},
+                                    follow=True)
+    assert "Someone already decided this request." in response.content.decode()
+
+    response = member_client.post(reverse("vm_extend_lease", args=[vm.pk]),
+                                  {"lease_ends_at": new_end, "justification": "again"}, follow=True)
+    assert "is being deleted: its lease cannot change" in response.content.decode()
+    assert ChangeRequest.objects.filter(vm=vm).count() == 1
+
+
+def test_an_ended_lease_blocks_retry_approval_and_the_waitlist(member, team, approver):
+    from vms import lifecycle
+
+    ended = timezone.now() - timedelta(minutes=5)
+    failed = make_vm(team=team, owner=member, gpu="L40S", state="failed", failure_retryable=True,
+                     lease_ends_at=ended)
+    with pytest.raises(lifecycle.LeaseEnded):
+        lifecycle.vm_retry(vm_id=failed.pk, actor=member)
+    waiting = make_vm(team=team, owner=member, gpu="H100", state="pending_approval", lease_ends_at=ended)
+    with pytest.raises(services.LeaseOver):
+        services.vm_approve(vm_id=waiting.pk, actor=approver)
+    queued = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved",
+                     lease_ends_at=ended)
+    assert services.waitlist_advance() == []
+    assert VirtualMachine.objects.get(pk=queued.pk).state == "approved"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_submit_records_one_vm_and_tells_the_second_why(member, team):
+    barrier, outcomes = threading.Barrier(2), []
+
+    def submit():
+        try:
+            barrier.wait()
+            request_vm(member, team, name="twice", gpu="L40S", instance_type="g1.large")
+            outcomes.append("recorded")
+        except services.NameTaken as error:
+            outcomes.append(str(error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["Team ml-research already has a VM named “twice”.", "recorded"]
+    assert VirtualMachine.objects.filter(name="twice").count() == 1

@@ -199,3 +199,15 @@ def test_vm_list_refreshes_itself_only_while_a_vm_is_on_its_way(member_client, m
     assert "every 5s" not in response.content.decode()
     # A filter change is not a poll: it always gets its table.
     assert member_client.get(reverse("vm_list"), {"state": "running"}, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_an_htmx_action_shows_its_outcome_in_the_part_it_redraws(member_client, member, team):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    vm = make_vm(team=team, owner=member, state="stopped", lease_ends_at=timezone.now() - timedelta(hours=1))
+    response = member_client.post(reverse("vm_action", args=[vm.pk, "start"]), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="vm-live"')
+    assert "ask for an extension before starting it" in html
