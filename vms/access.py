@@ -42,12 +42,5 @@ def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None 
     return vm
 
 
-def team_for_user(user, team_id) -> Team:
-    try:
-        return visible_teams(user).get(pk=team_id)
-    except (Team.DoesNotExist, ValueError, TypeError):
-        raise Http404 from None
-
-
 def can_approve(user) -> bool:
     return user.has_perm(APPROVE_PERMISSION)

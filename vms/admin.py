@@ -1,7 +1,10 @@
 """Django admin for platform admins: catalogue, teams, quotas, rules, VMs, the audit log and
 the cluster objects nobody claims. Every change made here lands in the audit log."""
 
+import json
+
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
@@ -46,8 +49,10 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
-        changed = sorted({field for entry in message if "changed" in entry for field in entry["changed"]["fields"]})
-        self._audit(request, obj, "changed", ", ".join(changed) or "—")
+        # Django's own wording of the change, inlines included (a membership added to a team
+        # grants access: it must show in the audit log as such).
+        described = LogEntry(change_message=json.dumps(message)).get_change_message()
+        self._audit(request, obj, "changed", described or "—")
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):
@@ -63,6 +68,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -159,9 +167,6 @@ class EventAdmin(ReadOnlyAdmin):
     search_fields = ["target", "message", "reason", "actor__username"]
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OrphanObject)

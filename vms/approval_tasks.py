@@ -6,6 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
@@ -55,15 +56,19 @@ def notify_approvers():
 
 @shared_task(ignore_result=True)
 def remind_approvers():
-    cutoff = timezone.now() - timedelta(hours=settings.APPROVAL_REMINDER_HOURS)
-    items = [item for item in selectors.approval_items(older_than=cutoff)
-             if item.change is None and (item.vm.approvers_reminded_at is None
-                                         or item.vm.approvers_reminded_at < cutoff)]
-    if not items:
-        return
-    VirtualMachine.objects.filter(pk__in=[item.vm.pk for item in items]).update(
-        approvers_reminded_at=timezone.now())
-    notifications.send_approval_reminder(items)
+    """Remind approvers of requests waiting longer than APPROVAL_REMINDER_HOURS, once per
+    period. The marks are a conditional UPDATE, so two workers running at once remind once."""
+    now = timezone.now()
+    cutoff = now - timedelta(hours=settings.APPROVAL_REMINDER_HOURS)
+    due = Q(approvers_reminded_at__isnull=True) | Q(approvers_reminded_at__lt=cutoff)
+    items = [item for item in selectors.approval_items(older_than=cutoff) if item.change is None]
+    with transaction.atomic():
+        marked = set(VirtualMachine.objects.select_for_update(skip_locked=True).filter(
+            due, pk__in=[item.vm.pk for item in items]).values_list("pk", flat=True))
+        VirtualMachine.objects.filter(pk__in=marked).update(approvers_reminded_at=now)
+    items = [item for item in items if item.vm.pk in marked]
+    if items:
+        notifications.send_approval_reminder(items)
 
 
 @shared_task(ignore_result=True)

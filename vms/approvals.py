@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from monitoring.prometheus import PrometheusError
-from monitoring.selectors import utilisation_by_vm
+from monitoring.selectors import prometheus_error_text, utilisation_by_vm
 from vms import selectors, services
 from vms.access import can_approve
 from vms.models import ChangeRequest, VirtualMachine
@@ -33,12 +33,12 @@ def approval_queue(request):
     try:
         utilisation, telemetry_error = utilisation_by_vm(held_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
     except PrometheusError as error:
-        utilisation, telemetry_error = {}, error.message
+        utilisation, telemetry_error = {}, prometheus_error_text(error)
     free = selectors.gpus_free_by_model()
     rows = []
     for item in items:
         team_vms = context["held"].get(item.vm.team_id, [])
-        requester = item.change.requested_by if item.change else item.vm.owner
+        requester = item.requested_by
         rows.append({
             "item": item,
             "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],

@@ -192,8 +192,8 @@ class VirtualMachine(models.Model):
     FINAL_STATES = {State.REJECTED, State.DELETED}
     # States in which KubeVirt runs (or tries to run) the VM, so its GPUs are allocated.
     GPU_HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STARTING, State.STOPPING}
-    # States in which the VM holds (or is about to hold) cluster resources: they count against
-    # quotas and capacity.
+    # States in which the VM has (or is about to have) objects on the cluster, disks at least:
+    # the approver queue lists a team's VMs in these states as what it already holds.
     HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STARTING, State.STOPPED,
                       State.DELETING, State.FAILED}
 

@@ -80,9 +80,12 @@ class ApprovalItem:
     change: "ChangeRequest | None"
 
     @property
-    def requester(self):
-        user = self.change.requested_by if self.change else self.vm.owner
-        return user.get_full_name() or user.username
+    def requested_by(self):
+        return self.change.requested_by if self.change else self.vm.owner
+
+    @property
+    def requester(self) -> str:
+        return self.requested_by.get_full_name() or self.requested_by.username
 
     @property
     def created_at(self):
@@ -98,6 +101,11 @@ class ApprovalItem:
             return f"{self.vm.name}: {self.vm.gpu_count}× {self.vm.gpu_model.slug} ({self.vm.instance_type.name})"
         end = date_format(localtime(self.change.lease_ends_at), "SHORT_DATETIME_FORMAT")
         return f"{self.vm.name}: {gettext('lease until')} {end}"
+
+
+def approval_count() -> int:
+    return (VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).count()
+            + ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).count())
 
 
 def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:

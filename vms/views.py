@@ -101,6 +101,10 @@ def _request_form(request, data=None, initial=None):
                          catalogue=catalogue_from_db(), api_shape=settings.CLUSTER_API_SHAPE)
 
 
+def _preset(slug: str) -> Preset | None:
+    return Preset.objects.select_related("instance_type", "gpu_model").filter(slug=slug).first()
+
+
 def _form_actions(form_data):
     """Re-post actions that rebuild the form without submitting it (work with and without htmx)."""
     action = form_data.get("action", "submit")
@@ -125,9 +129,7 @@ def _form_actions(form_data):
             data.setlist("disk_size", [str(disk["size_gib"]) for disk in layout["disks"]])
             data.setlist("disk_class", [disk["storage_class"] for disk in layout["disks"]])
     elif action == "apply_preset":
-        preset = Preset.objects.select_related("instance_type", "gpu_model").filter(
-            slug=form_data.get("preset", "")).first()
-        initial = initial_from_preset(preset)
+        initial = initial_from_preset(_preset(form_data.get("preset", "")))
         initial["team"] = form_data.get("team")
         return None, initial
     return data, None
@@ -136,9 +138,7 @@ def _form_actions(form_data):
 @login_required
 def vm_request(request):
     if request.method != "POST":
-        preset = Preset.objects.select_related("instance_type", "gpu_model").filter(
-            slug=request.GET.get("preset", "")).first()
-        form = _request_form(request, initial=initial_from_preset(preset))
+        form = _request_form(request, initial=initial_from_preset(_preset(request.GET.get("preset", ""))))
         return _render_request(request, form)
 
     action = request.POST.get("action", "submit")

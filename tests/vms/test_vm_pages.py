@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 
 def test_vm_list_shows_team_vms_and_hides_other_teams(member_client, member, team, other_team, make_user):
     stranger = make_user("mallory")
-    mine = make_vm(team=team, owner=member, name="mine")
-    hidden = make_vm(team=other_team, owner=stranger, name="theirs")
+    mine = make_vm(team=team, owner=member, name="alices-training")
+    hidden = make_vm(team=other_team, owner=stranger, name="mallorys-training")
     html = member_client.get(reverse("vm_list")).content.decode()
     assert mine.name in html
     assert hidden.name not in html
