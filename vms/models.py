@@ -224,7 +224,6 @@ class VirtualMachine(models.Model):
     status_message = models.TextField(_("status message"), blank=True)
     disk_status = models.JSONField(_("disk status"), default=dict, blank=True)
     external_ip = models.GenericIPAddressField(_("external IP"), null=True, blank=True)
-    synced_at = models.DateTimeField(_("last synchronised"), null=True, blank=True)
     failure_message = models.TextField(_("failure"), blank=True)
     failure_retryable = models.BooleanField(default=False)
     # Notification bookkeeping, so each mail goes out once whichever worker sends it.

@@ -168,6 +168,11 @@ def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) ->
     if _state(vm.pk) not in serving:
         return False
     _ensure(gateway, vm, instance, update_spec=True)
+    if _state(vm.pk) not in serving:
+        # Stopped while the instance was being written (a stop that found nothing to halt, or
+        # an expired lease): halt what this task just started, so the cluster matches the portal.
+        gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=False))
+        return False
     return True
 
 
@@ -180,7 +185,9 @@ def provision(*, vm_id: int, gateway: ClusterGateway) -> None:
     work_touch(vm_id)
     if settings.CLUSTER_CREATE_NAMESPACES:
         gateway.namespace_ensure(vm.namespace)
-    if _converge(gateway, vm, {State.PROVISIONING}):
+    if _converge(gateway, vm, {State.PROVISIONING}) and not vm.events.filter(
+            kind=Event.Kind.CLUSTER, data__namespace=vm.namespace).exists():
+        # Re-deliveries and re-enqueues converge again; the timeline says it once.
         event_record(kind=Event.Kind.CLUSTER, vm=vm, message=N_("Created the VM's objects in %(namespace)s"),
                      data={"namespace": vm.namespace})
 
@@ -236,7 +243,8 @@ def resize(*, vm_id: int, gateway: ClusterGateway, start_after: bool) -> None:
                      lambda: _printable_status(gateway, vm, kubevirt_vm) in ("Stopped", None), "the VM to stop"):
             return
         _transition_if(vm_id, State.STOPPED, State.STOPPING)
-    if _transition_if(vm_id, State.STARTING, State.STOPPED):
+    # A retry finds the VM already STARTING when only the start patch failed last time.
+    if _transition_if(vm_id, State.STARTING, State.STOPPED) or _state(vm_id) == State.STARTING:
         gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=True))
 
 
@@ -297,10 +305,16 @@ def vm_fail(*, vm_id: int, operation, error: ClusterError, attempts: int) -> Non
     vm = _load(vm_id)
     if vm is None or vm.state not in SERVED_STATES[operation]:
         return
-    try:
-        vm_transition(vm_id=vm_id, to_state=State.FAILED, reason=error.message, failure_message=error.message,
-                      failure_retryable=error.retryable)
-    except InvalidTransition:
-        event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
-                     message=N_("The cluster refused the change after %(attempts)d attempt(s): %(error)s"),
-                     data={"attempts": attempts, "error": error.message})
+    # A refused reboot, or a refused resize of a stopped VM, leaves the VM as it was: worth an
+    # event, not a failed VM.
+    keeps_state = operation is restart or (operation is resize and vm.state == State.STOPPED)
+    if not keeps_state:
+        try:
+            vm_transition(vm_id=vm_id, to_state=State.FAILED, reason=error.message, failure_message=error.message,
+                          failure_retryable=error.retryable)
+            return
+        except InvalidTransition:
+            pass  # moved meanwhile: the event below keeps the cluster's words
+    event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
+                 message=N_("The cluster refused the change after %(attempts)d attempt(s): %(error)s"),
+                 data={"attempts": attempts, "error": error.message})

@@ -358,8 +358,10 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
     with transaction.atomic():
         VirtualMachine.objects.bulk_update(changed, ["cluster_status", "status_message", "disk_status", "external_ip"],
                                            batch_size=500)
+        # A VM deleted while this cycle ran must not keep the status read before: it is never synced again.
+        VirtualMachine.objects.filter(pk__in=[vm.pk for vm in changed]).exclude(state__in=SYNCED_STATES).update(
+            cluster_status="", status_message="", disk_status={}, external_ip=None)
         Event.objects.bulk_create(events, batch_size=EVENT_BATCH)
-        VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES).update(synced_at=now)
         if enqueue:
             VirtualMachine.objects.filter(pk__in=[vm_id for _, vm_id in enqueue]).update(work_touched_at=now)
             for task, vm_id in enqueue:

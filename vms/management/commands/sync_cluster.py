@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from vms.cluster import ClusterError, gateway
 from vms.models import Team
-from vms.sync import sync_cluster
+from vms.sync import sync_cluster_locked
 
 
 class Command(BaseCommand):
@@ -23,9 +23,11 @@ class Command(BaseCommand):
             if ensure_namespaces:
                 for team in Team.objects.order_by("name"):
                     cluster.namespace_ensure(team.namespace)
-            report = sync_cluster(gateway=cluster)
+            report = sync_cluster_locked(gateway=cluster)
         except ClusterError as exc:
             raise CommandError(exc.message) from None
+        if report is None:
+            raise CommandError("Another sync cycle is running; try again in a moment.")
         self.stdout.write(
             f"{report.namespaces} namespace(s), {report.vms} VM(s): {report.updated} updated, "
             f"{report.events} event(s), {report.transitions} state change(s), {report.enqueued} task(s) "
