@@ -317,7 +317,7 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         store, faults = self.server.store, self.server.faults
         matches = lambda obj: label_match(obj["metadata"].get("labels") or {}) and field_match(obj)  # noqa: E731
         requested = query.get("resourceVersion") or "0"
-        if not requested.isdigit():
+        if not requested.isdecimal():
             raise errors.bad_request(f'resourceVersion: Invalid value: "{requested}": must be an integer')
         with store.condition:
             if requested == "0":

@@ -67,7 +67,7 @@ def parse_gpu_inventory(text: str) -> dict[str, int]:
     inventory: dict[str, int] = {}
     for entry in filter(None, (part.strip() for part in text.split(","))):
         name, separator, count = entry.partition("=")
-        if not separator or not count.strip().isdigit():
+        if not separator or not count.strip().isdecimal():
             raise ValueError(f"GPU inventory entry {entry!r} is not NAME=COUNT")
         resource = slugs.get(name.strip().lower(), name.strip())
         if "/" not in resource:

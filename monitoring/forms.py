@@ -64,6 +64,9 @@ class RangeForm(forms.Form):
             self.add_error("end", _("A range covers at most 31 days."))
         elif end > self.now + FUTURE_TOLERANCE:
             self.add_error("end", _("The end cannot be in the future."))
+        elif start >= self.now:
+            # The end may be a little ahead (clock skew) and is then cut to now: after the start.
+            self.add_error("start", _("The start cannot be in the future."))
         return data
 
     def chart_range(self) -> ChartRange:

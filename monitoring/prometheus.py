@@ -258,14 +258,17 @@ def chart_data(series: list[Series], *, start: float, end: float, step_seconds: 
             if ts in index:
                 values[index[ts]] = _number(value)
         present = [value for value in values if value is not None]
+        # The last instant is aligned up to a step past the end, where no sample exists yet:
+        # "current" is the newest of the last two points.
+        recent = [value for value in values[-2:] if value is not None]
         gpus.append({
             "uuid": item.labels.get(metrics.GPU_UUID_LABEL, ""),
             "index": item.labels.get(metrics.GPU_INDEX_LABEL, ""),
             "model": item.labels.get(metrics.GPU_MODEL_LABEL, ""),
             "values": values,
-            "current": values[-1] if values else None,
+            "current": recent[-1] if recent else None,
             "avg": sum(present) / len(present) if present else None,
             "max": max(present) if present else None,
         })
-    gpus.sort(key=lambda gpu: (int(gpu["index"]) if gpu["index"].isdigit() else math.inf, gpu["uuid"]))
+    gpus.sort(key=lambda gpu: (int(gpu["index"]) if gpu["index"].isdecimal() else math.inf, gpu["uuid"]))
     return {"timestamps": timestamps, "gpus": gpus}

@@ -193,12 +193,19 @@ def _by_vm(labels: LabelNames) -> str:
     return f"by ({labels.namespace}, {labels.vm})"
 
 
+def _per_gpu_mean(per_series: str, labels: LabelNames) -> str:
+    """One value per GPU: a VM that restarted in the window left one series per virt-launcher
+    pod for the same GPU, and adding or averaging those series as if they were GPUs would
+    double its power or skew its average."""
+    return f"avg by ({labels.namespace}, {labels.vm}, UUID) ({per_series})"
+
+
 def fleet_average(key: str, *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
                   scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
     """Per VM: the mean over its GPUs of each GPU's mean over the window. One query for all VMs."""
-    per_gpu = _over_window("avg_over_time", panel(key), window_seconds=window_seconds, labels=labels,
-                           scrape_interval=scrape_interval)
-    return f"avg {_by_vm(labels)} ({per_gpu})"
+    per_series = _over_window("avg_over_time", panel(key), window_seconds=window_seconds, labels=labels,
+                              scrape_interval=scrape_interval)
+    return f"avg {_by_vm(labels)} ({_per_gpu_mean(per_series, labels)})"
 
 
 def fleet_maximum(key: str, *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
@@ -227,12 +234,13 @@ def fleet_memory_used_percent(*, window_seconds: int, labels: LabelNames = DEFAU
                          scrape_interval=scrape_interval)
 
 
-def fleet_power_watts(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS) -> str:
+def fleet_power_watts(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
+                      scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
     """Per VM: its mean total draw over the window (the sum over its GPUs, since the VM draws
     all of them at once)."""
-    per_gpu = _over_window("avg_over_time", panel("power"), window_seconds=window_seconds, labels=labels,
-                           scrape_interval=DEFAULT_SCRAPE_INTERVAL)
-    return f"sum {_by_vm(labels)} ({per_gpu})"
+    per_series = _over_window("avg_over_time", panel("power"), window_seconds=window_seconds, labels=labels,
+                              scrape_interval=scrape_interval)
+    return f"sum {_by_vm(labels)} ({_per_gpu_mean(per_series, labels)})"
 
 
 def _energy(selector: str, window_seconds: int) -> str:

@@ -221,7 +221,8 @@ def fleet_rows(user, *, team_ids: list[int] | None = None, sort: str = "name", d
             _fill_fleet_figures(rows, _gateway(gateway), now=now)
         except PrometheusError as error:
             problem = prometheus_error_text(error)
-    key = _SORT_KEYS.get(sort) or (lambda row: getattr(row, sort if sort in FLEET_COLUMNS else "name"))
+    sort = sort if sort in FLEET_COLUMNS else "name"
+    key = _SORT_KEYS.get(sort) or (lambda row: getattr(row, sort))
     return _sorted(rows, key, descending), problem
 
 
@@ -242,7 +243,8 @@ def _fill_fleet_figures(rows: list[FleetRow], gateway: PrometheusGateway, *, now
         "avg_7d": promql.fleet_utilisation_average(window_seconds=WEEK, **common),
         "max_7d": promql.fleet_utilisation_maximum(window_seconds=WEEK, **common),
         "memory_percent": promql.fleet_memory_used_percent(window_seconds=HOUR, **common),
-        "power_watts": promql.fleet_power_watts(window_seconds=HOUR, labels=config.labels),
+        "power_watts": promql.fleet_power_watts(window_seconds=HOUR, labels=config.labels,
+                                                scrape_interval=config.scrape_interval_seconds),
         "idle_average": promql.fleet_utilisation_average(window_seconds=policy.window_seconds, **common),
     }
     # The idle window is often 24 h: the same query text is asked once.
@@ -340,7 +342,7 @@ def gpu_hours(user, *, start: datetime, end: datetime, now: datetime | None = No
     used_by_vm: dict[tuple[str, str], float] = {}
     if vms and until > start:
         gateway = _gateway(gateway)
-        window = int((until - start).total_seconds())
+        window = max(int((until - start).total_seconds()), 1)
         try:
             used_by_vm = _fleet_values(gateway, promql.fleet_gpu_hours_used(
                 window_seconds=window, labels=gateway.config.labels,

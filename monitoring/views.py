@@ -108,11 +108,10 @@ def _figure(value, digits=1):
 def fleet(request):
     _require_fleet_access(request.user)
     sort = request.GET.get("sort", "name")
-    sort = sort if sort in selectors.FLEET_COLUMNS else "name"
     descending = request.GET.get("dir") == "desc"
     teams = selectors.managed_teams(request.user).order_by("name")
     team_id = request.GET.get("team", "")
-    team_ids = [int(team_id)] if team_id.isdigit() else None
+    team_ids = [int(team_id)] if team_id.isdecimal() else None
     rows, problem = selectors.fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
     if request.GET.get("format") == "csv":
         return _csv_response(

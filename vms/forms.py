@@ -121,7 +121,7 @@ class VmRequestForm(forms.Form):
         text = self.cleaned_data.get("public_ports", "")
         ports = []
         for item in filter(None, PORT_SEPARATORS.split(text)):
-            if not item.isdigit():
+            if not item.isdecimal():
                 self.add_error("public_ports", _t("“%(item)s” is not a port number.") % {"item": item[:20]})
                 return None
             ports.append(int(item))

@@ -10,7 +10,7 @@ HOURS_PER_MONTH = Decimal(730)
 
 def _whole_number(value) -> int:
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else 0
+    return int(text) if text.isdecimal() else 0
 
 
 def request_summary(form) -> dict:

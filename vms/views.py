@@ -114,7 +114,7 @@ def _form_actions(form_data):
             data.appendlist(key, value)
     elif action.startswith("remove_disk:"):
         index = action.partition(":")[2]
-        if index.isdigit():
+        if index.isdecimal():
             for key in ("disk_name", "disk_size", "disk_class"):
                 values = data.getlist(key)
                 if int(index) < len(values):
@@ -239,7 +239,7 @@ def vm_resize(request, vm_id):
     instance_type = request.POST.get("instance_type", "")
     try:
         lifecycle.vm_resize(vm_id=vm.pk, actor=request.user,
-                            instance_type_id=int(instance_type) if instance_type.isdigit() else 0)
+                            instance_type_id=int(instance_type) if instance_type.isdecimal() else 0)
     except lifecycle.ResizeRefused as error:
         messages.error(request, str(error))
     except services.InvalidTransition:

@@ -219,7 +219,8 @@ def test_chart_data_aligns_gpus_on_one_time_axis():
     assert first["values"] == [None, 5.0, 7.0, 9.0]
     assert (first["current"], first["avg"], first["max"]) == (9.0, 7.0, 9.0)
     assert second["values"] == [10.0, None, 30.0, None]
-    assert (second["current"], second["avg"], second["max"]) == (None, 20.0, 30.0)
+    # The last point is empty: "current" is the newest of the last two points.
+    assert (second["current"], second["avg"], second["max"]) == (30.0, 20.0, 30.0)
     json.dumps(chart, allow_nan=False)
 
 
@@ -229,3 +230,10 @@ def test_chart_data_orders_gpu_10_after_gpu_2_and_handles_no_data():
     assert [g["index"] for g in chart["gpus"]] == ["2", "10", ""]
     assert chart["gpus"][0] | {"values": None} == {
         "uuid": "a", "index": "2", "model": "", "values": None, "current": None, "avg": None, "max": None}
+
+
+def test_current_is_the_newest_sample_when_the_aligned_end_has_none_yet():
+    series = [Series({"UUID": "GPU-1", "gpu": "0", "modelName": "H100"}, [(0.0, 10.0), (60.0, 20.0)])]
+    (gpu,) = chart_data(series, start=0.0, end=120.0, step_seconds=60)["gpus"]
+    assert gpu["values"] == [10.0, 20.0, None]
+    assert gpu["current"] == 20.0

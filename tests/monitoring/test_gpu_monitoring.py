@@ -13,6 +13,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from monitoring import metrics, selectors
 from monitoring.idle import check_idle_gpus
@@ -167,6 +168,9 @@ def test_gpu_page_says_exporter_down_and_not_installed(client, live_settings, wo
      "A range covers at most 31 days."),
     ({"range": "custom", "start": "2998-12-31T00:00", "end": "2999-01-01T00:00"}, "end",
      "The end cannot be in the future."),
+    ({"range": "custom", "start": (timezone.localtime() + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"),
+      "end": (timezone.localtime() + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M")}, "start",
+     "The start cannot be in the future."),
     ({"range": "custom", "start": "yesterday", "end": ""}, "start", "Enter a valid date/time."),
     ({"range": "custom"}, "start", "Give the start of the range."),
     ({"range": "forever"}, "range", "Select a valid choice."),
@@ -510,6 +514,7 @@ def test_idle_policy_stops_the_vm_after_the_grace_period(live_settings, fleet, g
 def test_idle_policy_never_stops_when_disabled(live_settings, fleet, gateway, world):
     live_settings.IDLE_GPU_STOP_AFTER_HOURS = 0
     now = at(fleet.query_time)
-    check_idle_gpus(now=now, gateway=gateway)
-    assert check_idle_gpus(now=now + timedelta(days=30), gateway=gateway)["stopped"] == 0
+    assert check_idle_gpus(now=now, gateway=gateway)["warned"] == 1
+    # Three hours later the VM is still idle (the stop test stops it at two): disabled, it keeps running.
+    assert check_idle_gpus(now=now + timedelta(hours=3), gateway=gateway)["stopped"] == 0
     assert VirtualMachine.objects.get(pk=world["vms"][fx.IDLE].pk).state == "running"

@@ -194,31 +194,33 @@ FLEET = '{namespace!="",vm!=""}'
 CFLEET = '{kubernetes_namespace!="",kubevirt_vm!=""}'
 BY_VM = "by (namespace, vm)"
 CBY_VM = "by (kubernetes_namespace, kubevirt_vm)"
+PER_GPU = "avg by (namespace, vm, UUID)"
+CPER_GPU = "avg by (kubernetes_namespace, kubevirt_vm, UUID)"
 
 
 @pytest.mark.parametrize("builder, expected", [
     (promql.fleet_utilisation_average,
-     f"avg {BY_VM} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s]))"),
+     f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s])))"),
     (promql.fleet_utilisation_maximum,
      f"max {BY_VM} (max_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s]))"),
     (promql.fleet_memory_used_percent,
-     f"avg {BY_VM} (avg_over_time((DCGM_FI_DEV_FB_USED{FLEET} / (DCGM_FI_DEV_FB_USED{FLEET}"
-     f" + DCGM_FI_DEV_FB_FREE{FLEET}))[7d:30s]) * 100)"),
-    (promql.fleet_power_watts, f"sum {BY_VM} (avg_over_time(DCGM_FI_DEV_POWER_USAGE{FLEET}[7d]))"),
+     f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_FB_USED{FLEET} / (DCGM_FI_DEV_FB_USED{FLEET}"
+     f" + DCGM_FI_DEV_FB_FREE{FLEET}))[7d:30s]) * 100))"),
+    (promql.fleet_power_watts, f"sum {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_POWER_USAGE{FLEET}[7d])))"),
     (promql.fleet_energy_kwh,
      f"sum {BY_VM} (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{FLEET}[7d]) / 3600000000)"),
 ])
 def test_fleet_builders(builder, expected):
     assert builder(window_seconds=7 * 86400) == expected
-    custom = expected.replace(FLEET, CFLEET).replace(BY_VM, CBY_VM)
+    custom = expected.replace(FLEET, CFLEET).replace(PER_GPU, CPER_GPU).replace(BY_VM, CBY_VM)
     assert builder(window_seconds=7 * 86400, labels=CUSTOM) == custom
 
 
 def test_fleet_builders_follow_the_scrape_interval():
     assert promql.fleet_utilisation_average(window_seconds=3600, scrape_interval=15) == (
-        f"avg {BY_VM} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[1h:15s]))")
+        f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[1h:15s])))")
     assert promql.fleet_average("temperature", window_seconds=3600) == (
-        f"avg {BY_VM} (avg_over_time(DCGM_FI_DEV_GPU_TEMP{FLEET}[1h]))")
+        f"avg {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_GPU_TEMP{FLEET}[1h])))")
     assert promql.fleet_maximum("tensor_active", window_seconds=3600) == (
         f"max {BY_VM} (max_over_time(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{FLEET}[1h]) * 100)")
     with pytest.raises(ValueError, match="counter"):
