@@ -77,10 +77,16 @@ def write_kubeconfig(path: Path, server_url: str, admin_token: str, tenant_token
         if namespace:
             lines.append(f"    namespace: {json.dumps(namespace)}")
     lines.append("current-context: devcluster")
+    atomic_write(path, "\n".join(lines) + "\n", mode=0o600)
+
+
+def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Readers (the portal, Prometheus, `make run`'s wait on the file) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(lines) + "\n")
-    os.chmod(temporary, 0o600)
+    temporary.write_text(text)
+    if mode is not None:
+        os.chmod(temporary, mode)
     os.replace(temporary, path)
 
 
@@ -91,9 +97,8 @@ def write_prometheus_config(path: Path, file_sd: Path) -> None:
         "scrape_configs": [{"job_name": "dcgm-exporter", "scrape_interval": "15s",
                             "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}]}],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     # JSON is valid YAML, so Prometheus reads it as is.
-    path.write_text(json.dumps(config, indent=2) + "\n")
+    atomic_write(path, json.dumps(config, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,7 @@ class Faults:
         unknown = sorted(set(changes) - set(known))
         if unknown:
             raise bad_request(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        # Every value is checked before any is set: a refused update changes nothing.
         for name, value in changes.items():
             if name == "paused":
                 if not isinstance(value, bool):
@@ -35,6 +36,7 @@ class Faults:
                 raise bad_request(f"{name} must be a non-negative number or null")
             elif name.endswith("_rate") and value is not None and value > 1:
                 raise bad_request(f"{name} is a share between 0 and 1")
+        for name, value in changes.items():
             if name in ("latency_ms", "error_rate", "conflict_rate") and value is None:
                 value = 0.0
             setattr(self, name, value)

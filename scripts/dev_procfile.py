@@ -41,7 +41,7 @@ def main():
         kubeconfig = cluster_dir / "kubeconfig"
         processes["devcluster"] = (
             f"{bin_dir}/python -m devcluster --port {DEVCLUSTER_PORT} --exporter-port {EXPORTER_PORT}"
-            f" --kubeconfig {kubeconfig} --namespaces {','.join(team_namespaces())} --speed realistic"
+            f" --kubeconfig {kubeconfig} --namespaces={','.join(team_namespaces())} --speed realistic"
             f" --gpus H100=8,A100=8,L40S=8 --file-sd {cluster_dir / 'dcgm-file-sd.json'}"
             f" --prometheus-config {cluster_dir / 'prometheus.yml'}"
         )

@@ -2,27 +2,17 @@
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.worker import ARTIFACTS, Worker, database_url
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _test_database_url(django_db_setup_name: str) -> str:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
-            f"{django_db_setup_name}")
 
 
 @pytest.fixture(autouse=True)
@@ -42,51 +32,20 @@ def _catalogue_after_flush(request):
 
 
 @pytest.fixture
-def celery_worker(transactional_db, django_db_blocker):
+def celery_worker(transactional_db, settings):
     """A real `celery worker` process consuming the test Redis, reading the test database.
 
     Tests using it commit their data (transactional_db) so the worker process can see it."""
-    from django.conf import settings
-    from django.db import connection
-
     from hikube_portal.celery import app
 
     app.control.purge()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _test_database_url(connection.settings_dict["NAME"]),
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    log_path = ARTIFACTS / "celery-worker.log"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hikube_portal", "worker", "--pool=solo",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    worker = Worker(database_url=database_url(), redis_url=settings.REDIS_URL, log_name="celery-worker")
+    worker.start()
     try:
-        _wait_for_worker(app, process)
-        yield process
+        yield worker.process
     finally:
-        from tests.support.processes import stop
-
-        stop(process)
+        worker.stop()
         app.control.purge()
-
-
-def _wait_for_worker(app, process, timeout=30.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"celery worker exited with {process.returncode}; see test-artifacts/celery-worker.log")
-        if app.control.ping(timeout=0.5):
-            return
-    raise TimeoutError("celery worker did not answer a ping within 30 s")
 
 
 @pytest.fixture(scope="session")

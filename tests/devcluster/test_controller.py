@@ -330,6 +330,15 @@ def test_a_slow_request_does_not_land_after_a_reset(apps, devcluster):
     assert get(apps, DISKS, "late") is None
 
 
+def test_a_refused_fault_update_changes_nothing(devcluster):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as error:
+        devcluster.faults(latency_ms=100, error_rate=5)
+    assert error.value.code == 400
+    assert devcluster.state()["faults"]["latency_ms"] == 0
+
+
 def test_error_rate_fault_answers_500(apps, devcluster):
     devcluster.faults(error_rate=1)
     with pytest.raises(ApiException) as error:

@@ -108,8 +108,6 @@ def test_idle_and_inference_profiles(apps, devcluster):
     assert values(idle, "DCGM_FI_DEV_POWER_USAGE")[0] < 100
 
     devcluster.exporter_faults(NS, "quiet", profile="inference")
-    inference = values(scrape(devcluster, "quiet"), "DCGM_FI_DEV_GPU_UTIL")[0]
-    assert 0 <= inference <= 100
     assert values(scrape(devcluster, "quiet"), "DCGM_FI_DEV_FB_USED")[0] > 40000
 
 

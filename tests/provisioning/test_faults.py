@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.provisioning.conftest import Worker, database_url
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
 from tests.support.processes import free_port, stop
+from tests.support.worker import Worker, database_url
 from vms import lifecycle, provisioning, tasks
 from vms.models import VirtualMachine
 

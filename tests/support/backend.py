@@ -12,9 +12,9 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.provisioning.conftest import REPO, Worker, database_url
 from tests.support.devcluster import DevCluster
 from tests.support.processes import stop
+from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
 
 
 class PortalBackend:
@@ -32,6 +32,14 @@ class PortalBackend:
         return str(self.cluster.kubeconfig)
 
     def __enter__(self):
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()  # what did start must not outlive the test
+            raise
+        return self
+
+    def _start(self):
         from hikube_portal.celery import app
 
         self.cluster.start()
@@ -41,12 +49,11 @@ class PortalBackend:
         self.worker.start()
         env = {**self.worker.env, "CLUSTER_SYNC_INTERVAL_SECONDS": self.interval,
                "GOVERNANCE_INTERVAL_SECONDS": self.interval}
-        with (REPO / "test-artifacts" / f"{self.name}-beat.log").open("ab") as log:
+        with (ARTIFACTS / f"{self.name}-beat.log").open("ab") as log:
             self.beat = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "hikube_portal", "beat", "--loglevel=INFO",
                  "--schedule", str(self.workdir / "beat-schedule")],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        return self
 
     def __exit__(self, *exc):
         from hikube_portal.celery import app

@@ -55,8 +55,8 @@ class DevCluster(Started):
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.arguments, cwd=REPOSITORY, stdout=subprocess.DEVNULL,
-                                        stderr=(self.workdir / "devcluster.log").open("wb"))
+        with (self.workdir / "devcluster.log").open("wb") as log:
+            self.process = subprocess.Popen(self.arguments, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=log)
         wait_for_http(f"{self.url}/version", timeout=30, process=self.process)
 
     def stop(self) -> None:

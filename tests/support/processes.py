@@ -46,7 +46,11 @@ class Started:
     calls start() and, on the way out, stop()."""
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # a process that started but never became ready must not outlive the test
+            raise
         return self
 
     def __exit__(self, *exc):

@@ -44,19 +44,20 @@ class PrometheusServer(Started):
         self.config_path.write_text(yaml.safe_dump(config))
         if self.openmetrics is not None:
             self.backfill(self.openmetrics)
-        self.process = subprocess.Popen(
-            [
-                PROMETHEUS_BINARY,
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.data_dir}",
-                f"--storage.tsdb.retention.time={self.retention}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.workdir / "prometheus.log").open("wb"),
-        )
+        with (self.workdir / "prometheus.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    PROMETHEUS_BINARY,
+                    f"--config.file={self.config_path}",
+                    f"--storage.tsdb.path={self.data_dir}",
+                    f"--storage.tsdb.retention.time={self.retention}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--web.enable-lifecycle",
+                    "--log.level=warn",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         wait_for_http(f"{self.url}/-/ready", timeout=60, process=self.process)
 
     def backfill(self, text: str):
