@@ -8,8 +8,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
-from vms import catalogue_data
+from vms import catalogue_data, selectors
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
+from vms.services import NameTaken
 from vms.spec import DiskSpec, VmSpec, validate_spec
 
 
@@ -168,10 +169,8 @@ class VmRequestForm(forms.Form):
                 self.add_error(field if field in self.fields else None, message)
         self._check_lease(cleaned)
         team = cleaned.get("team")
-        if team and "name" not in result.errors and VirtualMachine.objects.filter(
-                team=team, name=self.spec.name).exclude(state__in=VirtualMachine.FINAL_STATES).exists():
-            self.add_error("name", _t("Team %(team)s already has a VM named “%(name)s”.")
-                           % {"team": team.name, "name": self.spec.name})
+        if team and "name" not in result.errors and selectors.vm_name_taken(team=team, name=self.spec.name):
+            self.add_error("name", str(NameTaken(team=team, name=self.spec.name)))
         return cleaned
 
     def _check_lease(self, cleaned):

@@ -156,7 +156,8 @@ def _disks_ready(gateway: ClusterGateway, vm: VirtualMachine, names: ObjectNames
 def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) -> bool:
     """Makes every object of the VM exist, as rendered now, running. False if the VM left
     `serving` on the way (someone stopped or deleted it)."""
-    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(), namespace=vm.namespace, vm_id=vm.pk,
+    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(offered_only=False), namespace=vm.namespace,
+                               vm_id=vm.pk,
                                api_shape=vm.api_shape, running=True)
     *disks, instance = objects
     for disk in disks:

@@ -56,6 +56,11 @@ def gpus_free_by_model() -> dict[int, int]:
             for pk, capacity in GpuModel.objects.values_list("pk", "capacity")}
 
 
+def vm_name_taken(*, team, name: str) -> bool:
+    """Another VM of the team that is not gone already uses the name (its cluster objects would clash)."""
+    return VirtualMachine.objects.filter(team=team, name=name).exclude(state__in=VirtualMachine.FINAL_STATES).exists()
+
+
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
     """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
     vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(

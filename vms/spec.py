@@ -499,6 +499,7 @@ def parse_spec_document(
         return "" if value is None else _string(value, key, errors)
 
     network = data.get("network")
+    cloud_config = data.get("cloud_config")
     spec_fields = {
         "name": text("name", _MISSING),
         "team": text("team", _MISSING),
@@ -510,8 +511,9 @@ def parse_spec_document(
         "ssh_keys": _string_list(data.get("ssh_keys"), "ssh_keys", errors),
         "software": _string_list(data.get("software", list(defaults.software)), "software", errors),
         # Not stripped: leading spaces are YAML indentation.
-        "cloud_config": data.get("cloud_config") or "",
-        "network": None if network is None else _string(network, "network", errors),
+        "cloud_config": "" if cloud_config is None else cloud_config,
+        # A blank name means "none", as in the request form.
+        "network": None if network is None or network == "" else _string(network, "network", errors),
         "justification": optional_text("justification"),
     }
     if not isinstance(spec_fields["cloud_config"], str):

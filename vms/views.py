@@ -290,7 +290,8 @@ def vm_extend_lease(request, vm_id):
 def vm_manifests(request, vm_id):
     """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
     vm = vm_for_user(request.user, vm_id)
-    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(), namespace=vm.namespace, vm_id=vm.pk,
+    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(offered_only=False), namespace=vm.namespace,
+                               vm_id=vm.pk,
                                api_shape=vm.api_shape, running=vm.state != vm.State.STOPPED)
     response = HttpResponse(to_yaml(objects), content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{vm.name}.yaml"'

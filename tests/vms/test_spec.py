@@ -150,6 +150,7 @@ def bad(case_id, overrides, field, fragment, *, api_shape="current", catalogue_c
 # message; some need the legacy API shape or a catalogue change.
 BAD_INPUTS = [
     bad("unknown-key", {"gpus": 4}, "gpus", "Unknown key. Expected one of: name, team"),
+    bad("cloud-config-empty-mapping", {"cloud_config": {}}, "cloud_config", "Must be a string"),
     bad("non-string-key", {1: "x"}, "1", "Unknown key"),
     bad("name-missing", {"name": DELETE}, "name", "This field is required."),
     bad("name-null", {"name": None}, "name", "Must be a string."),
@@ -593,3 +594,11 @@ def test_the_seed_catalogue_is_complete():
         assert all(blocks.index(required) < position for required in block["requires"])
     for layout in catalogue_data.STORAGE_LAYOUTS:
         assert {disk["storage_class"] for disk in layout["disks"]} <= {"replicated", "local"}
+
+
+def test_a_blank_network_means_none_as_in_the_form():
+    document = base_document(ED25519_KEY)
+    document["network"] = ""
+    spec, errors = parse_spec_document(document, defaults=DEFAULTS)
+    assert errors == {}
+    assert spec.network is None

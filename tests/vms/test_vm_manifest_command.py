@@ -110,3 +110,19 @@ def test_every_bad_document_fails_the_command_on_its_field(tmp_path, overrides, 
     assert code == 1, err
     assert out == ""
     assert any(line.startswith(f"{label}: ") and fragment in line for line in err.splitlines()), err
+
+
+def test_a_name_the_team_already_uses_fails_the_command(tmp_path, team, member):
+    from tests.vms.factories import make_vm
+
+    make_vm(team=team, owner=member, name="llm-training")
+    code, out, err = run(tmp_path, SEED_LLM, "--api-shape", "current")
+    assert code == 1 and out == ""
+    assert "name: Team ml-research already has a VM named “llm-training”." in err
+
+
+def test_the_document_can_come_from_standard_input(team, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(SEED_LLM))
+    out = io.StringIO()
+    call_command("vm_manifest", "-", "--api-shape", "current", stdout=out, stderr=io.StringIO())
+    assert [obj["kind"] for obj in yaml.safe_load_all(out.getvalue())][-1] == "VMInstance"

@@ -211,3 +211,17 @@ def test_an_htmx_action_shows_its_outcome_in_the_part_it_redraws(member_client, 
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="vm-live"')
     assert "ask for an extension before starting it" in html
+
+
+def test_a_vm_still_renders_after_its_catalogue_entries_are_withdrawn(member_client, member, team):
+    import yaml
+
+    from vms.models import GpuModel, Image, InstanceType
+
+    vm = make_vm(team=team, owner=member, name="legacy-kit", gpu="A100", instance_type="g1.large")
+    GpuModel.objects.filter(slug="A100").update(active=False)
+    InstanceType.objects.filter(name="g1.large").update(active=False)
+    Image.objects.filter(slug="ubuntu").update(active=False)
+    objects = list(yaml.safe_load_all(member_client.get(reverse("vm_manifests", args=[vm.pk])).content))
+    assert objects[-1]["spec"]["gpus"] == [{"name": "nvidia.com/GA100_A100_PCIE_80GB"}]
+    assert objects[-1]["spec"]["instanceType"] == "g1.large"

@@ -11,7 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from vms.catalogue import catalogue_from_db, spec_defaults
 from vms.manifests import render_manifests, to_yaml
-from vms.models import Team, VirtualMachine
+from vms.models import Team
+from vms.selectors import vm_name_taken
+from vms.services import NameTaken
 from vms.spec import DOCUMENT_PATH_BY_FIELD, NON_FIELD_ERRORS, parse_spec_document, validate_spec
 
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -37,10 +39,8 @@ class Command(BaseCommand):
             team = Team.objects.filter(name=vm_spec.team).first()
             if vm_spec.team and team is None:
                 errors.setdefault("team", []).append(f"No team named “{vm_spec.team}”.")
-            elif team and VirtualMachine.objects.filter(team=team, name=vm_spec.name).exclude(
-                    state__in=VirtualMachine.FINAL_STATES).exists():
-                errors.setdefault("name", []).append(
-                    f"Team {team.name} already has a VM named “{vm_spec.name}”.")
+            elif team and vm_name_taken(team=team, name=vm_spec.name):
+                errors.setdefault("name", []).append(str(NameTaken(team=team, name=vm_spec.name)))
             for warning in result.warnings:
                 self.stderr.write(f"warning: {warning}")
         if errors:
