@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from tests.support.backend import portal_backend
+from tests.support.browser import log_in
 from vms.models import GpuModel, Membership, Quota, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,16 +22,6 @@ def backend(tmp_path, settings, live_server):
         yield backend
 
 
-def log_in(context, username):
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
-    return page
-
-
 def test_request_eight_h100_then_approve_in_another_browser(browser, live_server, backend, make_user, screenshot):
     team = Team.objects.create(name="ml-research")
     scientist = make_user("alice", "s3cret-pass", first_name="Alice")
@@ -42,7 +33,7 @@ def test_request_eight_h100_then_approve_in_another_browser(browser, live_server
     scientist_context = browser.new_context(base_url=live_server.url)
     approver_context = browser.new_context(base_url=live_server.url)
     try:
-        mine = log_in(scientist_context, "alice")
+        mine = log_in(scientist_context.new_page(), "alice")
         mine.goto("/vms/new/?preset=llm-training")
         mine.get_by_label("Name", exact=True).fill("llm-70b")
         mine.get_by_label("Justification").fill("Fine-tune the 70B model on the legal corpus")
@@ -53,7 +44,7 @@ def test_request_eight_h100_then_approve_in_another_browser(browser, live_server
         assert badge.inner_text() == "Waiting for approval"
         url = mine.url
 
-        theirs = log_in(approver_context, "bob")
+        theirs = log_in(approver_context.new_page(), "bob")
         theirs.get_by_role("link", name="Approvals").click()
         card = theirs.locator("article.approval", has_text="llm-70b")
         assert "Fine-tune the 70B model on the legal corpus" in card.inner_text()

@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance, wait_for
+from tests.support.browser import log_in
 from tests.support.devcluster import DevCluster
 from tests.support.prometheus import PrometheusServer
 from tests.vms.factories import make_vm
@@ -66,11 +67,7 @@ def test_gpu_tab_draws_live_charts_and_switches_range(page, make_user, screensho
     Membership.objects.create(team=team, user=user)
     vm = make_vm(team=team, owner=user, name=VM, gpu="H100", instance_type="g2.xlarge")
 
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("dana")
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
+    log_in(page, "dana")
 
     started = time.monotonic()
     page.goto(f"/vms/{vm.pk}/gpus/?range=1h")

@@ -3,17 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.support.browser import log_in
 from vms.models import Membership, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username, password):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/")
 
 
 def test_request_a_vm_from_a_preset_with_live_summary(page, make_user, screenshot):

@@ -4,6 +4,7 @@ Celery beat, the development cluster over HTTP, and Chromium."""
 import pytest
 
 from tests.support.backend import portal_backend
+from tests.support.browser import log_in
 from vms.models import Membership, Team, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,10 +21,7 @@ def test_request_watch_running_stop_and_delete(page, make_user, running_portal, 
     user = make_user("alice", "s3cret-pass", first_name="Alice")
     Membership.objects.create(team=Team.objects.create(name="ml-research"), user=user, role="manager")
 
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("s3cret-pass")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "alice")
     page.goto("/vms/new/")
     page.get_by_label("Name").fill("render-01")
     page.get_by_label("Instance type").select_option("g1.large")

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -75,8 +77,10 @@ def test_seed_demo_is_idempotent(db):
 
     from vms.models import Membership, Team
 
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", stdout=io.StringIO())
+    output = io.StringIO()
+    call_command("seed_demo", stdout=output)
+    assert "alice    alice-gpu-demo" in output.getvalue()
     assert Team.objects.count() == 2
     assert Membership.objects.count() == 3
     user = get_user_model().objects.get(username="alice")

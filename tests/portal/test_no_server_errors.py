@@ -61,7 +61,7 @@ POST_FORMS = ["/vms/new/", "/vms/new/summary/", "/vms/new/manifests/", "/vms/{vm
               "/vms/{vm}/delete/", "/vms/{vm}/actions/start/", "/vms/approvals/vm/{vm}/"]
 FIELDS = ["name", "team", "instance_type", "gpu_model", "image", "system_disk_size", "system_disk_class",
           "public_ports", "ssh_keys", "software", "cloud_config", "network", "justification", "lease_ends_at",
-          "disk_name", "disk_size", "disk_class", "action", "preset", "download", "instance_type", "confirm_name",
+          "disk_name", "disk_size", "disk_class", "action", "preset", "download", "confirm_name",
           "decision", "reason"]
 
 
