@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
 from tests.support.processes import free_port, stop
@@ -90,9 +91,21 @@ def test_duplicate_and_concurrent_deliveries_create_one_set_of_objects(worker, g
     tasks.provision_vm.delay(vm.pk)
     tasks.provision_vm.delay(vm.pk)
     # And one more in this process, at the same time as the worker's.
-    local = threading.Thread(target=provisioning.provision, kwargs={"vm_id": vm.pk, "gateway": gateway})
+    errors = []
+
+    def provision_here():
+        try:
+            provisioning.provision(vm_id=vm.pk, gateway=gateway)
+        except Exception as error:  # a thread's exception is otherwise lost: reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    local = threading.Thread(target=provision_here)
     local.start()
     local.join(timeout=30)
+    assert not local.is_alive()
+    assert errors == []
 
     converge(gateway, vm.pk, State.RUNNING)
     assert cluster_objects(gateway, "tenant-alpha") == CURRENT_SET

@@ -1,9 +1,12 @@
 """Every task against the development cluster over HTTP, run by a real Celery worker."""
 
+import time
+
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from vms import lifecycle
+from vms import lifecycle, provisioning
+from vms.cluster import EVENT
 from vms.models import InstanceType, VirtualMachine
 
 State = VirtualMachine.State
@@ -33,17 +36,19 @@ def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, ap
     converge(gateway, vm.pk, State.RUNNING)
 
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
+    # The reboot must reach KubeVirt, not only the timeline: its controller says so in an event.
+    deadline = time.monotonic() + 20
+    while not any("for a restart" in (event.get("message") or "")
+                  for event in gateway.list(EVENT, "tenant-alpha")):
+        assert time.monotonic() < deadline, "the restart never reached the cluster"
+        time.sleep(0.1)
     vm = converge(gateway, vm.pk, State.RUNNING)
     assert "Restart requested" in timeline(vm)
 
     bigger = InstanceType.objects.get(name="g1.xlarge")
     lifecycle.vm_resize(vm_id=vm.pk, actor=owner, instance_type_id=bigger.pk)
     vm = converge(gateway, vm.pk, State.RUNNING)
-    instance_kind = "vminstances" if api_shape == "current" else "virtualmachines"
-    from vms.cluster import LEGACY_VIRTUAL_MACHINE, VM_INSTANCE
-
-    kind = VM_INSTANCE if instance_kind == "vminstances" else LEGACY_VIRTUAL_MACHINE
-    assert gateway.get(kind, "tenant-alpha", vm.name)["spec"]["instanceType"] == "g1.xlarge"
+    assert gateway.get(provisioning.instance_kind(vm), "tenant-alpha", vm.name)["spec"]["instanceType"] == "g1.xlarge"
     states = [event.data.get("state") for event in vm.events.order_by("created_at", "id") if event.kind == "state"]
     assert states[-4:] == ["stopping", "stopped", "starting", "running"]
 
