@@ -106,7 +106,6 @@ class PrometheusGateway:
     def __init__(self, config: Config | None = None):
         self.config = config or config_from_settings()
         # Counters for tests and diagnostics: logical queries, and HTTP requests made for them.
-        self.queries: list[str] = []
         self.attempts = 0
         self._client = None
         self._last_response = threading.local()
@@ -168,7 +167,6 @@ class PrometheusGateway:
     def _call(self, query: str, send: Callable, *, attempts: int | None = None):
         if self._client is None:
             raise PrometheusError("PROMETHEUS_URL is not set", kind=NOT_CONFIGURED, retryable=False)
-        self.queries.append(query)
         with _listeners_lock:
             listeners = list(_listeners)
         for listener in listeners:

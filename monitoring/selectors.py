@@ -73,7 +73,6 @@ def utilisation_by_vm(vms, *, window_seconds: int, at: datetime | None = None,
 class Telemetry:
     state: str
     message: str = ""
-    error_kind: str = ""
 
     @property
     def charts(self) -> bool:
@@ -89,7 +88,7 @@ def vm_telemetry(vm: VirtualMachine, *, gateway: PrometheusGateway | None = None
         series = gateway.instant(promql.exporter_up(namespace=vm.namespace, vm=vm.name, job=config.exporter_job,
                                                     labels=config.labels))
     except PrometheusError as error:
-        return Telemetry(PROMETHEUS_FAILED, prometheus_error_text(error), error.kind)
+        return Telemetry(PROMETHEUS_FAILED, prometheus_error_text(error))
     if not series:
         return Telemetry(NOT_INSTALLED)
     if series[0].points[0][1] < 1:
@@ -166,6 +165,11 @@ def idle_banner(vm: VirtualMachine) -> IdleStatus | None:
 
 
 # --- Fleet ---------------------------------------------------------------------------------------
+
+def sees_fleet(user) -> bool:
+    """Admins see the whole fleet, team managers their teams', everyone else none of it."""
+    return user.is_authenticated and (user.is_superuser or managed_teams(user).exists())
+
 
 def managed_teams(user) -> QuerySet[Team]:
     """Teams whose fleet figures the user may see: all for admins, their own for managers."""

@@ -87,7 +87,7 @@ def vm_gpu_energy(request, vm_id):
 
 
 def _require_fleet_access(user):
-    if not user.is_superuser and not selectors.managed_teams(user).exists():
+    if not selectors.sees_fleet(user):
         raise PermissionDenied
 
 

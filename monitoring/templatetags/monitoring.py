@@ -1,17 +1,14 @@
 from django import template
 
 from monitoring import selectors
-from monitoring.selectors import managed_teams
 
 register = template.Library()
 
 
 @register.filter
 def sees_fleet(user) -> bool:
-    """Whether the navigation offers the fleet pages (admins and team managers)."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or managed_teams(user).exists()
+    """Whether the navigation offers the fleet pages."""
+    return selectors.sees_fleet(user)
 
 
 @register.filter
