@@ -73,7 +73,10 @@ class ListServer:
 def running_vm_objects(vm, *, gpu_resource: str, ip: str) -> dict:
     """What a Cozystack 1.x cluster holds for a running VM with only a system disk, by kind."""
     labels = {LABEL_MANAGED_BY: MANAGED_BY_PORTAL, LABEL_VM_ID: str(vm.pk)}
-    derived = {LABEL_MANAGED_BY: "Helm", LABEL_VM_ID: str(vm.pk)}
+    # What the vm-instance / vm-disk charts put on their children (never the app's labels).
+    chart = {"helm.sh/chart": "vm-instance-0.1.0", "app.kubernetes.io/name": "vm-instance",
+             "app.kubernetes.io/instance": f"vm-instance-{vm.name}", "app.kubernetes.io/managed-by": "Helm"}
+    disk = {"app.kubernetes.io/instance": f"vm-disk-{vm.name}-os"}
     namespace, name = vm.team.namespace, vm.name
 
     def metadata(object_name, object_labels):
@@ -85,14 +88,14 @@ def running_vm_objects(vm, *, gpu_resource: str, ip: str) -> dict:
         VM_INSTANCE: [{"metadata": metadata(name, labels), "spec": {"runStrategy": "Always"},
                        "status": {"conditions": ready}}],
         VM_DISK: [{"metadata": metadata(f"{name}-os", labels), "spec": {}, "status": {"conditions": ready}}],
-        KUBEVIRT_VM: [{"metadata": metadata(f"vm-instance-{name}", derived),
+        KUBEVIRT_VM: [{"metadata": metadata(f"vm-instance-{name}", chart),
                        "spec": {"runStrategy": "Always", "template": {"spec": {"domain": {"devices": {
                            "gpus": [{"name": f"gpu{i}", "deviceName": gpu_resource} for i in range(vm.gpu_count)]}}}}},
                        "status": {"printableStatus": "Running", "ready": True,
                                   "conditions": [{"type": "Ready", "status": "True"}]}}],
-        DATA_VOLUME: [{"metadata": metadata(f"vm-disk-{name}-os", derived),
+        DATA_VOLUME: [{"metadata": metadata(f"vm-disk-{name}-os", disk),
                        "status": {"phase": "Succeeded", "progress": "100.0%"}}],
-        SERVICE: [{"metadata": metadata(f"vm-instance-{name}", derived),
+        SERVICE: [{"metadata": metadata(f"vm-instance-{name}", {**chart, "apps.cozystack.io/user-service": "true"}),
                    "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}],
         EVENT: [],
     }

@@ -41,6 +41,11 @@ MANAGED_BY_PORTAL = "hikube-gpu-portal"
 LABEL_VM_ID = "portal.hikube.cloud/vm-id"
 LABEL_VM_NAME = "portal.hikube.cloud/vm-name"
 
+# The label Cozystack's charts put on what they render, valued with the Helm release name
+# (`vm-instance-N`, `vm-disk-N`, `virtual-machine-N`). The charts never copy the app's own labels
+# (ours above) onto anything they render, so children are found by name or by this label.
+CHART_INSTANCE_LABEL = "app.kubernetes.io/instance"
+
 # Prefixes Cozystack's charts put in front of the app's name for the objects they create.
 VM_INSTANCE_PREFIX = "vm-instance-"
 VM_DISK_PREFIX = "vm-disk-"
@@ -100,6 +105,15 @@ def object_names(spec: VmSpec, *, api_shape: str = API_SHAPE_CURRENT) -> ObjectN
             for disk, vmdisk in zip(disk_names, vmdisks, strict=True)
         ),
     )
+
+
+def rendered_for(child: dict | None, app: dict | None) -> dict | None:
+    """`child` (found by its deterministic name) if it can be `app`'s: rendered after the app
+    object was created. An older one is a leftover of a deleted namesake, still going away."""
+    if child is None or app is None:
+        return None
+    created = (child.get("metadata") or {}).get("creationTimestamp") or ""
+    return child if created >= ((app.get("metadata") or {}).get("creationTimestamp") or "") else None
 
 
 def _metadata(name: str, *, namespace: str, spec: VmSpec, vm_id: int | str) -> dict:

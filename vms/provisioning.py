@@ -26,7 +26,7 @@ from vms.cluster import (
     ClusterGateway,
     kind_of,
 )
-from vms.manifests import LABEL_VM_ID, ObjectNames, object_names, render_manifests
+from vms.manifests import CHART_INSTANCE_LABEL, LABEL_VM_ID, ObjectNames, object_names, render_manifests, rendered_for
 from vms.models import Event, VirtualMachine
 from vms.services import InvalidTransition, event_record, vm_transition
 from vms.spec import API_SHAPE_LEGACY, DiskSpec, VmSpec
@@ -145,12 +145,18 @@ def _ensure(gateway: ClusterGateway, vm: VirtualMachine, desired: dict, *, updat
 
 
 def _disks_ready(gateway: ClusterGateway, vm: VirtualMachine, names: ObjectNames) -> bool:
-    for disk in gateway.list(VM_DISK, vm.namespace, label_selector=_selector(vm)):
+    """True once every disk's DataVolume exists: the instance chart refuses to render before."""
+    vmdisks = {disk["metadata"]["name"]: disk for disk in gateway.list(VM_DISK, vm.namespace,
+                                                                       label_selector=_selector(vm))}
+    for disk in vmdisks.values():
         failure = helm_failure(disk)
         if failure:
             raise ClusterError(failure, retryable=False, reason="HelmFailed")
-    present = {dv["metadata"]["name"] for dv in gateway.list(DATA_VOLUME, vm.namespace, label_selector=_selector(vm))}
-    return all(disk.data_volume in present for disk in names.disks)
+    vmdisk_of = {disk.data_volume: disk.vmdisk for disk in names.disks}
+    selector = f"{CHART_INSTANCE_LABEL} in ({','.join(sorted(vmdisk_of))})"
+    present = {dv["metadata"]["name"] for dv in gateway.list(DATA_VOLUME, vm.namespace, label_selector=selector)
+               if rendered_for(dv, vmdisks.get(vmdisk_of.get(dv["metadata"]["name"])))}
+    return present >= set(vmdisk_of)
 
 
 def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) -> bool:

@@ -43,7 +43,7 @@ from vms.cluster import (
     ClusterError,
     ClusterGateway,
 )
-from vms.manifests import LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL
+from vms.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
 from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, VirtualMachine
 from vms.provisioning import helm_failure, vm_object_names
 from vms.selectors import gpus_in_use_by_model
@@ -116,8 +116,9 @@ def _kinds(shapes: set[str]) -> list[tuple]:
     """(kind, label selector, field selector) of each LIST a namespace gets."""
     apps = [kind for shape in sorted(shapes) for kind in APPS_KINDS_BY_SHAPE[shape]]
     return ([(kind, MANAGED_SELECTOR, "") for kind in apps]
-            # Derived objects carry the Helm release's labels, which keep the app's vm-id label.
-            + [(kind, LABEL_VM_ID, "") for kind in (KUBEVIRT_VM, DATA_VOLUME, SERVICE)]
+            # What the charts render carries the release's instance label, never ours; the 0.x
+            # DataVolume comes from the KubeVirt VM's dataVolumeTemplates with no label at all.
+            + [(KUBEVIRT_VM, CHART_INSTANCE_LABEL, ""), (SERVICE, CHART_INSTANCE_LABEL, ""), (DATA_VOLUME, "", "")]
             + [(EVENT, "", "type=Warning")])
 
 
@@ -152,10 +153,10 @@ def _condition_messages(obj: dict) -> list[str]:
     return [c["message"] for c in sorted(failing, key=lambda c: c.get("type") == "Ready")]
 
 
-def _owned(obj: dict | None, vm: VirtualMachine) -> dict | None:
-    """`obj` if its labels say it is this VM's (a deleted VM's namesake may linger)."""
-    if obj is not None and (obj.get("metadata", {}).get("labels") or {}).get(LABEL_VM_ID) == str(vm.pk):
-        return obj
+def _owned(app: dict | None, vm: VirtualMachine) -> dict | None:
+    """The app object `app` if our labels on it say it is this VM's (a deleted namesake may linger)."""
+    if app is not None and (app.get("metadata", {}).get("labels") or {}).get(LABEL_VM_ID) == str(vm.pk):
+        return app
     return None
 
 
@@ -165,10 +166,13 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
     instance = _owned(objects.apps.get((instance_kind, names.app_name)), vm)
     missing = [] if instance else [f"{instance_kind} {names.app_name}"]
     apps = [instance] if instance else []
+    # The app each DataVolume is rendered for: its VMDisk, or the 0.x VirtualMachine itself.
+    disk_apps: dict[str, dict | None] = {}
     for disk in names.disks:
         if disk.vmdisk is None:
+            disk_apps[disk.disk] = instance
             continue
-        vmdisk = _owned(objects.apps.get((VM_DISK.kind, disk.vmdisk)), vm)
+        vmdisk = disk_apps[disk.disk] = _owned(objects.apps.get((VM_DISK.kind, disk.vmdisk)), vm)
         if vmdisk is None:
             missing.append(f"VMDisk {disk.vmdisk}")
         else:
@@ -177,16 +181,16 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
     observation.helm_failure = next((failure for failure in map(helm_failure, apps) if failure), "")
 
     for disk in names.disks:
-        data_volume = _owned(objects.data_volumes.get(disk.data_volume), vm)
-        if data_volume is not None:
-            status = data_volume.get("status") or {}
-            observation.disk_status[disk.disk] = {"phase": status.get("phase", ""),
-                                                  "progress": status.get("progress", "")}
-    service = _owned(objects.services.get(names.service), vm)
+        data_volume = rendered_for(objects.data_volumes.get(disk.data_volume), disk_apps[disk.disk])
+        phase = ((data_volume or {}).get("status") or {}).get("phase")
+        # A DataVolume CDI has not reported on yet has no status: nothing to say about it.
+        if phase:
+            observation.disk_status[disk.disk] = {"phase": phase, "progress": data_volume["status"].get("progress", "")}
+    service = rendered_for(objects.services.get(names.service), instance)
     ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     observation.external_ip = next((entry.get("ip") for entry in ingress if entry.get("ip")), None)
 
-    kubevirt = _owned(objects.kubevirt.get(names.kubevirt_vm), vm)
+    kubevirt = rendered_for(objects.kubevirt.get(names.kubevirt_vm), instance)
     if kubevirt is not None:
         status = (kubevirt.get("status") or {}).get("printableStatus", "")
         observation.cluster_status = status

@@ -6,6 +6,7 @@ from vms import sync
 from vms.cluster import APPS_KINDS, DATA_VOLUME, KUBEVIRT_VM
 from vms.manifests import LABEL_VM_ID
 from vms.models import VirtualMachine
+from vms.provisioning import vm_object_names
 from vms.spec import API_SHAPE_LEGACY
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1jGp0ZmXy1jVxYk3m0d3pVbq0l3WcS6rY2l8lqQ9D dana@laptop"
@@ -38,12 +39,23 @@ def converge(gateway, vm_id: int, state: str, *, timeout: float = 20.0) -> Virtu
 
 
 def cluster_objects(gateway, namespace: str, vm_id: int | None = None) -> list[tuple[str, str]]:
-    """(kind, name) of the apps objects and KubeVirt VMs in `namespace` (of one VM if given)."""
+    """(kind, name) of the portal's apps objects in `namespace` and of the KubeVirt VMs and
+    DataVolumes rendered for them, found by name as on a real cluster (of one VM if given)."""
     selector = f"{LABEL_VM_ID}={vm_id}" if vm_id is not None else LABEL_VM_ID
     found = []
-    for kind in (*APPS_KINDS, KUBEVIRT_VM, DATA_VOLUME):
+    for kind in APPS_KINDS:
         objects = gateway.list(kind, namespace, label_selector=selector)
         found += [(kind.kind, obj["metadata"]["name"]) for obj in objects]
+    vms = VirtualMachine.objects.all() if vm_id is None else VirtualMachine.objects.filter(pk=vm_id)
+    rendered = set()
+    for vm in vms.select_related("team", "instance_type", "gpu_model"):
+        if vm.namespace != namespace:
+            continue
+        names = vm_object_names(vm)
+        rendered |= {names.kubevirt_vm, *(disk.data_volume for disk in names.disks)}
+    for kind in (KUBEVIRT_VM, DATA_VOLUME):
+        found += [(kind.kind, obj["metadata"]["name"]) for obj in gateway.list(kind, namespace)
+                  if obj["metadata"]["name"] in rendered]
     return sorted(found)
 
 
