@@ -11,6 +11,9 @@ enqueued (Redis down) or is lost is enqueued again by the status sync (vms.sync)
 services never fail because the broker did.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -27,7 +30,7 @@ _ACTIONS_BY_STATE = {
     State.PENDING_APPROVAL: {"delete"},
     State.APPROVED: {"delete"},
     State.PROVISIONING: {"delete"},
-    State.RUNNING: {"stop", "restart", "resize", "delete"},
+    State.RUNNING: {"stop", "restart", "power_cycle", "resize", "delete"},
     State.STARTING: {"stop", "delete"},
     State.STOPPING: {"delete"},
     State.STOPPED: {"start", "resize", "delete"},
@@ -35,10 +38,23 @@ _ACTIONS_BY_STATE = {
 }
 
 
+# States in which the portal waits for the cluster to confirm what it asked for, and the task
+# that asks again.
+_AWAITED_TASKS = {State.STARTING: "start_vm", State.STOPPING: "stop_vm", State.DELETING: "delete_vm"}
+
+
+def confirmation_overdue(vm: VirtualMachine) -> bool:
+    """The cluster has not confirmed the start, stop (resize, restart by stop and start) or
+    deletion within CLUSTER_CONFIRM_DEADLINE_SECONDS."""
+    deadline = timedelta(seconds=settings.CLUSTER_CONFIRM_DEADLINE_SECONDS)
+    return vm.state in _AWAITED_TASKS and timezone.now() - vm.state_changed_at > deadline
+
+
 def available_actions(vm: VirtualMachine) -> set[str]:
-    """The actions (start, stop, restart, resize, delete, retry) the VM's state allows, for the pages' buttons."""
+    """The actions (start, stop, restart, power_cycle, resize, delete, retry) the VM's state
+    allows, for the pages' buttons."""
     actions = set(_ACTIONS_BY_STATE.get(vm.state, ()))
-    if vm.state == State.FAILED and vm.failure_retryable:
+    if (vm.state == State.FAILED and vm.failure_retryable) or confirmation_overdue(vm):
         actions.add("retry")
     return actions
 
@@ -103,8 +119,18 @@ def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
     """Reboots a running VM through KubeVirt's restart subresource; its state stays running."""
     vm = _locked_state(vm_id, {State.RUNNING}, State.RUNNING)
     VirtualMachine.objects.filter(pk=vm_id).update(work_touched_at=timezone.now())
-    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"))
+    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"),
+                 data={"restart": "requested"})
     enqueue("restart_vm", vm_id=vm_id)
+    return vm
+
+
+@transaction.atomic
+def vm_power_cycle(*, vm_id: int, actor) -> VirtualMachine:
+    """Running → stopping → stopped → starting: a restart for clusters that refuse KubeVirt's."""
+    vm = _work(vm_id, State.STOPPING, "power_cycle_vm", actor=actor)
+    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Stop and start requested"),
+                 data={"restart": "power_cycle"})
     return vm
 
 
@@ -158,8 +184,11 @@ def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
 def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
     """Failed with a retryable error → back to the work that failed: deleting again if the
     deletion failed, otherwise provisioning, which re-creates whatever is missing and adopts
-    whatever exists."""
-    vm = _locked_state(vm_id, {State.FAILED}, State.PROVISIONING)
+    whatever exists. A start, stop or deletion the cluster has not confirmed in time is asked
+    for again, and its deadline starts over."""
+    vm = _locked_state(vm_id, {State.FAILED, *_AWAITED_TASKS}, State.PROVISIONING)
+    if vm.state in _AWAITED_TASKS:
+        return _ask_again(vm, actor=actor)
     if not vm.failure_retryable:
         raise InvalidTransition(vm_id, State.PROVISIONING, vm.state)
     failed_from = (vm.events.filter(kind=Event.Kind.STATE).exclude(data__state=State.FAILED)
@@ -169,3 +198,17 @@ def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
     _require_lease(vm_id)
     return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor, failure_message="",
                  failure_retryable=False)
+
+
+def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
+    if not confirmation_overdue(vm):
+        raise InvalidTransition(vm.pk, vm.state, vm.state)
+    # Conditional on the instant read: of two clicks, the second finds the deadline restarted.
+    now = timezone.now()
+    if VirtualMachine.objects.filter(pk=vm.pk, state=vm.state, state_changed_at=vm.state_changed_at).update(
+            state_changed_at=now, work_touched_at=now) != 1:
+        raise InvalidTransition(vm.pk, vm.state, vm.state)
+    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor,
+                 message=N_("Asked the cluster again: it had not confirmed in time"))
+    enqueue(_AWAITED_TASKS[vm.state], vm_id=vm.pk)
+    return VirtualMachine.objects.get(pk=vm.pk)

@@ -35,6 +35,9 @@ State = VirtualMachine.State
 # How often a long wait records that its task is alive (see VirtualMachine.work_touched_at).
 TOUCH_EVERY_SECONDS = 5.0
 HELM_FAILURE_REASONS = {"InstallFailed", "UpgradeFailed"}
+# The vm-instance chart refuses to render while a disk it lists has no DataVolume yet; Flux
+# renders it again later, so this failure passes once the disk exists.
+RELEASE_WAITS_FOR_DISK = "Specified disk not exists in cluster"
 
 
 def vm_spec(vm: VirtualMachine) -> VmSpec:
@@ -114,7 +117,14 @@ def _wait(vm: VirtualMachine, serving: set[str], predicate, what: str) -> bool:
 
 
 def helm_failure(obj: dict) -> str:
-    """The chart's error when Cozystack could not render the app (retrying will not help)."""
+    """The chart's error when Cozystack could not render the app (retrying will not help),
+    except a wait for a disk, which Flux's next reconcile clears by itself."""
+    message = release_failure(obj)
+    return "" if RELEASE_WAITS_FOR_DISK in message else message
+
+
+def release_failure(obj: dict) -> str:
+    """The chart's error when Cozystack could not render the app, whatever its cause."""
     for condition in (obj.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready" and condition.get("status") == "False" \
                 and condition.get("reason") in HELM_FAILURE_REASONS:
@@ -241,17 +251,31 @@ def resize(*, vm_id: int, gateway: ClusterGateway, start_after: bool) -> None:
         if vm.state == State.STOPPED:
             gateway.patch(instance_kind(vm), vm.namespace, vm.name, patch)
         return
+    _stop_then_start(gateway, vm, patch)
+
+
+def power_cycle(*, vm_id: int, gateway: ClusterGateway) -> None:
+    """A restart made of a stop and a start, for clusters that refuse KubeVirt's restart."""
+    vm = _load(vm_id)
+    if vm is None:
+        return
+    _stop_then_start(gateway, vm, {"spec": {}})
+
+
+def _stop_then_start(gateway: ClusterGateway, vm: VirtualMachine, patch: dict) -> None:
+    """Halts the instance along with `patch`, waits until KubeVirt says it stopped, starts it
+    again. Resumes where a previous attempt stopped (stopping, stopped or starting)."""
     if vm.state == State.STOPPING:
-        work_touch(vm_id)
-        patch["spec"].update(power_patch(vm, running=False)["spec"])
-        gateway.patch(instance_kind(vm), vm.namespace, vm.name, patch)
+        work_touch(vm.pk)
+        halt = {"spec": {**patch["spec"], **power_patch(vm, running=False)["spec"]}}
+        gateway.patch(instance_kind(vm), vm.namespace, vm.name, halt)
         kubevirt_vm = vm_object_names(vm).kubevirt_vm
         if not _wait(vm, {State.STOPPING, State.STOPPED},
                      lambda: _printable_status(gateway, vm, kubevirt_vm) in ("Stopped", None), "the VM to stop"):
             return
-        _transition_if(vm_id, State.STOPPED, State.STOPPING)
+        _transition_if(vm.pk, State.STOPPED, State.STOPPING)
     # A retry finds the VM already STARTING when only the start patch failed last time.
-    if _transition_if(vm_id, State.STARTING, State.STOPPED) or _state(vm_id) == State.STARTING:
+    if _transition_if(vm.pk, State.STARTING, State.STOPPED) or _state(vm.pk) == State.STARTING:
         gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=True))
 
 
@@ -301,9 +325,13 @@ SERVED_STATES = {
     start: {State.STARTING},
     stop: {State.STOPPING},
     restart: {State.RUNNING},
+    power_cycle: {State.STOPPING, State.STOPPED, State.STARTING},
     resize: {State.STOPPING, State.STOPPED, State.STARTING},
     delete: {State.DELETING},
 }
+# KubeVirt's restart lives in its aggregated API (subresources.kubevirt.io): a cluster that does
+# not serve it to the portal answers 404, one whose RBAC does not grant it 403.
+RESTART_UNAVAILABLE_STATUSES = {403, 404}
 
 
 def vm_fail(*, vm_id: int, operation, error: ClusterError, attempts: int) -> None:
@@ -311,6 +339,12 @@ def vm_fail(*, vm_id: int, operation, error: ClusterError, attempts: int) -> Non
     fail (a stopped VM whose resize was refused) keeps its state and gets an event instead."""
     vm = _load(vm_id)
     if vm is None or vm.state not in SERVED_STATES[operation]:
+        return
+    if operation is restart and error.status in RESTART_UNAVAILABLE_STATUSES:
+        event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
+                     message=N_("The cluster refused the restart (HTTP %(status)d): it does not let the portal use "
+                                "KubeVirt's restart. Stop and start the VM instead."),
+                     data={"status": error.status, "restart": "refused"})
         return
     # A refused reboot, or a refused resize of a stopped VM, leaves the VM as it was: worth an
     # event, not a failed VM.

@@ -45,7 +45,7 @@ from vms.cluster import (
 )
 from vms.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
 from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, VirtualMachine
-from vms.provisioning import helm_failure, vm_object_names
+from vms.provisioning import helm_failure, release_failure, vm_object_names
 from vms.selectors import gpus_in_use_by_model
 from vms.services import InvalidTransition, vm_transition
 from vms.spec import API_SHAPE_LEGACY, SSH_PORT
@@ -179,6 +179,7 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
             apps.append(vmdisk)
     observation = Observation(missing=missing, instance=instance)
     observation.helm_failure = next((failure for failure in map(helm_failure, apps) if failure), "")
+    release_waits = next((failure for failure in map(release_failure, apps) if failure), "")
 
     for disk in names.disks:
         data_volume = rendered_for(objects.data_volumes.get(disk.data_volume), disk_apps[disk.disk])
@@ -204,8 +205,8 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
             observation.status_message = cluster_words
         elif status in FAILURE_STATUSES:
             observation.failure = observation.status_message = f"{status}: {cluster_words}"
-    if observation.helm_failure:
-        observation.status_message = observation.helm_failure
+    if observation.helm_failure or release_waits:
+        observation.status_message = observation.helm_failure or release_waits
     return observation
 
 

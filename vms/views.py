@@ -51,13 +51,32 @@ def vm_list(request):
     return render(request, "vms/vm_list.html", context)
 
 
+def _restart_refused(timeline) -> bool:
+    """The newest restart of the VM was refused by the cluster (and no stop and start followed)."""
+    newest = next((event.data["restart"] for event in timeline if "restart" in (event.data or {})), None)
+    return newest == "refused"
+
+
+def _cluster_last_words(vm, timeline) -> str:
+    cluster_event = next((event for event in timeline if event.kind == Event.Kind.CLUSTER), None)
+    return vm.status_message or (cluster_event.text if cluster_event else "") or vm.cluster_status
+
+
 def _live_context(request, vm):
     can_manage = can_manage_vm(request.user, vm)
+    timeline = list(selectors.vm_timeline(vm=vm))
+    overdue = lifecycle.confirmation_overdue(vm)
+    restart_refused = vm.state == vm.State.RUNNING and _restart_refused(timeline)
     return {
         "vm": vm,
-        "timeline": selectors.vm_timeline(vm=vm),
+        "timeline": timeline,
+        "overdue": overdue,
+        "cluster_last_words": _cluster_last_words(vm, timeline) if overdue else "",
+        "restart_refused": restart_refused and can_manage,
         "polling": not vm.is_settled,
-        "actions": lifecycle.available_actions(vm) if can_manage else set(),
+        # A restart the cluster refused would be refused again: the stop-and-start offer replaces it.
+        "actions": lifecycle.available_actions(vm) - ({"restart"} if restart_refused else set())
+        if can_manage else set(),
         "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
         "waitlist": selectors.waitlist_position(vm=vm),
         "pending_extension": vm.change_requests.filter(state="pending").first(),
@@ -212,6 +231,7 @@ ACTION_SERVICES = {
     "start": lifecycle.vm_start,
     "stop": lifecycle.vm_stop,
     "restart": lifecycle.vm_restart,
+    "power_cycle": lifecycle.vm_power_cycle,
     "retry": lifecycle.vm_retry,
 }
 

@@ -9,6 +9,10 @@ from vms.models import VirtualMachine
 from vms.provisioning import vm_object_names
 from vms.spec import API_SHAPE_LEGACY
 
+# What a VM made by new_vm() on the current shape has on the cluster.
+CURRENT_SET = [("DataVolume", "vm-disk-train-1-data"), ("DataVolume", "vm-disk-train-1-os"),
+               ("VMDisk", "train-1-data"), ("VMDisk", "train-1-os"), ("VMInstance", "train-1"),
+               ("VirtualMachine", "vm-instance-train-1")]
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1jGp0ZmXy1jVxYk3m0d3pVbq0l3WcS6rY2l8lqQ9D dana@laptop"
 
 

@@ -9,32 +9,18 @@ import time
 import pytest
 from django.db import connection
 
-from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from tests.support.processes import free_port, stop
+from tests.provisioning.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
+from tests.support.processes import free_port, stop, wait_until
 from tests.support.worker import Worker, database_url
 from vms import lifecycle, provisioning, tasks
 from vms.models import VirtualMachine
 
 State = VirtualMachine.State
-CURRENT_SET = [("DataVolume", "vm-disk-train-1-data"), ("DataVolume", "vm-disk-train-1-os"),
-               ("VMDisk", "train-1-data"), ("VMDisk", "train-1-os"), ("VMInstance", "train-1"),
-               ("VirtualMachine", "vm-instance-train-1")]
-
-
-def _wait(predicate, timeout=10.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
 def test_server_errors_are_retried_with_backoff_until_the_vm_runs(worker, gateway, cluster, team, owner):
     vm = new_vm(team=team, owner=owner)
     cluster.faults(error_rate=1.0)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
-    _wait(lambda: worker.log_path.read_text().count("injected by devcluster") >= 2, message="two failed attempts")
+    wait_until(lambda: worker.log_path.read_text().count("injected by devcluster") >= 2, message="two failed attempts")
     cluster.faults(error_rate=0.0)
 
     vm = converge(gateway, vm.pk, State.RUNNING)
@@ -46,7 +32,8 @@ def test_a_cluster_that_keeps_failing_fails_the_vm_in_its_words_and_retry_resume
     vm = new_vm(team=team, owner=owner)
     cluster.faults(error_rate=1.0)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
-    _wait(lambda: VirtualMachine.objects.get(pk=vm.pk).state == State.FAILED, message="the VM to fail")
+    wait_until(lambda: VirtualMachine.objects.get(pk=vm.pk).state == State.FAILED, timeout=20,
+               message="the VM to fail once CLUSTER_RETRY_FOR_SECONDS have passed")
     vm = VirtualMachine.objects.get(pk=vm.pk)
     assert vm.failure_message == "Internal error occurred: injected by devcluster (error_rate)"
     assert vm.failure_retryable
@@ -65,7 +52,7 @@ def test_timeouts_whose_requests_still_land_are_adopted(worker, gateway, cluster
     vm = new_vm(team=team, owner=owner)
     cluster.faults(latency_ms=2500)  # the worker gives up after CLUSTER_TIMEOUT_SECONDS = 2
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
-    _wait(lambda: "did not answer" in worker.log_path.read_text(), message="a timed-out call")
+    wait_until(lambda: "did not answer" in worker.log_path.read_text(), message="a timed-out call")
     time.sleep(1.0)
     cluster.faults(latency_ms=0)
 
@@ -80,7 +67,7 @@ def test_conflicts_on_power_changes_are_retried(worker, gateway, cluster, team, 
 
     cluster.faults(conflict_rate=1.0)
     lifecycle.vm_stop(vm_id=vm.pk, actor=owner)
-    _wait(lambda: "the object has been modified" in worker.log_path.read_text(), message="a 409 Conflict")
+    wait_until(lambda: "the object has been modified" in worker.log_path.read_text(), message="a 409 Conflict")
     cluster.faults(conflict_rate=0.0)
     converge(gateway, vm.pk, State.STOPPED)
 
@@ -122,7 +109,7 @@ def test_a_worker_killed_mid_provision_loses_nothing(worker, gateway, cluster, t
     vm = new_vm(team=team, owner=owner)
     cluster.faults(paused=True)  # the disks never get their DataVolumes: the task waits
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
-    _wait(lambda: len(cluster_objects(gateway, "tenant-alpha", vm.pk)) == 2, message="the disks to be created")
+    wait_until(lambda: len(cluster_objects(gateway, "tenant-alpha", vm.pk)) == 2, message="the disks to be created")
     worker.kill()
     cluster.faults(paused=False)
     worker.start()
@@ -145,7 +132,7 @@ class ThrowawayRedis:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
                                      text=True).stdout.strip() == "PONG", message="redis to start")
 
     def stop(self):
@@ -181,7 +168,7 @@ def test_a_redis_restart_loses_no_request(transactional_db, cluster, gateway, te
         second = new_vm(team=team, owner=owner, name="train-2")
         cluster.faults(paused=True)
         lifecycle.vm_provision(vm_id=first.pk, actor=owner)
-        _wait(lambda: len(cluster_objects(gateway, "tenant-alpha", first.pk)) == 2, message="the first VM's disks")
+        wait_until(lambda: len(cluster_objects(gateway, "tenant-alpha", first.pk)) == 2, message="the first VM's disks")
 
         redis.stop()  # the in-flight message is gone with it (no persistence)
         lifecycle.vm_provision(vm_id=second.pk, actor=owner)  # cannot be enqueued: Redis is down

@@ -26,7 +26,7 @@ def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, ap
     assert set(vm.disk_status) == expected_disks
     apps = [kind for kind, _ in cluster_objects(gateway, "tenant-alpha", vm.pk)]
     assert apps.count("VirtualMachine") == 1 + (api_shape == "legacy")
-    assert lifecycle.available_actions(vm) == {"stop", "restart", "resize", "delete"}
+    assert lifecycle.available_actions(vm) == {"stop", "restart", "power_cycle", "resize", "delete"}
 
     lifecycle.vm_stop(vm_id=vm.pk, actor=owner)
     vm = converge(gateway, vm.pk, State.STOPPED)

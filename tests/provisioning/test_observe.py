@@ -101,3 +101,29 @@ def test_the_legacy_data_volume_is_found_by_name_with_no_label_at_all(vm):
                                                            {"phase": "ImportInProgress", "progress": "41.00%"})
     seen = observe_vm(vm, objects)
     assert seen.disk_status == {"os": {"phase": "ImportInProgress", "progress": "41.00%"}}
+
+
+def _failed_release(app, message):
+    app["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed",
+                                     "message": message}]}
+
+
+def test_a_release_waiting_for_a_disk_is_said_but_does_not_fail_the_vm(vm):
+    """Flux renders the instance again once the disk's DataVolume exists."""
+    objects = _running_namespace(vm)
+    del objects.kubevirt["vm-instance-train"]
+    message = ("Helm install failed for release tenant-alpha/vm-instance-train with chart vm-instance@0.1.0: "
+               "execution error: Specified disk not exists in cluster: vm-disk-train-data")
+    _failed_release(objects.apps[("VMInstance", "train")], message)
+    seen = observe_vm(vm, objects)
+    assert seen.helm_failure == ""
+    assert seen.status_message == message
+
+
+def test_a_release_the_chart_refuses_for_good_fails_the_vm(vm):
+    objects = _running_namespace(vm)
+    message = "execution error: Specified instanceType does not exist in the cluster: g9.huge"
+    _failed_release(objects.apps[("VMInstance", "train")], message)
+    seen = observe_vm(vm, objects)
+    assert seen.helm_failure == message
+    assert seen.status_message == message

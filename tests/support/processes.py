@@ -30,6 +30,15 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
     raise TimeoutError(f"{url} did not answer within {timeout} s: {last_error}")
 
 
+def wait_until(predicate, *, timeout: float = 10.0, message: str = "condition") -> None:
+    """Polls `predicate` until it holds; fails the test with `message` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(0.05)
+
+
 def stop(process: subprocess.Popen, *, timeout: float = 10.0) -> None:
     if process.poll() is not None:
         return
