@@ -23,6 +23,9 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 MERGE_PATCH = "application/merge-patch+json"
+# A field the CRD's schema does not declare is refused, not silently dropped (the API server's
+# default only warns): a key Cozystack would ignore must fail loudly, in the cluster's words.
+STRICT_FIELDS = [("fieldValidation", "Strict")]
 # Status codes after which the same request may well succeed: the server was busy, restarting
 # or raced with another writer (409 Conflict on an update; AlreadyExists is told apart below).
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -137,7 +140,8 @@ class ClusterGateway:
 
     def create(self, obj: dict) -> dict:
         kind = kind_of(obj)
-        return self._call("create", kind, "POST", kind.path(obj["metadata"]["namespace"]), body=obj)
+        return self._call("create", kind, "POST", kind.path(obj["metadata"]["namespace"]), body=obj,
+                          query=STRICT_FIELDS)
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict | None:
         try:
@@ -160,7 +164,8 @@ class ClusterGateway:
 
     def patch(self, kind: Kind, namespace: str, name: str, patch: dict) -> dict:
         """A JSON merge patch: what it names is replaced, what it leaves out is kept."""
-        return self._call("patch", kind, "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH)
+        return self._call("patch", kind, "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH,
+                          query=STRICT_FIELDS)
 
     def delete(self, kind: Kind, namespace: str, name: str) -> bool:
         """Asks for the deletion; False when the object was already gone (which counts as done)."""
