@@ -3,7 +3,8 @@
 PostgreSQL and Redis: the servers at DATABASE_URL / REDIS_URL (default 127.0.0.1) are used
 when they answer. Otherwise, as root on Debian, the Debian packages are installed and
 throwaway servers are started in a temporary directory on free loopback ports, then stopped.
-Chromium and Prometheus (for browser and telemetry tests) are installed the same way.
+Chromium, Prometheus and etcd (for browser, telemetry and real-API tests) are installed the same
+way. No package's daemon is started on installation: the tests start their own on free ports.
 
     python scripts/with_test_services.py -- pytest
 """
@@ -21,7 +22,9 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hikube_portal"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-APT_BINARIES = {"chromium": "/usr/bin/chromium", "prometheus": "/usr/bin/prometheus"}
+APT_BINARIES = {"chromium": "/usr/bin/chromium", "prometheus": "/usr/bin/prometheus", "etcd-server": "/usr/bin/etcd"}
+# invoke-rc.d(8) asks this script whether a package may start its service; 101 means no.
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
 def log(message):
@@ -42,8 +45,24 @@ def apt_install(*packages):
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         _apt_updated = True
     log(f"installing Debian packages: {' '.join(packages)}")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    with services_not_started():
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def services_not_started():
+    """A daemon started by the installation (etcd on 2379, Prometheus on 9090, PostgreSQL on 5432)
+    would outlive the tests and compete for CPU with the servers they start themselves."""
+    if POLICY_RC_D.exists():
+        yield
+        return
+    POLICY_RC_D.write_text("#!/bin/sh\nexit 101\n")
+    POLICY_RC_D.chmod(0o755)
+    try:
+        yield
+    finally:
+        POLICY_RC_D.unlink()
 
 
 def reachable(host, port) -> bool:
@@ -76,7 +95,7 @@ def ensure_optional_binaries():
     for package in missing:
         if not Path(APT_BINARIES[package]).exists():
             log(f"{APT_BINARIES[package]} is missing and cannot be installed here (not root on Debian): "
-                f"tests that need {package} will fail")
+                f"tests that need {package} will fail or be skipped")
 
 
 def start_postgres(workdir: Path, processes: list) -> str:
