@@ -358,7 +358,7 @@ def resource_quotas_list(server):
 
 # -- fixtures and the test --------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_clients(real_cluster):
     with real_cluster.namespace("tenant") as tenant_namespace:
         admin = real_cluster.api_client()
@@ -368,7 +368,7 @@ def real_clients(real_cluster):
         tenant.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dev_clients(tmp_path_factory):
     with DevCluster(tmp_path_factory.mktemp("conformance-devcluster"), namespaces=[DEV_TENANT_NAMESPACE],
                     tenant_tokens={DEV_TENANT_TOKEN: [DEV_TENANT_NAMESPACE]}) as cluster:
