@@ -9,7 +9,6 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support import kube
-from tests.support.kube import TENANT_USERS
 
 pytestmark = pytest.mark.realapi
 kube.skip_unless_available()
@@ -132,11 +131,11 @@ def test_the_tenant_is_confined_to_its_namespace(real_cluster, namespace):
     assert created["metadata"]["namespace"] == namespace
     assert other_namespace.value.status == 403
     assert status_of(other_namespace.value)["message"] == (
-        f'vminstances.apps.cozystack.io is forbidden: User "{TENANT_USERS[0]}" cannot list resource "vminstances" '
+        f'vminstances.apps.cozystack.io is forbidden: User "{kube.TENANT_USERS[0]}" cannot list resource "vminstances" '
         f'in API group "apps.cozystack.io" in the namespace "{elsewhere}"')
     assert nodes.value.status == 403
     assert status_of(nodes.value)["message"] == (
-        f'nodes is forbidden: User "{TENANT_USERS[0]}" cannot list resource "nodes" in API group "" '
+        f'nodes is forbidden: User "{kube.TENANT_USERS[0]}" cannot list resource "nodes" in API group "" '
         "at the cluster scope")
     assert kubevirt_write.value.status == 403
 
