@@ -149,9 +149,17 @@ def _ensure(gateway: ClusterGateway, vm: VirtualMachine, desired: dict, *, updat
             "belong to this VM. Rename the VM, or ask an administrator to remove that object.", retryable=False)
     if existing["metadata"].get("deletionTimestamp"):
         raise ClusterError(f'{kind.kind} "{metadata["name"]}" is still being deleted.', retryable=True)
-    if update_spec and existing.get("spec") != desired["spec"]:
+    if update_spec and _patch_changes(existing.get("spec") or {}, desired["spec"]):
         return gateway.patch(kind, metadata["namespace"], metadata["name"], {"spec": desired["spec"]})
     return existing
+
+
+def _patch_changes(current, patch) -> bool:
+    """Whether merge-patching `current` with `patch` changes anything. The API server fills the
+    schema's defaults into what it stores, so the stored spec has keys the rendered one leaves out."""
+    if not isinstance(patch, dict) or not isinstance(current, dict):
+        return current != patch
+    return any(key not in current or _patch_changes(current[key], value) for key, value in patch.items())
 
 
 def _disks_ready(gateway: ClusterGateway, vm: VirtualMachine, names: ObjectNames) -> bool:

@@ -5,6 +5,7 @@ import pytest
 
 from tests.vms.factories import make_vm
 from vms.models import Team
+from vms.provisioning import _patch_changes
 from vms.sync import NamespaceObjects, _status_events, observe_vm
 
 APP_CREATED = "2026-11-30T10:00:00Z"
@@ -127,3 +128,12 @@ def test_a_release_the_chart_refuses_for_good_fails_the_vm(vm):
     seen = observe_vm(vm, objects)
     assert seen.helm_failure == message
     assert seen.status_message == message
+
+
+def test_an_adopted_object_whose_stored_spec_carries_the_schemas_defaults_is_not_patched_again():
+    stored = {"runStrategy": "Always", "instanceType": "g1.large", "cloudInitSeed": "", "external": False,
+              "systemDisk": {"image": "ubuntu", "storage": "50Gi", "storageClass": "replicated"}}
+    assert not _patch_changes(stored, {"runStrategy": "Always", "systemDisk": {"image": "ubuntu"}})
+    assert _patch_changes(stored, {"runStrategy": "Halted"})
+    assert _patch_changes(stored, {"systemDisk": {"storage": "60Gi"}})
+    assert _patch_changes(stored, {"gpus": [{"name": "nvidia.com/H100_94GB"}]})
