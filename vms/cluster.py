@@ -21,6 +21,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.utils import parse_quantity
 
 MERGE_PATCH = "application/merge-patch+json"
 # A field the CRD's schema does not declare is refused, not silently dropped (the API server's
@@ -59,12 +60,19 @@ DATA_VOLUME = Kind("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
 SERVICE = Kind("", "v1", "services", "Service")
 EVENT = Kind("", "v1", "events", "Event")
 NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False)
+NODE = Kind("", "v1", "nodes", "Node", namespaced=False)
+RESOURCE_QUOTA = Kind("", "v1", "resourcequotas", "ResourceQuota")
 APPS_KINDS = (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE)
 _KINDS_BY_TYPE = {(kind.api_version, kind.kind): kind for kind in (*APPS_KINDS, KUBEVIRT_VM, DATA_VOLUME, SERVICE)}
 
 
 def kind_of(obj: dict) -> Kind:
     return _KINDS_BY_TYPE[(obj["apiVersion"], obj["kind"])]
+
+
+def whole_quantity(quantity: str) -> int:
+    """A Kubernetes quantity ("8", "1k") as a whole number, as devices are counted."""
+    return int(parse_quantity(quantity))
 
 
 class ClusterError(Exception):
@@ -151,8 +159,10 @@ class ClusterGateway:
                 return None
             raise
 
-    def list(self, kind: Kind, namespace: str, *, label_selector: str = "", field_selector: str = "") -> list[dict]:
-        """Every object of `kind` in `namespace` matching the selectors; a missing namespace has none."""
+    def list(self, kind: Kind, namespace: str | None, *, label_selector: str = "",
+             field_selector: str = "") -> list[dict]:
+        """Every object of `kind` in `namespace` (None for cluster-scoped kinds) matching the
+        selectors; a missing namespace, or a kind the API does not serve, has none."""
         query = [(key, value) for key, value in (("labelSelector", label_selector),
                                                  ("fieldSelector", field_selector)) if value]
         try:
