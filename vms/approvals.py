@@ -14,6 +14,7 @@ from monitoring.prometheus import PrometheusError
 from monitoring.selectors import prometheus_error_text, utilisation_by_vm
 from vms import selectors, services
 from vms.access import can_approve
+from vms.capacity import CapacityReading
 from vms.models import ChangeRequest, VirtualMachine
 
 UTILISATION_WINDOW_SECONDS = 7 * 24 * 3600
@@ -34,18 +35,20 @@ def approval_queue(request):
         utilisation, telemetry_error = utilisation_by_vm(held_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
     except PrometheusError as error:
         utilisation, telemetry_error = {}, prometheus_error_text(error)
-    free = selectors.gpus_free_by_model()
+    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
     rows = []
     for item in items:
         team_vms = context["held"].get(item.vm.team_id, [])
         requester = item.requested_by
+        free = capacity.free(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
         rows.append({
             "item": item,
             "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],
             "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
             "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
             "team_gpus": sum(vm.gpu_count for vm in team_vms),
-            "free_gpus": free[item.vm.gpu_model_id],
+            "free": free,
+            "will_wait": not free.fits(item.vm.gpu_count),
         })
     return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
 

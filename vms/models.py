@@ -68,7 +68,11 @@ class GpuModel(models.Model):
         _("cluster resource name"), max_length=253, unique=True,
         help_text=_("The PCI-database name the cluster allocates, e.g. nvidia.com/H100_94GB."),
     )
-    capacity = models.PositiveIntegerField(_("total capacity"), help_text=_("GPUs of this model in the cluster."))
+    capacity = models.PositiveIntegerField(
+        _("total capacity"),
+        help_text=_("GPUs of this model in the cluster. Free GPUs are estimated from it only when neither the "
+                    "team's tenant quota nor the nodes can be read."),
+    )
     needs_approval = models.BooleanField(_("requests need approval"), default=False)
     price_per_gpu_hour = models.DecimalField(_("price per GPU-hour (EUR)"), max_digits=8, decimal_places=2,
                                              null=True, blank=True)
@@ -358,10 +362,13 @@ class OrphanObject(models.Model):
 
 
 class GpuAllocation(models.Model):
-    """GPUs of one cluster resource name that the cluster's VMs held at the last status sync."""
+    """GPUs of one cluster resource name as the last complete status sync saw them: held by the
+    VMs of the teams' namespaces, and what the nodes can allocate."""
 
     resource_name = models.CharField(_("cluster resource name"), max_length=253, unique=True)
     allocated = models.PositiveIntegerField(_("allocated"))
+    # Null when the portal does not read nodes (CLUSTER_READ_NODES, or no permission to).
+    allocatable = models.PositiveIntegerField(_("allocatable on the nodes"), null=True, blank=True)
     observed_at = models.DateTimeField(_("observed"))
 
     class Meta:
@@ -370,6 +377,26 @@ class GpuAllocation(models.Model):
 
     def __str__(self):
         return f"{self.resource_name}: {self.allocated}"
+
+
+class TenantQuota(models.Model):
+    """What the `tenant-quota` ResourceQuota of a team's namespace said of one GPU resource at
+    the last status sync: its tightest key (requests., limits. or bare). Cozystack enforces it,
+    whatever the portal's own `Quota` says."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", verbose_name=_("team"))
+    resource_name = models.CharField(_("cluster resource name"), max_length=253)
+    hard = models.PositiveIntegerField(_("hard limit"))
+    used = models.PositiveIntegerField(_("used"))
+    observed_at = models.DateTimeField(_("observed"))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "resource_name"], name="one_tenant_quota_per_resource")]
+        verbose_name = _("tenant quota on the cluster")
+        verbose_name_plural = _("tenant quotas on the cluster")
+
+    def __str__(self):
+        return f"{self.team.name}: {self.used}/{self.hard} {self.resource_name}"
 
 
 class Quota(models.Model):

@@ -10,7 +10,8 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 
 from vms.access import visible_vms
-from vms.models import ChangeRequest, GpuModel, InstanceType, Quota, VirtualMachine
+from vms.capacity import CapacityReading
+from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
 
 
 def vm_list(*, user, team_id: int | None = None, state: str | None = None, gpu_model_id: int | None = None,
@@ -31,29 +32,6 @@ def vm_list(*, user, team_id: int | None = None, state: str | None = None, gpu_m
 
 def vm_timeline(*, vm: VirtualMachine, limit: int = 50):
     return vm.events.select_related("actor").order_by("-created_at", "-id")[:limit]
-
-
-def gpus_in_use_by_model() -> dict[int, int]:
-    """GPUs allocated per GPU model id, over all teams (one query)."""
-    rows = (VirtualMachine.objects.filter(state__in=VirtualMachine.GPU_HOLDING_STATES)
-            .values("gpu_model_id").annotate(gpus=Sum("gpu_count")))
-    return {row["gpu_model_id"]: row["gpus"] for row in rows}
-
-
-def gpus_busy_by_model() -> dict[int, int]:
-    """GPUs per model id that are not free: what the cluster held at the last sync, or what the
-    portal has sent to it since (VMs in GPU-holding states), whichever is more."""
-    from vms.sync import gpus_allocated_by_model
-
-    observed, recorded = gpus_allocated_by_model(), gpus_in_use_by_model()
-    return {pk: max(observed.get(pk, 0), recorded.get(pk, 0)) for pk in observed.keys() | recorded.keys()}
-
-
-def gpus_free_by_model() -> dict[int, int]:
-    """Free GPUs per GPU model id: the model's capacity less what is busy (never below zero)."""
-    busy = gpus_busy_by_model()
-    return {pk: max(capacity - busy.get(pk, 0), 0)
-            for pk, capacity in GpuModel.objects.values_list("pk", "capacity")}
 
 
 def vm_name_taken(*, team, name: str) -> bool:
@@ -174,10 +152,12 @@ def resize_choices(*, vm: VirtualMachine):
 
 
 def waitlist_position(*, vm: VirtualMachine) -> dict | None:
-    """Where an approved VM stands in its GPU model's queue, and what it waits for."""
+    """Where an approved VM stands in its GPU model's queue, and what it waits for: `free` is
+    what its team could start now (vms.capacity.FreeGpus)."""
     if vm.state != VirtualMachine.State.APPROVED:
         return None
     ahead = waitlist(gpu_model=vm.gpu_model).filter(
         Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk))
-    return {"position": ahead.count() + 1, "free": gpus_free_by_model()[vm.gpu_model_id], "needed": vm.gpu_count,
-            "model": vm.gpu_model.slug}
+    free = CapacityReading(team_ids=[vm.team_id], gpu_model_ids=[vm.gpu_model_id]).free(
+        team_id=vm.team_id, gpu_model_id=vm.gpu_model_id)
+    return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}

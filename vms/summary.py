@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from vms import selectors
+from vms.capacity import CapacityReading
 from vms.models import GpuModel, InstanceType, Quota
 
 HOURS_PER_MONTH = Decimal(730)
@@ -26,10 +27,11 @@ def request_summary(form) -> dict:
                + sum(_whole_number(row["size"]) for row in form.disk_rows)}
     if instance_type:
         summary.update(vcpu=instance_type.vcpu, ram_gib=instance_type.ram_gib, gpus=instance_type.gpu_count)
-    if gpu_model:
-        summary.update(needs_approval=gpu_model.needs_approval, capacity=gpu_model.capacity,
-                       free_gpus=selectors.gpus_free_by_model()[gpu_model.pk])
     team = form.fields["team"].queryset.filter(pk=_whole_number(form["team"].value())).first()
+    if gpu_model:
+        team_id = team.pk if team else None
+        summary.update(needs_approval=gpu_model.needs_approval, free=CapacityReading(
+            team_ids=[team_id], gpu_model_ids=[gpu_model.pk]).free(team_id=team_id, gpu_model_id=gpu_model.pk))
     if gpu_model and instance_type and team:
         quota = Quota.objects.filter(team=team, gpu_model=gpu_model).values_list("max_gpus", flat=True).first()
         used = selectors.team_gpus_committed(team=team, gpu_model=gpu_model)
@@ -37,7 +39,7 @@ def request_summary(form) -> dict:
                             "remaining": None if quota is None else quota - used - instance_type.gpu_count}
     if gpu_model and instance_type:
         summary["gpu_memory_gb"] = gpu_model.memory_gb * instance_type.gpu_count
-        summary["fits_now"] = summary["free_gpus"] >= instance_type.gpu_count
+        summary["fits_now"] = summary["free"].fits(instance_type.gpu_count)
         if gpu_model.price_per_gpu_hour is not None:
             hourly = gpu_model.price_per_gpu_hour * instance_type.gpu_count
             summary["cost_hour"] = hourly

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
@@ -46,7 +45,6 @@ from vms.cluster import (
 from vms.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
 from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, VirtualMachine
 from vms.provisioning import helm_failure, release_failure, vm_object_names
-from vms.selectors import gpus_in_use_by_model
 from vms.services import InvalidTransition, vm_transition
 from vms.spec import API_SHAPE_LEGACY, SSH_PORT
 
@@ -408,12 +406,3 @@ def orphans():
     """Objects with the portal's labels that no live VM claims, as of the last sync."""
     return OrphanObject.objects.order_by("namespace", "kind", "name")
 
-
-def gpus_allocated_by_model() -> dict[int, int]:
-    """GPUs the cluster holds per GPU model id, as of the last sync (one query). Until a sync
-    has run, the GPUs of the VMs whose state holds them."""
-    rows = GpuModel.objects.annotate(allocated=Subquery(
-        GpuAllocation.objects.filter(resource_name=OuterRef("resource_name")).values("allocated")[:1],
-    )).values_list("pk", "allocated")
-    allocated = {pk: count for pk, count in rows if count is not None}
-    return allocated if allocated else gpus_in_use_by_model()

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from vms import lifecycle, sync
+from vms import capacity, lifecycle, sync
 from vms.cluster import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE
 from vms.models import GpuModel, InstanceType, VirtualMachine
 from vms.services import InvalidTransition
@@ -22,7 +22,7 @@ def test_a_vm_waits_for_a_free_gpu_and_starts_once_one_is_released(worker, gatew
     waiter = new_vm(team=team, owner=owner, name="waiter", gpu="H100", instance_type="g1.large")
     lifecycle.vm_provision(vm_id=holder.pk, actor=owner)
     converge(gateway, holder.pk, State.RUNNING)
-    assert sync.gpus_allocated_by_model()[h100.pk] == 2
+    assert capacity.gpus_observed_by_model()[h100.pk] == 2
 
     lifecycle.vm_provision(vm_id=waiter.pk, actor=owner)
     message = "No free H100 right now: waiting for one to be released"
@@ -40,7 +40,7 @@ def test_a_vm_waits_for_a_free_gpu_and_starts_once_one_is_released(worker, gatew
     converge(gateway, holder.pk, State.DELETED)
     waiter = converge(gateway, waiter.pk, State.RUNNING)
     assert waiter.status_message == ""
-    assert sync.gpus_allocated_by_model()[h100.pk] == 1
+    assert capacity.gpus_observed_by_model()[h100.pk] == 1
 
 
 @pytest.mark.parametrize("policy", ["fail", "recreate"])

@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.list_server import ListServer, create_fleet, serve_fleet
+from vms.capacity import gpus_observed_by_model
 from vms.cluster import DATA_VOLUME, EVENT, KUBEVIRT_VM, SERVICE, VM_DISK, VM_INSTANCE, ClusterGateway
 from vms.models import GpuModel, OrphanObject
-from vms.sync import gpus_allocated_by_model, sync_cluster
+from vms.sync import sync_cluster
 
 NAMESPACES = 50
 KINDS = (VM_INSTANCE, VM_DISK, KUBEVIRT_VM, DATA_VOLUME, SERVICE, EVENT)
@@ -55,5 +56,5 @@ def test_sync_of_5000_vms_lists_each_namespace_and_kind_once(tmp_path, make_user
     assert sum(server.requests.values()) == NAMESPACES * len(KINDS)
     assert len(big) == len(small), "the sync's queries must not grow with the number of VMs"
     assert not OrphanObject.objects.exists()
-    assert gpus_allocated_by_model()[GpuModel.objects.get(slug="L40S").pk] == 5000
+    assert gpus_observed_by_model()[GpuModel.objects.get(slug="L40S").pk] == 5000
     assert elapsed < 15, f"one cycle over 5,000 VMs took {elapsed:.1f} s"
