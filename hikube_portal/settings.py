@@ -178,6 +178,12 @@ CLUSTER_CREATE_NAMESPACES = env_bool("CLUSTER_CREATE_NAMESPACES", False)
 # Secondary networks (Multus/Kube-OVN) multi-GPU VMs may join, e.g. an InfiniBand/RoCE fabric.
 CLUSTER_HPC_NETWORKS = env_list("CLUSTER_HPC_NETWORKS", ["gpu-interconnect"])
 
+# Free GPUs come from the team's tenant-quota and from the nodes' allocatable GPUs. Reading
+# nodes takes a cluster-scoped permission a tenant-scoped portal may lack: "auto" tries, and
+# after a 403 warns once and asks again only an hour later; "true" asks every status sync and
+# logs a 403 as an error (once an hour); "false" never asks.
+CLUSTER_READ_NODES = env_choice("CLUSTER_READ_NODES", "auto", choices=("auto", "true", "false"))
+
 PROMETHEUS_URL = env_str("PROMETHEUS_URL", "")
 if PROMETHEUS_URL:
     env_url("PROMETHEUS_URL", PROMETHEUS_URL, schemes=("http", "https"))

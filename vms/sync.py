@@ -2,7 +2,8 @@
 
 One cycle (`sync_cluster`, run by Celery beat every CLUSTER_SYNC_INTERVAL_SECONDS) makes one
 LIST per team namespace and kind (apps objects, KubeVirt VMs, DataVolumes, Services, Warning
-events) and never a GET per VM, then maps what it saw onto the VMs:
+events, the `tenant-quota` ResourceQuota), one LIST of Nodes when it may read them, and never a
+GET per VM, then maps what it saw onto the VMs:
 
 - cluster status, status message, disk import progress and public IP, with an event per change;
 - state moves the cluster confirms (provisioning/starting → running once KubeVirt says Running,
@@ -10,7 +11,9 @@ events) and never a GET per VM, then maps what it saw onto the VMs:
   crash loops); a VM that waits for a GPU stays provisioning with a message saying so;
 - drift: a running VM whose objects vanished is failed or re-created (CLUSTER_DRIFT_POLICY);
 - lost work: a VM whose task was lost (killed worker, Redis restart) gets it enqueued again;
-- orphans (objects with the portal's labels no live VM claims) and the GPUs the cluster holds.
+- orphans (objects with the portal's labels no live VM claims);
+- capacity, for vms.capacity: the GPUs the cluster's VMs hold, what the nodes can allocate, and
+  each team's tenant quota (read for every team, VMs or not: a first request needs it too).
 
 The database work is a fixed number of queries whatever the number of VMs (bulk updates and
 inserts), plus a few per VM whose state actually moves: each move goes through
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
@@ -36,14 +40,17 @@ from vms.cluster import (
     EVENT,
     KUBEVIRT_VM,
     LEGACY_VIRTUAL_MACHINE,
+    NODE,
+    RESOURCE_QUOTA,
     SERVICE,
     VM_DISK,
     VM_INSTANCE,
     ClusterError,
     ClusterGateway,
+    whole_quantity,
 )
 from vms.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
-from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, VirtualMachine
+from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, TenantQuota, VirtualMachine
 from vms.provisioning import helm_failure, release_failure, vm_object_names
 from vms.services import InvalidTransition, vm_transition
 from vms.spec import API_SHAPE_LEGACY, SSH_PORT
@@ -63,6 +70,15 @@ APPS_KINDS_BY_SHAPE = {"current": (VM_INSTANCE, VM_DISK), "legacy": (LEGACY_VIRT
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_PORTAL}"
 LOCK_KEY = "vms.sync.running"
 EVENT_BATCH = 1000
+# Cozystack's tenant app names the ResourceQuota it writes from the tenant's resourceQuotas.
+TENANT_QUOTA_LIST = (RESOURCE_QUOTA, "", "metadata.name=tenant-quota")
+# A GPU quota key is the resource name, bare or after one of these (Kubernetes takes the tightest).
+QUOTA_KEY_PREFIXES = ("requests.", "limits.", "")
+# A 403 on nodes or on a tenant quota is said once an hour, not every cycle; with
+# CLUSTER_READ_NODES=auto, nodes are not asked for again meanwhile.
+FORBIDDEN_MEMORY_SECONDS = 3600
+NODES_FORBIDDEN_KEY = "vms.sync.nodes_forbidden"
+QUOTA_FORBIDDEN_KEY = "vms.sync.quota_forbidden"
 
 
 @dataclass
@@ -74,6 +90,7 @@ class NamespaceObjects:
     data_volumes: dict[str, dict] = field(default_factory=dict)
     services: dict[str, dict] = field(default_factory=dict)
     warnings: dict[str, str] = field(default_factory=dict)  # involved object name → latest message
+    quota: dict | None = None  # the tenant-quota ResourceQuota, if any and readable
 
 
 @dataclass
@@ -117,16 +134,28 @@ def _kinds(shapes: set[str]) -> list[tuple]:
             # What the charts render carries the release's instance label, never ours; the 0.x
             # DataVolume comes from the KubeVirt VM's dataVolumeTemplates with no label at all.
             + [(KUBEVIRT_VM, CHART_INSTANCE_LABEL, ""), (SERVICE, CHART_INSTANCE_LABEL, ""), (DATA_VOLUME, "", "")]
-            + [(EVENT, "", "type=Warning")])
+            + [(EVENT, "", "type=Warning"), TENANT_QUOTA_LIST])
 
 
 def observe_namespace(gateway: ClusterGateway, namespace: str, kinds: list[tuple]) -> NamespaceObjects:
     objects = NamespaceObjects()
     latest_warning: dict[str, str] = {}
     for kind, label_selector, field_selector in kinds:
-        for obj in gateway.list(kind, namespace, label_selector=label_selector, field_selector=field_selector):
+        try:
+            listed = gateway.list(kind, namespace, label_selector=label_selector, field_selector=field_selector)
+        except ClusterError as exc:
+            if kind is not RESOURCE_QUOTA or exc.status != 403:
+                raise
+            # A quota the portal may not read leaves the team's free GPUs to the nodes or the
+            # catalogue; the namespace's VMs are still synced.
+            if cache.add(f"{QUOTA_FORBIDDEN_KEY}:{namespace}", 1, FORBIDDEN_MEMORY_SECONDS):
+                log.warning("status sync: the tenant-quota of %s is not readable: %s", namespace, exc.message)
+            continue
+        for obj in listed:
             name = obj.get("metadata", {}).get("name", "")
-            if kind is KUBEVIRT_VM:
+            if kind is RESOURCE_QUOTA:
+                objects.quota = obj
+            elif kind is KUBEVIRT_VM:
                 objects.kubevirt[name] = obj
             elif kind is DATA_VOLUME:
                 objects.data_volumes[name] = obj
@@ -310,6 +339,51 @@ def _gpu_allocations(namespaces: dict[str, NamespaceObjects]) -> Counter:
     return allocated
 
 
+def observe_node_allocatable(gateway: ClusterGateway, resources: set[str]) -> Counter | None:
+    """GPUs the nodes can allocate, per resource name among `resources`; None when nodes are
+    not read (CLUSTER_READ_NODES, a 403, or an API that serves no nodes)."""
+    mode = settings.CLUSTER_READ_NODES
+    if mode == "false" or (mode == "auto" and cache.get(NODES_FORBIDDEN_KEY)):
+        return None
+    try:
+        nodes = gateway.list(NODE, None)
+    except ClusterError as exc:
+        if exc.status != 403:
+            raise
+        if cache.add(NODES_FORBIDDEN_KEY, 1, FORBIDDEN_MEMORY_SECONDS):
+            log.log(logging.ERROR if mode == "true" else logging.WARNING,
+                    "status sync: nodes are not readable (%s); free GPUs come from the tenant quotas, or are "
+                    "estimated from the catalogue", exc.message)
+        return None
+    if not nodes:
+        # A real cluster always has nodes: an empty list is a stand-in API that serves none.
+        return None
+    allocatable: Counter = Counter()
+    for node in nodes:
+        for resource, quantity in ((node.get("status") or {}).get("allocatable") or {}).items():
+            if resource in resources:
+                allocatable[resource] += whole_quantity(quantity)
+    return allocatable
+
+
+def _tenant_quotas(team_id: int, quota: dict | None, resources: set[str], now) -> list[TenantQuota]:
+    """One row per GPU resource among `resources` the quota bounds, from its tightest key."""
+    status = (quota or {}).get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    tightest: dict[str, TenantQuota] = {}
+    for resource in resources:
+        for key in (prefix + resource for prefix in QUOTA_KEY_PREFIXES):
+            # The quota controller reports both once it has counted; until then nothing is known.
+            if key not in hard or key not in used:
+                continue
+            row = TenantQuota(team_id=team_id, resource_name=resource, hard=whole_quantity(hard[key]),
+                              used=whole_quantity(used[key]), observed_at=now)
+            best = tightest.get(resource)
+            if best is None or row.hard - row.used < best.hard - best.used:
+                tightest[resource] = row
+    return list(tightest.values())
+
+
 def _orphans(namespace: str, objects: NamespaceObjects, known_ids: set[str], now) -> list[OrphanObject]:
     orphans = []
     for (kind, name), obj in sorted(objects.apps.items()):
@@ -322,19 +396,32 @@ def _orphans(namespace: str, objects: NamespaceObjects, known_ids: set[str], now
 
 def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
     report = SyncReport()
-    teams = list(Team.objects.filter(vms__state__in=LISTED_TEAM_STATES).distinct())
+    teams = list(Team.objects.annotate(on_cluster=Exists(
+        VirtualMachine.objects.filter(team=OuterRef("pk"), state__in=LISTED_TEAM_STATES))))
     shapes = {settings.CLUSTER_API_SHAPE} | set(
         VirtualMachine.objects.filter(state__in=SYNCED_STATES).values_list("api_shape", flat=True).distinct())
     kinds = _kinds(shapes)
+    resources = set(GpuModel.objects.values_list("resource_name", flat=True))
+    nodes_read = True
+    try:
+        allocatable = observe_node_allocatable(gateway, resources)
+    except ClusterError as exc:
+        log.warning("status sync: cannot list nodes: %s", exc.message)
+        allocatable, nodes_read = None, False
     listed: dict[int, NamespaceObjects] = {}
+    quotas: dict[int, dict | None] = {}
     for team in teams:
         try:
-            listed[team.pk] = observe_namespace(gateway, team.namespace, kinds)
+            objects = observe_namespace(gateway, team.namespace, kinds if team.on_cluster else [TENANT_QUOTA_LIST])
         except ClusterError as exc:
             # Nothing is concluded about a namespace seen partly: no drift, no orphans.
             log.warning("status sync: cannot list %s: %s", team.namespace, exc.message)
             report.failed_namespaces.append(team.namespace)
-    report.namespaces = len(listed)
+            continue
+        quotas[team.pk] = objects.quota
+        if team.on_cluster:
+            listed[team.pk] = objects
+    report.namespaces = len(quotas)
 
     now = timezone.now()
     vms = list(VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES)
@@ -374,21 +461,35 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
                    for orphan in _orphans(team.namespace, listed[team.pk], known_ids[team.pk], now)]
         OrphanObject.objects.filter(namespace__in=namespaces).delete()
         OrphanObject.objects.bulk_create(orphans, batch_size=EVENT_BATCH)
-        if not report.failed_namespaces:
-            _store_gpu_allocations(_gpu_allocations(listed), now)
+        _store_tenant_quotas(quotas, resources, now)
+        # What the VMs hold is counted over every namespace, or not at all.
+        if not report.failed_namespaces and nodes_read:
+            _store_gpu_allocations(_gpu_allocations(listed), allocatable, resources, now)
     report.updated, report.events, report.enqueued, report.orphans = len(changed), len(events), len(enqueue), \
         len(orphans)
     return report
 
 
-def _store_gpu_allocations(allocated: Counter, now) -> None:
+def _store_gpu_allocations(allocated: Counter, allocatable: Counter | None, resources: set[str], now) -> None:
     # Every catalogue model gets a row, zero included: no rows at all means "never synced".
-    resources = set(GpuModel.objects.values_list("resource_name", flat=True)) | set(allocated)
+    resources = resources | set(allocated)
     GpuAllocation.objects.bulk_create(
-        [GpuAllocation(resource_name=resource, allocated=allocated.get(resource, 0), observed_at=now)
+        [GpuAllocation(resource_name=resource, allocated=allocated.get(resource, 0), observed_at=now,
+                       allocatable=None if allocatable is None else allocatable.get(resource, 0))
          for resource in resources],
-        update_conflicts=True, unique_fields=["resource_name"], update_fields=["allocated", "observed_at"])
+        update_conflicts=True, unique_fields=["resource_name"],
+        update_fields=["allocated", "allocatable", "observed_at"])
     GpuAllocation.objects.exclude(resource_name__in=resources).delete()
+
+
+def _store_tenant_quotas(quotas: dict[int, dict | None], resources: set[str], now) -> None:
+    """Replaces the quota rows of the teams whose namespace was listed (`quotas`: team id →
+    tenant-quota, None when it has none)."""
+    TenantQuota.objects.bulk_create(
+        [row for team_id, quota in quotas.items() for row in _tenant_quotas(team_id, quota, resources, now)],
+        update_conflicts=True, unique_fields=["team", "resource_name"], update_fields=["hard", "used", "observed_at"])
+    # Rows this cycle did not write again: the quota was removed, or no longer bounds that GPU.
+    TenantQuota.objects.filter(team_id__in=quotas, observed_at__lt=now).delete()
 
 
 def sync_cluster_locked(*, gateway: ClusterGateway) -> SyncReport | None:
@@ -405,4 +506,3 @@ def sync_cluster_locked(*, gateway: ClusterGateway) -> SyncReport | None:
 def orphans():
     """Objects with the portal's labels that no live VM claims, as of the last sync."""
     return OrphanObject.objects.order_by("namespace", "kind", "name")
-

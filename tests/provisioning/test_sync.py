@@ -139,9 +139,10 @@ def test_the_sync_lists_each_namespace_and_kind_once_over_http(worker, gateway, 
     report = sync.sync_cluster(gateway=gateway)
     assert (report.namespaces, report.vms, report.failed_namespaces) == (2, 3, [])
     # Both API shapes are in use, so the apps kinds of both are listed.
-    plurals = ["vminstances", "vmdisks", "virtualmachines", "datavolumes", "services", "events"]
+    plurals = ["vminstances", "vmdisks", "virtualmachines", "datavolumes", "services", "events", "resourcequotas"]
     expected = Counter({("list", plural): 2 for plural in plurals})
     expected[("list", "virtualmachines")] = 4  # the apps and the KubeVirt VirtualMachines
+    expected[("list", "nodes")] = 1  # once per cycle, cluster-wide
     assert gateway.calls == expected
 
 

@@ -10,17 +10,27 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.list_server import ListServer, create_fleet, serve_fleet
-from vms.capacity import gpus_observed_by_model
-from vms.cluster import DATA_VOLUME, EVENT, KUBEVIRT_VM, SERVICE, VM_DISK, VM_INSTANCE, ClusterGateway
-from vms.models import GpuModel, OrphanObject
+from vms.capacity import CapacityReading, gpus_observed_by_model
+from vms.cluster import (
+    DATA_VOLUME,
+    EVENT,
+    KUBEVIRT_VM,
+    NODE,
+    RESOURCE_QUOTA,
+    SERVICE,
+    VM_DISK,
+    VM_INSTANCE,
+    ClusterGateway,
+)
+from vms.models import GpuModel, OrphanObject, Team, TenantQuota
 from vms.sync import sync_cluster
 
 NAMESPACES = 50
-KINDS = (VM_INSTANCE, VM_DISK, KUBEVIRT_VM, DATA_VOLUME, SERVICE, EVENT)
+KINDS = (VM_INSTANCE, VM_DISK, KUBEVIRT_VM, DATA_VOLUME, SERVICE, EVENT, RESOURCE_QUOTA)
 
 
 def _expected_lists(namespaces: int) -> Counter:
-    return Counter({("list", kind.plural): namespaces for kind in KINDS})
+    return Counter({("list", kind.plural): namespaces for kind in KINDS}) + Counter({("list", NODE.plural): 1})
 
 
 @pytest.mark.django_db
@@ -53,8 +63,14 @@ def test_sync_of_5000_vms_lists_each_namespace_and_kind_once(tmp_path, make_user
 
     assert (steady.vms, steady.updated, steady.events, steady.transitions, steady.orphans) == (5000, 0, 0, 0, 0)
     assert gateway.calls == _expected_lists(NAMESPACES), "one LIST per namespace and kind, no GET"
-    assert sum(server.requests.values()) == NAMESPACES * len(KINDS)
+    assert sum(server.requests.values()) == NAMESPACES * len(KINDS) + 1
     assert len(big) == len(small), "the sync's queries must not grow with the number of VMs"
     assert not OrphanObject.objects.exists()
-    assert gpus_observed_by_model()[GpuModel.objects.get(slug="L40S").pk] == 5000
+    l40s = GpuModel.objects.get(slug="L40S")
+    assert gpus_observed_by_model()[l40s.pk] == 5000
+    assert TenantQuota.objects.count() == NAMESPACES
+    team = Team.objects.get(name="bench-000")
+    free = CapacityReading(team_ids=[team.pk]).free(team_id=team.pk, gpu_model_id=l40s.pk)
+    # 100 of the team's 200 in its quota; 626 nodes of 8 for 5,000 held: the nodes bound it.
+    assert (free.count, free.quota_left, free.nodes_free, free.estimate) == (8, 100, 8, False)
     assert elapsed < 15, f"one cycle over 5,000 VMs took {elapsed:.1f} s"
