@@ -10,13 +10,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
-from vms import notifications, selectors, services
+from vms import notifications, selectors, services, waitlist
 from vms.models import ChangeRequest, Event, VirtualMachine
 
 
 @shared_task(ignore_result=True)
 def advance_waitlist():
-    services.waitlist_advance()
+    waitlist.waitlist_advance()
 
 
 @shared_task(ignore_result=True)

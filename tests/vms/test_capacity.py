@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from tests.vms.factories import make_vm
-from vms import services
+from vms import waitlist
 from vms.capacity import NOT_READ_RECENTLY, NOT_READABLE, CapacityReading, gpus_observed_by_model
 from vms.models import GpuAllocation, GpuModel, Membership, Team, TenantQuota, VirtualMachine
 
@@ -258,7 +258,7 @@ def test_the_waitlist_serves_each_team_from_its_own_quota(team, other_team, memb
     third = queue(other_team, member, "third", "g4.xlarge")  # another team, no quota: the nodes have 8
     fourth = queue(other_team, member, "fourth", "g4.xlarge")
     fifth = queue(other_team, member, "fifth", "g1.large")  # 0 left on the nodes: strict order stops here
-    assert services.waitlist_advance() == [third.pk, fourth.pk]
+    assert waitlist.waitlist_advance() == [third.pk, fourth.pk]
     states = dict(VirtualMachine.objects.filter(pk__in=[first.pk, second.pk, fifth.pk]).values_list("name", "state"))
     assert states == {"first": "approved", "second": "approved", "fifth": "approved"}
 
@@ -267,9 +267,9 @@ def test_the_waitlist_stops_at_a_request_the_cluster_cannot_hold(team, other_tea
     observed(allocated=6, allocatable=8)
     head = queue(team, member, "head", "g4.xlarge")  # only 2 free on the nodes
     behind = queue(other_team, member, "behind", "g1.large")  # would fit, may not overtake
-    assert services.waitlist_advance() == []
+    assert waitlist.waitlist_advance() == []
     observed(allocated=4, allocatable=8)
-    assert services.waitlist_advance() == [head.pk]
+    assert waitlist.waitlist_advance() == [head.pk]
     assert VirtualMachine.objects.get(pk=behind.pk).state == "approved"
 
 
@@ -277,6 +277,6 @@ def test_the_waitlist_starts_nothing_when_the_quota_is_full_even_if_the_catalogu
     observed(allocated=0)  # the catalogue's 8 H100 all "free"
     tenant_quota(team, hard=4, used=4)
     waiting = queue(team, member, "waiting", "g1.large")
-    assert services.waitlist_advance() == []
+    assert waitlist.waitlist_advance() == []
     tenant_quota(team, hard=4, used=3)
-    assert services.waitlist_advance() == [waiting.pk]
+    assert waitlist.waitlist_advance() == [waiting.pk]

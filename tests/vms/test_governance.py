@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.vms.factories import make_vm
-from vms import approval_tasks, services
+from vms import approval_tasks, services, waitlist
 from vms.models import AutoApprovalRule, ChangeRequest, Event, GpuModel, InstanceType, Quota, VirtualMachine
 from vms.spec import VmSpec
 
@@ -246,7 +246,7 @@ def test_waitlist_is_first_come_first_served_and_strict(member, team, approver):
     make_vm(team=team, owner=member, gpu="H100", instance_type="g4.xlarge", state="running")
     first = make_vm(team=team, owner=member, gpu="H100", instance_type="g8.2xlarge", state="approved")
     second = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
-    assert services.waitlist_advance() == []
+    assert waitlist.waitlist_advance() == []
     from vms.selectors import waitlist_position
 
     position = waitlist_position(vm=second)
@@ -256,9 +256,9 @@ def test_waitlist_is_first_come_first_served_and_strict(member, team, approver):
 
     VirtualMachine.objects.filter(pk=running.pk).update(state="deleted")
     # 4 GPUs free: the 8-GPU request at the head waits, and the 1-GPU one behind it may not overtake it.
-    assert services.waitlist_advance() == []
+    assert waitlist.waitlist_advance() == []
     VirtualMachine.objects.exclude(pk__in=[first.pk, second.pk]).update(state="deleted")
-    assert services.waitlist_advance() == [first.pk]
+    assert waitlist.waitlist_advance() == [first.pk]
     assert VirtualMachine.objects.get(pk=first.pk).state == "provisioning"
     assert VirtualMachine.objects.get(pk=second.pk).state == "approved"
 
@@ -440,7 +440,7 @@ def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monk
     listed = [VirtualMachine.objects.get(pk=cancelled.pk), VirtualMachine.objects.get(pk=waiting.pk)]
     VirtualMachine.objects.filter(pk=cancelled.pk).update(state="deleted")  # after the list was read
     monkeypatch.setattr(selectors, "waitlist", lambda *, gpu_model: listed if gpu_model.slug == "H100" else [])
-    assert services.waitlist_advance() == [waiting.pk]
+    assert waitlist.waitlist_advance() == [waiting.pk]
     assert VirtualMachine.objects.get(pk=waiting.pk).state == "provisioning"
 
 
@@ -478,7 +478,7 @@ def test_an_ended_lease_blocks_retry_approval_and_the_waitlist(member, team, app
         services.vm_approve(vm_id=waiting.pk, actor=approver)
     queued = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved",
                      lease_ends_at=ended)
-    assert services.waitlist_advance() == []
+    assert waitlist.waitlist_advance() == []
     assert VirtualMachine.objects.get(pk=queued.pk).state == "approved"
 
 
