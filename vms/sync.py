@@ -402,12 +402,12 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
         VirtualMachine.objects.filter(state__in=SYNCED_STATES).values_list("api_shape", flat=True).distinct())
     kinds = _kinds(shapes)
     resources = set(GpuModel.objects.values_list("resource_name", flat=True))
-    nodes_read = True
+    nodes_failed = False
     try:
         allocatable = observe_node_allocatable(gateway, resources)
     except ClusterError as exc:
         log.warning("status sync: cannot list nodes: %s", exc.message)
-        allocatable, nodes_read = None, False
+        allocatable, nodes_failed = None, True
     listed: dict[int, NamespaceObjects] = {}
     quotas: dict[int, dict | None] = {}
     for team in teams:
@@ -462,8 +462,8 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
         OrphanObject.objects.filter(namespace__in=namespaces).delete()
         OrphanObject.objects.bulk_create(orphans, batch_size=EVENT_BATCH)
         _store_tenant_quotas(quotas, resources, now)
-        # What the VMs hold is counted over every namespace, or not at all.
-        if not report.failed_namespaces and nodes_read:
+        # GPU figures are stored whole or not at all: every namespace's VMs, and the nodes.
+        if not report.failed_namespaces and not nodes_failed:
             _store_gpu_allocations(_gpu_allocations(listed), allocatable, resources, now)
     report.updated, report.events, report.enqueued, report.orphans = len(changed), len(events), len(enqueue), \
         len(orphans)
