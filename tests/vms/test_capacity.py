@@ -238,10 +238,12 @@ def test_the_waitlist_position_says_when_the_free_figure_is_an_estimate(member_c
     queued = make_vm(team=team, owner=member, gpu="H100", instance_type="g8.2xlarge", state="approved")
     page = member_client.get(reverse("vm_detail", args=[queued.pk])).content.decode()
     assert "(about 4 free now)" in page
+    assert "data-estimate" in page
     observed(allocated=4, allocatable=8)
     tenant_quota(team, hard=8, used=6)
     page = member_client.get(reverse("vm_detail", args=[queued.pk])).content.decode()
     assert "(2 free now)" in page
+    assert "data-estimate" not in page
 
 
 # --- The waitlist -------------------------------------------------------------------------------
