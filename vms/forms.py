@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from vms import catalogue_data, selectors
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
 from vms.services import NameTaken
-from vms.spec import DiskSpec, VmSpec, validate_spec
+from vms.spec import API_SHAPE_LEGACY, MAX_LEGACY_VM_NAME_LENGTH, MAX_VM_NAME_LENGTH, DiskSpec, VmSpec, validate_spec
 
 
 class VmFilterForm(forms.Form):
@@ -40,8 +40,7 @@ class VmRequestForm(forms.Form):
 
     preset = forms.ModelChoiceField(queryset=Preset.objects.all(), to_field_name="slug", required=False,
                                     label=_("Start from a preset"), empty_label=_("From scratch"))
-    name = forms.CharField(label=_("Name"), max_length=63,
-                           help_text=_("Lowercase letters, digits and hyphens; at most 41 characters."))
+    name = forms.CharField(label=_("Name"), max_length=63)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label=_("Team"), empty_label=None)
     instance_type = forms.ModelChoiceField(queryset=InstanceType.objects.filter(active=True),
                                            to_field_name="name", label=_("Instance type"), empty_label=None)
@@ -80,6 +79,9 @@ class VmRequestForm(forms.Form):
         self.catalogue = catalogue
         self.api_shape = api_shape
         self.fields["team"].queryset = teams
+        longest = MAX_LEGACY_VM_NAME_LENGTH if api_shape == API_SHAPE_LEGACY else MAX_VM_NAME_LENGTH
+        self.fields["name"].help_text = _("Lowercase letters, digits and hyphens; at most %(max)s characters.") % {
+            "max": longest}
         # Catalogue rows loaded from the seed keep English labels marked for translation; labels an
         # admin typed are shown as typed (gettext returns what it does not know).
         self.fields["preset"].label_from_instance = lambda preset: _t(preset.title)

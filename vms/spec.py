@@ -13,7 +13,7 @@ whose KubeVirt VirtualMachine and Service are `vm-instance-N`; its system disk i
 below require N to be at most 41 characters and `N-D` at most 45 (a 41-character VM name leaves
 room for the system disk's `-os` suffix but only three characters for other disk names). The
 legacy 0.x `VirtualMachine` N has one disk, and its KubeVirt VirtualMachine, DataVolume and
-Service are all `virtual-machine-N`.
+Service are all `virtual-machine-N`; its CRD allows 37 characters for N.
 
 Spec document format (`manage.py vm_manifest SPEC.yaml`), one YAML mapping:
 
@@ -63,6 +63,8 @@ API_SHAPE_LEGACY = "legacy"
 API_SHAPES = (API_SHAPE_CURRENT, API_SHAPE_LEGACY)
 
 MAX_VM_NAME_LENGTH = 41
+# The 0.x VirtualMachine CRD's CEL rule: its release `virtual-machine-N` has a longer prefix.
+MAX_LEGACY_VM_NAME_LENGTH = 37
 MAX_VMDISK_NAME_LENGTH = 45
 SYSTEM_DISK_NAME = "os"
 
@@ -533,9 +535,16 @@ def parse_spec_document(
 # --- Validation ---------------------------------------------------------------------------------
 
 
-def _check_name(name: str, errors: dict[str, list[str]]) -> None:
+def _check_name(name: str, api_shape: str, errors: dict[str, list[str]]) -> None:
     if not name:
         _error(errors, "name", _("This field is required."))
+    elif api_shape == API_SHAPE_LEGACY and len(name) > MAX_LEGACY_VM_NAME_LENGTH:
+        _error(
+            errors,
+            "name",
+            _("At most %(max)s characters (the 0.x VirtualMachine app's limit); this name has %(length)s.")
+            % {"max": MAX_LEGACY_VM_NAME_LENGTH, "length": len(name)},
+        )
     elif len(name) > MAX_VM_NAME_LENGTH:
         _error(
             errors,
@@ -838,7 +847,7 @@ def validate_spec(spec: VmSpec, *, catalogue: Catalogue, api_shape: str) -> Vali
     gpu_model = catalogue.gpu_models.get(spec.gpu_model)
     image = catalogue.images.get(spec.image)
 
-    _check_name(spec.name, errors)
+    _check_name(spec.name, api_shape, errors)
     if not spec.team:
         _error(errors, "team", _("This field is required."))
     _check_instance_type(instance_type, spec, errors)
