@@ -181,14 +181,15 @@ class KubeControlPlane(Started):
         paths = binaries(self.kit, self.cache)
         self._write_identities()
         etcd_url = self._start_etcd()
-        self._start("kube-apiserver", [
+        self._api_server_arguments = [
             str(paths["kube-apiserver"]), f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
             "--tls-cert-file=serving.crt", "--tls-private-key-file=serving.key",
             "--token-auth-file=tokens.csv", "--authorization-mode=RBAC", "--anonymous-auth=false",
             "--service-account-key-file=service-account.pub", "--service-account-signing-key-file=service-account.key",
             "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/16",
-        ])
+        ]
+        self._start("kube-apiserver", self._api_server_arguments)
         self._wait_until_ready()
         self._install_crds()
         # Started once the CRDs are served: the garbage collector and the quota controller discover
@@ -206,6 +207,21 @@ class KubeControlPlane(Started):
             stop(process)
         self.processes.clear()
 
+    @contextlib.contextmanager
+    def api_server_down(self):
+        """The API server stopped for the duration of the block, as in an upgrade or a crash; etcd
+        and the controller manager keep running, and the server comes back on the same port with
+        everything etcd holds."""
+        index = next(i for i, (name, _) in enumerate(self.processes) if name == "kube-apiserver")
+        stop(self.processes[index][1])
+        try:
+            yield
+        finally:
+            self._start("kube-apiserver", self._api_server_arguments)
+            # Back in its place, so that stop() still stops the servers in the reverse order of their start.
+            self.processes[index] = self.processes.pop()
+            self._wait_until_ready()
+
     def _write_identities(self) -> None:
         _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                  "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
@@ -220,7 +236,7 @@ class KubeControlPlane(Started):
         _kubeconfig(self.admin_kubeconfig, server=self.url, ca=self.ca, user=ADMIN_USER, token=self.admin_token)
 
     def _start(self, name: str, arguments: list[str]) -> subprocess.Popen:
-        with (self.workdir / f"{name}.log").open("wb") as log:
+        with (self.workdir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(arguments, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((name, process))
         return process
@@ -249,15 +265,15 @@ class KubeControlPlane(Started):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"{what} exited with {process.returncode}: {self._log_tail()}")
+                raise RuntimeError(f"{what} exited with {process.returncode}: {self._log_tail(process)}")
             with contextlib.suppress(OSError, urllib.error.URLError):
                 if ready():
                     return
             time.sleep(0.05)
-        raise TimeoutError(f"{what} was not ready within {timeout} s: {self._log_tail()}")
+        raise TimeoutError(f"{what} was not ready within {timeout} s: {self._log_tail(process)}")
 
-    def _log_tail(self) -> str:
-        name, _ = self.processes[-1]
+    def _log_tail(self, process: subprocess.Popen) -> str:
+        name = next(name for name, started in self.processes if started is process)
         lines = (self.workdir / f"{name}.log").read_text(errors="replace").splitlines()
         return f"last lines of {self.workdir / name}.log:\n" + "\n".join(lines[-15:])
 
@@ -269,7 +285,7 @@ class KubeControlPlane(Started):
             with urllib.request.urlopen(request, timeout=2, context=context) as response:
                 return response.read() == b"ok"
 
-        _, process = self.processes[-1]
+        process = dict(self.processes)["kube-apiserver"]
         self._poll(f"kube-apiserver on {self.url}", process, ready)
 
     def _install_crds(self) -> None:
