@@ -36,3 +36,11 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (REPO / ".ci" / "run").read_text()
     readme = (REPO / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+def test_compose_publishes_no_unauthenticated_service_beyond_loopback():
+    # Prometheus, PostgreSQL, Redis and the development cluster answer anyone who reaches them.
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    for name in ("prometheus", "db", "redis", "devcluster"):
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
