@@ -3,6 +3,8 @@
 Each check returns (ok, detail) and never raises: the endpoint must answer even when
 everything behind it is down."""
 
+import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from hikube_portal.celery import app as celery_app
+from hikube_portal.redact import redact
 
 
 def check_database() -> tuple[bool, str]:
@@ -70,3 +73,31 @@ CHECKS = {
 # The worker, the cluster and Prometheus are reported but do not fail the endpoint: web processes
 # must stay in a load balancer while those restart, and the portal still serves its pages.
 CRITICAL = {"database", "broker"}
+
+
+class _Report:
+    """The last report of this process and when it was made, behind a lock: while one request
+    runs the checks, the others wait for its result instead of each asking a hanging dependency
+    again (and each holding a web worker for up to HEALTH_CHECK_TIMEOUT_SECONDS per check)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.made_at = -float("inf")
+        self.value: tuple[bool, dict] = (False, {})
+
+
+_last_report = _Report()
+
+
+def report() -> tuple[bool, dict[str, dict]]:
+    """(healthy, {check: {"ok", "detail"}}), at most HEALTH_CACHE_SECONDS old, with every
+    credential taken out of the details."""
+    with _last_report.lock:
+        if time.monotonic() - _last_report.made_at >= settings.HEALTH_CACHE_SECONDS:
+            results = {}
+            for name, check in CHECKS.items():
+                ok, detail = check()
+                results[name] = {"ok": ok, "detail": redact(detail)}
+            _last_report.value = (all(results[name]["ok"] for name in CRITICAL), results)
+            _last_report.made_at = time.monotonic()
+        return _last_report.value

@@ -200,6 +200,12 @@ MONITORING_VM_LABEL = env_str("MONITORING_VM_LABEL", "vm")
 MONITORING_EXPORTER_JOB = env_str("MONITORING_EXPORTER_JOB", "dcgm-exporter")
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# /healthz answers anyone with the overall status only; its details (versions, hosts, errors) go
+# to staff and to callers sending "Authorization: Bearer <HEALTHZ_TOKEN>". Empty = staff only.
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+# A web process runs the checks at most once per this many seconds and answers from that result
+# meanwhile, so a hanging dependency cannot hold every worker; 0 = every request checks.
+HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,3 +1,6 @@
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -21,12 +24,20 @@ def home(request):
     return render(request, "home.html", context)
 
 
+def _may_read_health_details(request) -> bool:
+    """Staff, or a monitoring system presenting HEALTHZ_TOKEN as a bearer token. The details name
+    versions and hosts an attacker would like to know."""
+    if request.user.is_staff:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.HEALTHZ_TOKEN
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
 @never_cache
 def healthz(request):
-    results = {}
-    for name, check in health.CHECKS.items():
-        ok, detail = check()
-        results[name] = {"ok": ok, "detail": detail}
-    healthy = all(results[name]["ok"] for name in health.CRITICAL)
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results},
-                        status=200 if healthy else 503)
+    healthy, checks = health.report()
+    body = {"status": "ok" if healthy else "unavailable"}
+    if _may_read_health_details(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if healthy else 503)

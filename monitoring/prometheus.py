@@ -22,6 +22,7 @@ from django.conf import settings
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from hikube_portal.redact import redact, url_without_credentials
 from monitoring import metrics, promql
 
 UNREACHABLE = "unreachable"
@@ -196,7 +197,7 @@ class PrometheusGateway:
                                   kind=TIMEOUT, retryable=True) from exc
         except requests.ConnectionError as exc:
             # The exception's text repeats the whole query URL; it stays in the chained cause.
-            raise PrometheusError(f"cannot connect to Prometheus at {self.config.url}",
+            raise PrometheusError(f"cannot connect to Prometheus at {url_without_credentials(self.config.url)}",
                                   kind=UNREACHABLE, retryable=True) from exc
         except PrometheusApiClientException as exc:
             raise self._http_error() from exc
@@ -204,7 +205,8 @@ class PrometheusGateway:
             raise PrometheusError(f"Prometheus sent a response that is not its API's JSON: {exc}",
                                   kind=SERVER, retryable=False) from exc
         except requests.RequestException as exc:
-            raise PrometheusError(f"cannot query Prometheus at {self.config.url}: {exc}",
+            raise PrometheusError(f"cannot query Prometheus at {url_without_credentials(self.config.url)}: "
+                                  f"{redact(str(exc))}",
                                   kind=UNREACHABLE, retryable=False) from exc
 
     def _remember_response(self, response, *args, **kwargs):

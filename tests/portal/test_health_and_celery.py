@@ -8,6 +8,16 @@ from django.utils import timezone
 from hikube_portal.celery import app as celery_app
 from tests.support.processes import free_port
 
+# The details of /healthz are for staff and for this bearer token (see test_health_security).
+TOKEN = "health-reader-token"
+
+
+@pytest.fixture
+def client(client, settings):
+    settings.HEALTHZ_TOKEN = TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
 
 @pytest.mark.django_db
 def test_health_reports_database_and_broker(client):
