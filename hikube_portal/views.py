@@ -34,6 +34,12 @@ def _may_read_health_details(request) -> bool:
     return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
 
 
+def login_locked_out(request, original_response, credentials):
+    """django-axes' answer to a locked-out login: says for how long, in the user's language."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "registration/locked_out.html", {"lockout_minutes": minutes}, status=429)
+
+
 @never_cache
 def healthz(request):
     healthy, checks = health.report()

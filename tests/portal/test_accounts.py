@@ -38,8 +38,8 @@ def test_wrong_password_is_refused_with_a_message(client, make_user):
 
 
 def test_language_switch_to_french(client, make_user):
-    make_user("alice", "s3cret-pass")
-    client.login(username="alice", password="s3cret-pass")
+    user = make_user("alice", "s3cret-pass")
+    client.force_login(user)
     response = client.post(reverse("set_language"), {"language": "fr", "next": "/"}, follow=True)
     assert response.status_code == 200
     assert b'<html lang="fr">' in response.content
@@ -55,8 +55,8 @@ def test_password_reset_sends_a_link(client, make_user):
 
 
 def test_admin_is_closed_to_non_staff(client, make_user):
-    make_user("alice", "s3cret-pass")
-    client.login(username="alice", password="s3cret-pass")
+    user = make_user("alice", "s3cret-pass")
+    client.force_login(user)
     response = client.get("/admin/vms/team/")
     assert response.status_code == 302
     assert "/admin/login/" in response.url
@@ -99,7 +99,7 @@ def test_home_lists_my_vms_and_what_waits_for_an_approver(client, make_user):
     Membership.objects.create(team=team, user=user)
     make_vm(team=team, owner=user, name="my-training", state="running")
     make_vm(team=team, owner=user, name="big-ask", gpu="H100", state="pending_approval")
-    client.login(username="alice", password="s3cret-pass")
+    client.force_login(user)
     html = client.get(reverse("home")).content.decode()
     assert "my-training" in html and "big-ask" in html
     assert "waits for your decision" not in html
