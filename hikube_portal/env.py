@@ -19,11 +19,12 @@ def _raw(name: str, environ) -> str | None:
     return None if value is None else value.strip()
 
 
-def env_str(name: str, default: str | None = None, *, environ=None) -> str:
+def env_str(name: str, default: str | None = None, *, hint: str = "", environ=None) -> str:
+    """`hint` follows the error when the variable is required and missing."""
     value = _raw(name, environ)
     if value is None or value == "":
         if default is None:
-            raise ImproperlyConfigured(f"{name} must be set.")
+            raise ImproperlyConfigured(f"{name} must be set.{' ' + hint if hint else ''}")
         return default
     return value
 

@@ -2,9 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from vms.management.database import DatabaseCommand
 from vms.models import Membership, Team
 
 DEMO_TEAMS = [
@@ -22,7 +22,7 @@ DEMO_USERS = [
 APPROVERS_GROUP = "Approvers"
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Create or refresh the demo teams and accounts (safe to run again)."
 
     @transaction.atomic

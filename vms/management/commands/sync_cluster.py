@@ -3,14 +3,15 @@
 `--ensure-namespaces` first creates the namespace of every team (tenant-<team>) that is
 missing: for the development cluster, since on a real cluster Cozystack creates tenants."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from vms.cluster import ClusterError, gateway
+from vms.management.database import DatabaseCommand
 from vms.models import Team
 from vms.sync import sync_cluster_locked
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Run one status sync cycle against the cluster of the CLUSTER_* settings."
 
     def add_arguments(self, parser):

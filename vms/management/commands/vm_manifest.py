@@ -7,9 +7,10 @@ import sys
 
 import yaml
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from vms.catalogue import catalogue_from_db, spec_defaults
+from vms.management.database import DatabaseCommand
 from vms.manifests import render_manifests, to_yaml
 from vms.models import Team
 from vms.selectors import vm_name_taken
@@ -19,7 +20,7 @@ from vms.spec import DOCUMENT_PATH_BY_FIELD, NON_FIELD_ERRORS, parse_spec_docume
 MAX_DOCUMENT_BYTES = 256 * 1024
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Validate a VM spec document and print the Kubernetes manifests it would apply."
 
     def add_arguments(self, parser):
