@@ -12,7 +12,9 @@ from vms.access import APPROVE_PERMISSION
 
 
 def approvers():
-    return (get_user_model().objects.with_perm(APPROVE_PERMISSION, include_superusers=False)
+    # Named: with django-axes in front, Django cannot guess which backend holds the permissions.
+    return (get_user_model().objects.with_perm(APPROVE_PERMISSION, include_superusers=False,
+                                               backend="django.contrib.auth.backends.ModelBackend")
             .exclude(email="").order_by("pk"))
 
 
