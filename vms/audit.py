@@ -12,6 +12,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from hikube_portal.csv_cells import safe_rows
 from vms.models import Event, Team
 
 EVENTS_PER_PAGE = 50
@@ -50,11 +51,6 @@ def filtered_events(data: dict):
     return events
 
 
-def _cell(text: str) -> str:
-    """Text users typed, made inert for spreadsheets that would run it as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 class _Echo:
     def write(self, value):
         return value
@@ -70,8 +66,8 @@ def audit_log(request):
         writer = csv.writer(_Echo())
         header = ["when", "kind", "who", "team", "on what", "what", "why"]
         rows = ([e.created_at.isoformat(), e.kind, e.actor.username if e.actor else "", e.team.name if e.team else "",
-                 _cell(e.target), _cell(e.text), _cell(e.reason)] for e in events.iterator(chunk_size=2000))
-        response = StreamingHttpResponse((writer.writerow(row) for row in chain([header], rows)),
+                 e.target, e.text, e.reason] for e in events.iterator(chunk_size=2000))
+        response = StreamingHttpResponse((writer.writerow(row) for row in chain([header], safe_rows(rows))),
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
