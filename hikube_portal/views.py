@@ -19,7 +19,7 @@ def home(request):
     context = {
         "memberships": memberships,
         "vms": selectors.vm_list(user=request.user, mine=True)[:HOME_VMS],
-        "waiting_for_me": selectors.approval_count() if can_approve(request.user) else None,
+        "waiting_for_me": selectors.approval_count(approver=request.user) if can_approve(request.user) else None,
     }
     return render(request, "home.html", context)
 

@@ -44,3 +44,9 @@ def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None 
 
 def can_approve(user) -> bool:
     return user.has_perm(APPROVE_PERMISSION)
+
+
+def is_own_request(user, *, vm: VirtualMachine, change=None) -> bool:
+    """Whether `user` asked for what an approver would decide: the VM's owner (its requester), or
+    the person who asked for the change. Separation of duties: such a user may not decide it."""
+    return user is not None and (user.pk == vm.owner_id or (change is not None and user.pk == change.requested_by_id))

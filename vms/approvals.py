@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from monitoring.prometheus import PrometheusError
 from monitoring.selectors import prometheus_error_text, utilisation_by_vm
 from vms import selectors, services
-from vms.access import can_approve
+from vms.access import can_approve, is_own_request
 from vms.capacity import CapacityReading
 from vms.models import ChangeRequest, VirtualMachine
 
@@ -49,6 +49,7 @@ def approval_queue(request):
             "team_gpus": sum(vm.gpu_count for vm in team_vms),
             "free": free,
             "will_wait": not free.fits(item.vm.gpu_count),
+            "own": is_own_request(request.user, vm=item.vm, change=item.change),
         })
     return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
 
@@ -77,7 +78,7 @@ def _decide(request, *, approve, reject, approved_message: str, rejected_message
             messages.success(request, rejected_message)
     except services.InvalidTransition:
         messages.warning(request, _("Someone already decided this request."))
-    except (services.QuotaExceeded, services.LeaseOver) as error:
+    except (services.QuotaExceeded, services.LeaseOver, services.OwnRequest) as error:
         messages.error(request, str(error))
     return redirect("approval_queue")
 

@@ -86,9 +86,15 @@ class ApprovalItem:
         return f"{self.vm.name}: {gettext('lease until')} {end}"
 
 
-def approval_count() -> int:
-    return (VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).count()
-            + ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).count())
+def approval_count(*, approver=None) -> int:
+    """Pending VM requests and change requests; with `approver`, only those they may decide
+    (not their own: vms.access.is_own_request)."""
+    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL)
+    changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING)
+    if approver is not None:
+        vms = vms.exclude(owner=approver)
+        changes = changes.exclude(requested_by=approver).exclude(vm__owner=approver)
+    return vms.count() + changes.count()
 
 
 def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:

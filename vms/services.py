@@ -12,6 +12,7 @@ from kombu.exceptions import KombuError
 
 from hikube_portal.celery import app as celery_app
 from vms import selectors
+from vms.access import is_own_request
 from vms.models import AutoApprovalRule, ChangeRequest, Event, Quota, VirtualMachine
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,15 @@ def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None =
         raise QuotaExceeded(team=team, gpu_model=gpu_model, used=used, requested=requested, limit=quota.max_gpus)
 
 
+class OwnRequest(Exception):
+    """Separation of duties: nobody decides a request or a lease extension of their own, not even
+    an approver or a superuser; another approver must."""
+
+    def __init__(self, vm):
+        super().__init__(gettext("You asked for %(name)s yourself: another approver must decide it.")
+                         % {"name": vm.name})
+
+
 class LeaseOver(Exception):
     def __init__(self, vm):
         super().__init__(gettext("The requested lease of %(name)s is already over: reject it, and the requester can "
@@ -156,6 +166,8 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
     """Approve a waiting request. Re-checks the team's quota: it may have been lowered, or
     filled by VMs approved since the request was made."""
     vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    if is_own_request(actor, vm=vm):
+        raise OwnRequest(vm)
     if vm.lease_ended:
         raise LeaseOver(vm)
     _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
@@ -170,6 +182,9 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
 def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
     if not reason.strip():
         raise ValueError("A rejection needs a reason.")
+    vm = VirtualMachine.objects.get(pk=vm_id)
+    if is_own_request(actor, vm=vm):
+        raise OwnRequest(vm)
     vm = vm_transition(vm_id=vm_id, to_state=State.REJECTED, actor=actor, reason=reason.strip(),
                        message=N_("Rejected"), event_kind=Event.Kind.DECISION)
     enqueue_on_commit("vms.approval_tasks.notify_requester", vm_id=vm.pk)
@@ -190,6 +205,9 @@ class ChangeAlreadyPending(Exception):
 
 
 def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> ChangeRequest:
+    change = ChangeRequest.objects.select_related("vm").get(pk=change_id)
+    if is_own_request(actor, vm=change.vm, change=change):
+        raise OwnRequest(change.vm)
     changed = ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING).exclude(
         vm__state__in=GONE_STATES).update(state=to_state)
     if changed != 1:

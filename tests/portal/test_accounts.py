@@ -106,4 +106,7 @@ def test_home_lists_my_vms_and_what_waits_for_an_approver(client, make_user):
 
     user.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
     html = client.get(reverse("home")).content.decode()
+    assert "waits for your decision" not in html  # her own request: another approver decides it
+    make_vm(team=team, owner=make_user("dan"), name="dans-ask", gpu="H100", state="pending_approval")
+    html = client.get(reverse("home")).content.decode()
     assert "1 request waits for your decision." in html
