@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
@@ -116,9 +117,18 @@ def vm_stop(*, vm_id: int, actor=None, reason: str = "") -> VirtualMachine:
 
 @transaction.atomic
 def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
-    """Reboots a running VM through KubeVirt's restart subresource; its state stays running."""
-    vm = _locked_state(vm_id, {State.RUNNING}, State.RUNNING)
-    VirtualMachine.objects.filter(pk=vm_id).update(work_touched_at=timezone.now())
+    """Reboots a running VM through KubeVirt's restart subresource; its state stays running.
+
+    One click, one restart: while a restart waits to be delivered, another is refused
+    (InvalidTransition), in the same conditional UPDATE that records it."""
+    now = timezone.now()
+    not_pending = Q(restart_requested_at__isnull=True) | Q(
+        restart_requested_at__lt=now - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS))
+    if VirtualMachine.objects.filter(not_pending, pk=vm_id, state=State.RUNNING).update(
+            restart_requested_at=now, work_touched_at=now) != 1:
+        raise InvalidTransition(vm_id, "restart", VirtualMachine.objects.filter(pk=vm_id).values_list(
+            "state", flat=True).first())
+    vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
     event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"),
                  data={"restart": "requested"})
     enqueue("restart_vm", vm_id=vm_id)

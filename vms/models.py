@@ -238,6 +238,10 @@ class VirtualMachine(models.Model):
     # work again when this gets old while the cluster still disagrees with the state, so a task
     # lost with a killed worker or a restarted Redis does not leave the VM stuck.
     work_touched_at = models.DateTimeField(null=True, blank=True)
+    # A restart asked for and not yet delivered: a restart keeps the VM running, so unlike the
+    # other actions no state change can turn a second click away. Cleared once the cluster took
+    # the restart (or refused it); older than CLUSTER_WORK_STALE_SECONDS, it counts as lost.
+    restart_requested_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(_("requested"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -187,17 +187,34 @@ def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) ->
     for disk in disks:
         # A disk's spec is never rewritten: resizing or re-imaging a disk is not this task's job.
         _ensure(gateway, vm, disk, update_spec=False)
+        if _undone_after_deletion(gateway, vm, disk):
+            return False
     if disks and not _wait(vm, serving, lambda: _disks_ready(gateway, vm, vm_object_names(vm)),
                            "the disks' DataVolumes"):
         return False
     if _state(vm.pk) not in serving:
         return False
     _ensure(gateway, vm, instance, update_spec=True)
+    if _undone_after_deletion(gateway, vm, instance):
+        return False
     if _state(vm.pk) not in serving:
         # Stopped while the instance was being written (a stop that found nothing to halt, or
         # an expired lease): halt what this task just started, so the cluster matches the portal.
         gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=False))
         return False
+    return True
+
+
+def _undone_after_deletion(gateway: ClusterGateway, vm: VirtualMachine, written: dict) -> bool:
+    """Deletes `written` again if the VM was deleted while this task wrote it, and says so.
+
+    The deletion task may have made its last LIST before `written` existed and called the VM
+    deleted; the state is read after the write, so one of the two tasks always sees the object.
+    Left behind, a disk keeps its storage and makes a later VM of the same name fail for good."""
+    if _state(vm.pk) not in (State.DELETING, State.DELETED, None):
+        return False
+    metadata = written["metadata"]
+    gateway.delete(kind_of(written), metadata["namespace"], metadata["name"])
     return True
 
 
@@ -243,9 +260,15 @@ def stop(*, vm_id: int, gateway: ClusterGateway) -> None:
 
 def restart(*, vm_id: int, gateway: ClusterGateway) -> None:
     vm = _load(vm_id)
-    if vm is None or vm.state != State.RUNNING:
+    # No restart waiting: this delivery repeats one the cluster already took.
+    if vm is None or vm.state != State.RUNNING or vm.restart_requested_at is None:
         return
     gateway.restart(vm.namespace, vm_object_names(vm).kubevirt_vm)
+    _restart_done(vm_id)
+
+
+def _restart_done(vm_id: int) -> None:
+    VirtualMachine.objects.filter(pk=vm_id).update(restart_requested_at=None)
 
 
 def resize(*, vm_id: int, gateway: ClusterGateway, start_after: bool) -> None:
@@ -348,6 +371,8 @@ def vm_fail(*, vm_id: int, operation, error: ClusterError, attempts: int) -> Non
     vm = _load(vm_id)
     if vm is None or vm.state not in SERVED_STATES[operation]:
         return
+    if operation is restart:
+        _restart_done(vm_id)  # refused for good: the owner may ask again
     if operation is restart and error.status in RESTART_UNAVAILABLE_STATUSES:
         event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
                      message=N_("The cluster refused the restart (HTTP %(status)d): it does not let the portal use "

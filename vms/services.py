@@ -240,7 +240,9 @@ def change_request_reject(*, change_id: int, actor, reason: str) -> ChangeReques
 def lease_extend(*, vm_id: int, actor, lease_ends_at, justification: str = "") -> ChangeRequest:
     """Ask for a later lease end: approvers decide for models that need approval; for the
     others it is granted at once (still recorded as a change and its decision)."""
-    vm = VirtualMachine.objects.select_related("team", "gpu_model").get(pk=vm_id)
+    # Locked before the state is read: a deletion committing meanwhile would otherwise leave a
+    # pending extension on a VM on its way out (vm_delete withdraws only those it can see).
+    vm = VirtualMachine.objects.select_for_update(of=("self",)).select_related("team", "gpu_model").get(pk=vm_id)
     if vm.state in GONE_STATES:
         raise InvalidTransition(vm_id, "lease extension", vm.state)
     try:
