@@ -104,10 +104,10 @@ def test_bad_values_are_refused_by_the_schema_saying_where(bad, message):
 
 def test_a_readiness_timeout_shorter_than_the_health_checks_is_refused_in_words():
     with pytest.raises(helm.HelmRenderError) as refused:
-        render(REQUIRED, {"web": {"readinessProbe": {"timeoutSeconds": 7}}})
+        render(REQUIRED, {"web": {"readinessProbe": {"timeoutSeconds": 8}}})
 
-    assert ("web.readinessProbe.timeoutSeconds (7) must exceed HEALTH_CHECK_TIMEOUT_SECONDS + "
-            "PROMETHEUS_TIMEOUT_SECONDS (7)") in str(refused.value)
+    assert ("web.readinessProbe.timeoutSeconds (8) must be at least HEALTH_CHECK_TIMEOUT_SECONDS + "
+            "PROMETHEUS_TIMEOUT_SECONDS + 2 (9)") in str(refused.value)
 
 
 def test_every_setting_of_env_example_is_a_value_and_reaches_the_pods_environment():
