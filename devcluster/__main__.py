@@ -1,4 +1,8 @@
-"""`python -m devcluster --port PORT --kubeconfig PATH`: run the development cluster."""
+"""`python -m devcluster --port PORT --kubeconfig PATH`: run the development cluster.
+
+`python -m devcluster --controller-only --api-kubeconfig PATH`: run only its controller (and
+the simulated DCGM exporters) against the API server of that kubeconfig, e.g. a real
+kube-apiserver with the CRDs of ../shared/kube; the control API is then on --control-port."""
 
 import argparse
 import json
@@ -12,9 +16,11 @@ from pathlib import Path
 
 from devcluster.api import ClusterServer
 from devcluster.catalogue import parse_gpu_inventory
+from devcluster.control import Control, ControlServer
 from devcluster.controller import SPEEDS, Controller
 from devcluster.exporters import ExporterRegistry, ExporterServer
 from devcluster.faults import Faults
+from devcluster.ports import StorePort
 from devcluster.store import Store
 
 DEFAULT_GPUS = "H100=4,A100=8,L40S=8"
@@ -26,8 +32,16 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--advertise-host",
                         help="host name clients reach the servers at, written into the kubeconfig and the file_sd "
                              "targets (default: --host; e.g. the service name in docker compose)")
-    parser.add_argument("--port", type=int, required=True, help="Kubernetes API port (0: any free port)")
-    parser.add_argument("--kubeconfig", type=Path, required=True, help="where to write the kubeconfig")
+    parser.add_argument("--port", type=int, help="Kubernetes API port (0: any free port)")
+    parser.add_argument("--kubeconfig", type=Path, help="where to write the kubeconfig")
+    parser.add_argument("--controller-only", action="store_true",
+                        help="serve no API: run the controller against the API server of --api-kubeconfig")
+    parser.add_argument("--api-kubeconfig", type=Path, help="with --controller-only: the API server to work on")
+    parser.add_argument("--control-port", type=int, default=0,
+                        help="with --controller-only: port of the /_devcluster/ control API (0: any free port)")
+    parser.add_argument("--tenant-quota", action="append", default=[], metavar="NS:MODEL=N",
+                        help="GPU limit of a namespace's tenant-quota, e.g. tenant-a:H100=1 (repeatable; "
+                             "default: the whole inventory for every tenant-* namespace)")
     parser.add_argument("--gpus", default=DEFAULT_GPUS,
                         help="GPU inventory: MODEL=COUNT,... with L40S/A100/H100 or full resource names")
     parser.add_argument("--speed", choices=sorted(SPEEDS), default="realistic")
@@ -46,6 +60,19 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.prometheus_config and not arguments.file_sd:
         parser.error("--prometheus-config needs --file-sd")
+    if arguments.controller_only and not arguments.api_kubeconfig:
+        parser.error("--controller-only needs --api-kubeconfig")
+    if not arguments.controller_only and (arguments.port is None or arguments.kubeconfig is None):
+        parser.error("--port and --kubeconfig are required (unless --controller-only)")
+    arguments.tenant_quotas = {}
+    for entry in arguments.tenant_quota:
+        namespace, separator, limits = entry.partition(":")
+        try:
+            if not separator or not namespace:
+                raise ValueError("it is not NS:MODEL=N")
+            arguments.tenant_quotas.setdefault(namespace, {}).update(parse_gpu_inventory(limits))
+        except ValueError as exc:
+            parser.error(f"--tenant-quota {entry!r}: {exc}")
     try:
         arguments.gpu_inventory = parse_gpu_inventory(arguments.gpus)
     except ValueError as exc:
@@ -104,30 +131,22 @@ def write_prometheus_config(path: Path, file_sd: Path) -> None:
 def main(argv=None) -> int:
     arguments = parse_arguments(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="devcluster %(levelname)s %(message)s")
-    admin_token = arguments.token or secrets.token_urlsafe(24)
     time_scale = arguments.time_scale if arguments.time_scale is not None else SPEEDS[arguments.speed]
-
-    store = Store(history_size=arguments.watch_history)
     exporter_server = ExporterServer((arguments.host, arguments.exporter_port), None)
     advertised_host = arguments.advertise_host or arguments.host
     registry = ExporterRegistry(host=advertised_host, port=exporter_server.server_address[1],
                                 file_sd_path=arguments.file_sd)
     exporter_server.registry = registry
-    controller = Controller(store, arguments.gpu_inventory, time_scale=time_scale,
-                            on_guests_changed=registry.set_guests)
-    faults = Faults()
-    api_server = ClusterServer(
-        (arguments.host, arguments.port), store=store, controller=controller, faults=faults, exporters=registry,
-        admin_token=admin_token, tenant_tokens=arguments.tenant_tokens,
-        seed_namespaces=[ns for ns in arguments.namespaces.split(",") if ns],
-    )
-    api_url = f"http://{advertised_host}:{api_server.server_address[1]}"
-    write_kubeconfig(arguments.kubeconfig, api_url, admin_token, arguments.tenant_tokens)
     if arguments.prometheus_config:
         write_prometheus_config(arguments.prometheus_config, arguments.file_sd)
+    faults = Faults()
+    if arguments.controller_only:
+        controller, servers, ready = controller_only(arguments, time_scale, faults, registry)
+    else:
+        controller, servers, ready = whole_cluster(arguments, time_scale, faults, registry)
+    servers.append((exporter_server, "exporters"))
 
-    threads = [threading.Thread(target=server.serve_forever, daemon=True, name=name)
-               for server, name in ((api_server, "api"), (exporter_server, "exporters"))]
+    threads = [threading.Thread(target=server.serve_forever, daemon=True, name=name) for server, name in servers]
     for thread in threads:
         thread.start()
     controller.start()
@@ -135,15 +154,51 @@ def main(argv=None) -> int:
     stopped = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stopped.set())
-    print(f"devcluster ready: api={api_url} exporters=http://{registry.address} "
-          f"kubeconfig={arguments.kubeconfig} speed={time_scale:g}", flush=True)
+    print(f"{ready} exporters=http://{registry.address} speed={time_scale:g}", flush=True)
     stopped.wait()
-    api_server.stopping.set()
+    for server, _ in servers:
+        if isinstance(server, ClusterServer):
+            server.stopping.set()
     controller.stop()
-    for server in (api_server, exporter_server):
+    for server, _ in servers:
         server.shutdown()
         server.server_close()
     return 0
+
+
+def whole_cluster(arguments, time_scale: float, faults: Faults, registry: ExporterRegistry):
+    """The API server and its controller in one process, sharing the store."""
+    admin_token = arguments.token or secrets.token_urlsafe(24)
+    store = Store(history_size=arguments.watch_history)
+    controller = Controller(StorePort(store), arguments.gpu_inventory, time_scale=time_scale, faults=faults,
+                            tenant_quotas=arguments.tenant_quotas, on_guests_changed=registry.set_guests)
+    api_server = ClusterServer(
+        (arguments.host, arguments.port), store=store, controller=controller, faults=faults, exporters=registry,
+        admin_token=admin_token, tenant_tokens=arguments.tenant_tokens,
+        seed_namespaces=[ns for ns in arguments.namespaces.split(",") if ns],
+    )
+    controller.reconcile_infrastructure()
+    api_url = f"http://{arguments.advertise_host or arguments.host}:{api_server.server_address[1]}"
+    write_kubeconfig(arguments.kubeconfig, api_url, admin_token, arguments.tenant_tokens)
+    return controller, [(api_server, "api")], f"devcluster ready: api={api_url} kubeconfig={arguments.kubeconfig}"
+
+
+def controller_only(arguments, time_scale: float, faults: Faults, registry: ExporterRegistry):
+    """The controller alone, on another API server; the control API on its own port."""
+    # Imported here on purpose: only this mode needs the `kubernetes` client, and the
+    # development cluster's own server stays standard library only.
+    from devcluster.kubeport import KubePort
+
+    port = KubePort(arguments.api_kubeconfig)
+    controller = Controller(port, arguments.gpu_inventory, time_scale=time_scale, faults=faults,
+                            tenant_quotas=arguments.tenant_quotas, on_guests_changed=registry.set_guests)
+    control_server = ControlServer((arguments.host, arguments.control_port),
+                                   Control(faults=faults, controller=controller, exporters=registry,
+                                           own_api_server=False))
+    control_url = f"http://{arguments.advertise_host or arguments.host}:{control_server.server_address[1]}"
+    ready = (f"devcluster controller ready: api={port.api_client.configuration.host} "
+             f"control={control_url}/_devcluster/")
+    return controller, [(control_server, "control")], ready
 
 
 if __name__ == "__main__":

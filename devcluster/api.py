@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from devcluster import errors
+from devcluster.control import Control
 from devcluster.kinds import ALL_KINDS, KUBEVIRT_VM, NAMESPACE, Kind, find_kind
 from devcluster.selectors import parse_field_selector, parse_label_selector
 
@@ -27,19 +28,23 @@ class Identity:
         # None: the admin, who may do anything anywhere.
         self.namespaces = namespaces
 
-    def check(self, verb: str, kind: Kind, namespace: str | None, name: str | None = None) -> None:
+    def check(self, verb: str, kind: Kind, namespace: str | None, name: str | None = None, *,
+              status: bool = False) -> None:
         if self.namespaces is None:
             return
-        allowed = namespace is not None and namespace in self.namespaces and kind is not NAMESPACE
+        # A tenant's role names the resources, not their status: only the controllers write status.
+        allowed = (namespace is not None and namespace in self.namespaces and kind is not NAMESPACE
+                   and not (status and verb != "get"))
         if kind is NAMESPACE and verb == "get" and name in self.namespaces:
             allowed = True
         if allowed:
             return
+        resource = f"{kind.plural}/status" if status else kind.plural
         target = f'{kind.qualified} "{name}"' if name else kind.qualified
         scope = f'in the namespace "{namespace}"' if namespace and kind is not NAMESPACE else "at the cluster scope"
         raise errors.ApiError(
             403, "Forbidden",
-            f'{target} is forbidden: User "{self.user}" cannot {verb} resource "{kind.plural}" in API group '
+            f'{target} is forbidden: User "{self.user}" cannot {verb} resource "{resource}" in API group '
             f'"{kind.group}" {scope}',
             {"name": name, "group": kind.group, "kind": kind.plural} if name else
             {"group": kind.group, "kind": kind.plural},
@@ -60,6 +65,7 @@ class ClusterServer(ThreadingHTTPServer):
         self.admin_token = admin_token
         self.tenant_tokens = tenant_tokens
         self.seed_namespaces = seed_namespaces
+        self.control = Control(faults=faults, controller=controller, exporters=exporters, own_api_server=True)
         self.stopping = threading.Event()
         # Bumped by reset(): a request that arrived before a reset must not land after it.
         self.epoch = 0
@@ -74,10 +80,13 @@ class ClusterServer(ThreadingHTTPServer):
         self.epoch += 1
         self.faults.reset()
         self.controller.set_paused(False)
-        self.store.reset()
-        self.controller.reset()
-        self.exporters.reset()
-        self.create_seed_namespaces()
+        # One step for the controller: its next pass sees the seeds, their nodes and quotas in place.
+        with self.store.condition:
+            self.store.reset()
+            self.controller.reset()
+            self.exporters.reset()
+            self.create_seed_namespaces()
+            self.controller.reconcile_infrastructure()
 
 
 def _discovery_resources(group: str, version: str) -> list[dict]:
@@ -201,15 +210,13 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         if group == SUBRESOURCE_GROUP:
             self._power_action(method, identity, namespace, rest)
             return
-        if not rest or len(rest) > 2:
+        kind = find_kind(group, version, rest[0]) if rest else None
+        status = len(rest) == 3 and rest[2] == "status" and kind is not None and kind.status_subresource
+        if kind is None or len(rest) > 3 or (len(rest) == 3 and not status) or (
+                not kind.namespaced and namespace is not None):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-        kind = find_kind(group, version, rest[0])
-        if kind is None:
-            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-        if not kind.namespaced and namespace is not None:
-            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
-        name = rest[1] if len(rest) == 2 else None
-        self._resource(method, identity, kind, namespace, name, query)
+        name = rest[1] if len(rest) >= 2 else None
+        self._resource(method, identity, kind, namespace, name, query, status=status)
 
     def _discovery(self, parts: list[str]) -> bool:
         payload = None
@@ -238,11 +245,14 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         self._send_json(200, payload)
         return True
 
-    def _resource(self, method: str, identity: Identity, kind: Kind, namespace, name, query: dict) -> None:
+    def _resource(self, method: str, identity: Identity, kind: Kind, namespace, name, query: dict, *,
+                  status: bool) -> None:
         store, faults = self.server.store, self.server.faults
+        if status and method not in ("GET", "PUT", "PATCH"):
+            raise errors.method_not_allowed()
         if method == "GET":
             if name is not None:
-                identity.check("get", kind, namespace, name)
+                identity.check("get", kind, namespace, name, status=status)
                 self._send_json(200, store.get(kind, namespace, name))
                 return
             watching = query.get("watch") in ("1", "true", "True")
@@ -255,7 +265,7 @@ class KubernetesHandler(BaseHTTPRequestHandler):
                 self._list(kind, namespace, label_match, field_match, query)
             return
         verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
-        identity.check(verb, kind, namespace, name)
+        identity.check(verb, kind, namespace, name, status=status)
         if not kind.writable:
             raise errors.method_not_allowed()
         if (method == "POST") != (name is None):
@@ -266,14 +276,14 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         if method == "POST":
             self._send_json(201, store.create(kind, namespace, body))
         elif method == "PUT":
-            self._send_json(200, store.update(kind, namespace, name, body))
+            self._send_json(200, store.update(kind, namespace, name, body, status=status))
         elif method == "PATCH":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             if content_type != JSON_PATCH and content_type not in MERGE_PATCHES:
                 raise errors.ApiError(415, "UnsupportedMediaType",
                                       f"the body of the request was in an unknown format - accepted media types "
                                       f"include: {JSON_PATCH}, application/merge-patch+json")
-            self._send_json(200, store.patch(kind, namespace, name, body, content_type))
+            self._send_json(200, store.patch(kind, namespace, name, body, content_type, status=status))
         else:
             preconditions = (body or {}).get("preconditions") if isinstance(body, dict) else None
             self._send_json(200, store.delete(kind, namespace, name, preconditions))
@@ -387,26 +397,12 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         if identity.namespaces is not None:
             raise errors.ApiError(403, "Forbidden", "the devcluster control API needs the admin token")
         server = self.server
-        route = (method, "/".join(parts))
-        if route == ("GET", "state"):
-            self._send_json(200, {"faults": server.faults.as_dict(), "controller": server.controller.snapshot(),
-                                  "exporters": server.exporters.snapshot(),
-                                  "resourceVersion": server.store.resource_version})
-        elif route in (("GET", "faults"), ("POST", "faults")):
-            if method == "POST":
-                changes = self._read_body() or {}
-                if not isinstance(changes, dict):
-                    raise errors.bad_request("send a JSON object of faults")
-                server.faults.update(changes)
-                server.controller.set_paused(server.faults.paused)
-            self._send_json(200, server.faults.as_dict())
-        elif route == ("POST", "exporter-faults"):
-            changes = self._read_body() or {}
-            if not isinstance(changes, dict):
-                raise errors.bad_request("send a JSON object")
-            self._send_json(200, server.exporters.set_faults(changes))
-        elif route == ("POST", "reset"):
+        route = "/".join(parts)
+        if (method, route) == ("POST", "reset"):
             server.reset()
             self._send_json(200, {"reset": True})
-        else:
-            raise errors.ApiError(404, "NotFound", f"no control endpoint {method} /_devcluster/{'/'.join(parts)}")
+            return
+        payload = server.control.handle(method, route, self._read_body())
+        if route == "state":
+            payload["resourceVersion"] = server.store.resource_version
+        self._send_json(200, payload)

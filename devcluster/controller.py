@@ -1,8 +1,17 @@
-"""The simulated Cozystack charts, CDI, KubeVirt and scheduler.
+"""The simulated Cozystack charts, CDI, KubeVirt, scheduler, load balancer and kubelets.
+
+It works through a port (`devcluster.ports`): the development cluster's own store, or any API
+server through the official client. What it writes is what a real API server accepts: children
+carry exactly the upstream chart labels (`../shared/reference/cozystack/children.md`, copied in
+tests/devcluster/children.md), never the app's own; status goes through the status subresource;
+pending pods are bound through the binding subresource and pods are deleted with no grace period
+(no kubelet runs); events are v1 Events.
 
 One background thread reconciles every apps object on each tick, level-triggered like the real
-controllers: it renders the chart (or fails the way Helm does), imports disks, schedules VMs on
-a finite GPU inventory, and moves each KubeVirt VM through the phases `kubectl get vm` shows.
+controllers: it renders the chart (or fails the way Helm does, until Flux's retry succeeds),
+imports disks, schedules VMs on a finite GPU inventory, and moves each KubeVirt VM through the
+phases `kubectl get vm` shows. It also registers the nodes (with their GPUs) and writes each
+tenant namespace's `tenant-quota`, as Cozystack's tenant app does.
 
 Deletion: apps objects carry a finalizer, so a deleted VMInstance stays with a deletionTimestamp
 while its KubeVirt VM is Terminating, then vanishes with everything it rendered. A VMDisk
@@ -10,6 +19,7 @@ deleted while an instance still lists it stays Terminating until that instance i
 PVC protection finalizer keeps a disk a running VM uses.
 """
 
+import copy
 import logging
 import secrets
 import threading
@@ -18,28 +28,45 @@ import zlib
 from dataclasses import dataclass
 
 from devcluster import catalogue
+from devcluster.errors import ApiError
+from devcluster.faults import Faults
 from devcluster.kinds import (
     DATA_VOLUME,
     EVENT,
     KUBEVIRT_VM,
     LEGACY_VIRTUAL_MACHINE,
     NAMESPACE,
+    NODE,
     POD,
+    RESOURCE_QUOTA,
     SERVICE,
     VM_DISK,
     VM_INSTANCE,
     Kind,
 )
-from devcluster.store import Store, timestamp
+from devcluster.store import timestamp
 
 log = logging.getLogger(__name__)
 
 FINALIZER = "finalizers.fluxcd.io"
+KUBEVIRT_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
 WORKLOAD_ANNOTATION = "devcluster.hikube.cloud/workload"
 WORKLOAD_PROFILES = ("training", "inference", "idle")
 NODE_COUNT = 3
 CHART_VERSION = "0.1.0"
+APP_VERSION = "1.0.0"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+USER_SERVICE_LABEL = "apps.cozystack.io/user-service"
+OPTICAL_ANNOTATION = "vm-disk.cozystack.io/optical"
+TENANT_QUOTA = "tenant-quota"
+TENANT_PREFIX = "tenant-"
+DEFAULT_QUOTA_SHARE = 2
 RUNNING_STRATEGIES = {"Always", "RerunOnFailure", "Once"}
+# Chart name and release prefix of each apps kind.
+CHARTS = {"VMDisk": ("vm-disk", "vm-disk-"), "VMInstance": ("vm-instance", "vm-instance-"),
+          "VirtualMachine": ("virtual-machine", "virtual-machine-")}
+KINDS_BY_APP = {"VMDisk": VM_DISK, "VMInstance": VM_INSTANCE, "VirtualMachine": LEGACY_VIRTUAL_MACHINE}
 
 # Seconds each step takes on a real cluster; --speed and --time-scale shrink them.
 REALISTIC_DURATIONS = {
@@ -52,6 +79,7 @@ REALISTIC_DURATIONS = {
     "terminate": 3.0,
 }
 SPEEDS = {"realistic": 1.0, "fast": 0.004}
+WATCHED_KINDS = (NAMESPACE, VM_DISK, VM_INSTANCE, LEGACY_VIRTUAL_MACHINE, KUBEVIRT_VM, DATA_VOLUME, SERVICE, POD)
 
 
 @dataclass
@@ -63,7 +91,7 @@ class InstanceShape:
     namespace: str
     vm_name: str
     disk_volumes: list[str]
-    missing_disks: list[str]
+    missing_volumes: list[str]
     gpus: dict[str, int]
     run_strategy: str
     instance_type: str
@@ -82,6 +110,7 @@ class InstancePhase:
     helm_generation: int = 0
     helm_since: float = 0.0
     pod_name: str = ""
+    pod_refusal: str = ""
     manual_running: bool = False
     restart_requested: bool = False
     started_at: float = 0.0
@@ -119,6 +148,8 @@ class GpuInventory:
 
     def allocate(self, holder: str, request: dict[str, int]) -> list[str]:
         """Allocates all or nothing; returns the resources that are short."""
+        if holder in self.allocations:
+            return []
         short = [resource for resource, count in sorted(request.items()) if self.free(resource) < count]
         if not short:
             self.allocations[holder] = dict(request)
@@ -141,31 +172,62 @@ def gpu_request(gpus) -> dict[str, int]:
     return request
 
 
+def node_gpus(capacity: dict[str, int], index: int) -> dict[str, int]:
+    """Node `index`'s share of the inventory: each model spread evenly, the first nodes taking the rest."""
+    return {resource: count // NODE_COUNT + (1 if index < count % NODE_COUNT else 0)
+            for resource, count in sorted(capacity.items())}
+
+
+def chart_labels(chart: str, release: str) -> dict[str, str]:
+    """The labels Cozystack's VM charts put on the KubeVirt VM, its pod template and its Service."""
+    return {"helm.sh/chart": f"{chart}-{CHART_VERSION}", "app.kubernetes.io/name": chart,
+            INSTANCE_LABEL: release, "app.kubernetes.io/version": APP_VERSION, MANAGED_BY_LABEL: "Helm"}
+
+
 def condition(condition_type, status, reason, message, transition_time):
     return {"type": condition_type, "status": status, "reason": reason, "message": message,
             "lastTransitionTime": transition_time}
 
 
+def merged(current, desired):
+    """`desired` laid over `current`: what the server added (defaults, allocated ports) stays,
+    lists of the same length merge item by item, anything else `desired` says wins."""
+    if isinstance(current, dict) and isinstance(desired, dict):
+        result = copy.deepcopy(current)
+        for key, value in desired.items():
+            result[key] = merged(current.get(key), value)
+        return result
+    if isinstance(current, list) and isinstance(desired, list) and len(current) == len(desired):
+        return [merged(old, new) for old, new in zip(current, desired, strict=True)]
+    return copy.deepcopy(desired)
+
+
 class Controller:
-    def __init__(self, store: Store, gpu_capacity: dict[str, int], *, time_scale: float,
-                 on_guests_changed=None):
-        self.store = store
+    def __init__(self, port, gpu_capacity: dict[str, int], *, time_scale: float, faults: Faults | None = None,
+                 tenant_quotas: dict[str, dict[str, int]] | None = None, on_guests_changed=None):
+        self.port = port
         self.time_scale = time_scale
         self.durations = {step: seconds * time_scale for step, seconds in REALISTIC_DURATIONS.items()}
-        self.tick_seconds = max(0.01, 0.25 * time_scale)
+        self.tick_seconds = max(port.min_tick_seconds, 0.25 * time_scale)
         self.gpu_capacity = dict(gpu_capacity)
+        self.faults = faults or Faults()
+        self.initial_tenant_quotas = {namespace: dict(hard) for namespace, hard in (tenant_quotas or {}).items()}
         self.on_guests_changed = on_guests_changed or (lambda guests: None)
         self.paused = False
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="devcluster-controller", daemon=True)
         self.reset()
 
     def reset(self) -> None:
-        with self.store.condition:
+        with self._lock:
             self.inventory = GpuInventory(self.gpu_capacity)
+            self.tenant_quotas = copy.deepcopy(self.initial_tenant_quotas)
             self.instances: dict[str, InstancePhase] = {}
             self.disks: dict[str, DiskPhase] = {}
-            self.event_names: dict[tuple, str] = {}
+            self.events: dict[tuple, dict] = {}
+            self.view: dict[tuple[str, str], dict[tuple[str, str], dict]] = {}
+            self.next_infrastructure = 0.0
             self.guests: tuple[GpuGuest, ...] = ()
             self.on_guests_changed(self.guests)
 
@@ -177,23 +239,113 @@ class Controller:
         self._thread.join(timeout=5)
 
     def set_paused(self, paused: bool) -> None:
-        # Under the store lock: once this returns, no reconcile pass is running or will start.
-        with self.store.condition:
+        # Under the pass's lock: once this returns, no reconcile pass is running or will start.
+        with self.port.exclusive(), self._lock:
             self.paused = paused
+
+    def set_tenant_quota(self, namespace: str, hard: dict[str, int]) -> None:
+        """Hard limits (resource name → GPUs) of one namespace's tenant-quota, applied on the next pass."""
+        with self._lock:
+            self.tenant_quotas.setdefault(namespace, {}).update(hard)
+            self.next_infrastructure = 0.0
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_seconds):
             try:
                 self.reconcile()
+            except ApiError as exc:
+                log.warning("reconcile pass failed: %s %s", exc.code, exc.message)
             except Exception:
-                log.exception("reconcile failed")
+                log.exception("reconcile pass failed")
+
+    # -- the view of the cluster and the writes that keep it current ----------------------------
+
+    def _load(self, kinds) -> None:
+        for kind in kinds:
+            self.view[kind.key] = {(obj["metadata"].get("namespace") or "", obj["metadata"]["name"]): obj
+                                   for obj in self.port.list(kind)}
+
+    def _all(self, kind: Kind) -> list[dict]:
+        return list(self.view.get(kind.key, {}).values())
+
+    def _find(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
+        return self.view.get(kind.key, {}).get((namespace or "", name))
+
+    def _remember(self, kind: Kind, obj: dict) -> dict:
+        obj.setdefault("apiVersion", kind.api_version)
+        obj.setdefault("kind", kind.kind)
+        self.view.setdefault(kind.key, {})[(obj["metadata"].get("namespace") or "", obj["metadata"]["name"])] = obj
+        return obj
+
+    def _apply(self, kind: Kind, desired: dict) -> dict:
+        """Creates the object, or brings the fields `desired` names to its values (labels,
+        annotations, owners and finalizers exactly); writes only when something differs."""
+        metadata = desired["metadata"]
+        current = self._find(kind, metadata.get("namespace"), metadata["name"])
+        if current is None:
+            body = {key: value for key, value in desired.items() if key != "status"}
+            return self._remember(kind, self.port.create(kind, {"apiVersion": kind.api_version, "kind": kind.kind,
+                                                                **copy.deepcopy(body)}))
+        updated = copy.deepcopy(current)
+        for key in ("labels", "annotations", "ownerReferences", "finalizers"):
+            if key in metadata:
+                updated["metadata"][key] = copy.deepcopy(metadata[key])
+        for key, value in desired.items():
+            if key not in ("metadata", "status", "apiVersion", "kind"):
+                updated[key] = merged(current.get(key), value)
+        if updated == current:
+            return current
+        return self._remember(kind, self.port.replace(kind, updated))
+
+    def _write_status(self, kind: Kind, obj: dict, status: dict) -> dict:
+        current = self._find(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"]) or obj
+        updated = merged(current.get("status") or {}, status)
+        if updated == current.get("status"):
+            return current
+        return self._remember(kind, self.port.replace_status(kind, {**current, "status": updated}))
+
+    def _set_finalizers(self, kind: Kind, obj: dict, finalizers: list[str]) -> dict | None:
+        current = self._find(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"]) or obj
+        if (current["metadata"].get("finalizers") or []) == finalizers:
+            return current
+        updated = copy.deepcopy(current)
+        updated["metadata"]["finalizers"] = finalizers
+        stored = self.port.replace(kind, updated)
+        if current["metadata"].get("deletionTimestamp") and not finalizers:
+            self._forget(kind, current)
+            return None
+        return self._remember(kind, stored)
+
+    def _delete(self, kind: Kind, namespace: str, name: str) -> None:
+        current = self._find(kind, namespace, name)
+        if current is None:
+            return
+        result = self.port.delete(kind, namespace, name)
+        if result and result.get("metadata", {}).get("finalizers"):
+            self._remember(kind, result)
+        else:
+            self._forget(kind, current)
+
+    def _forget(self, kind: Kind, obj: dict) -> None:
+        self.view.get(kind.key, {}).pop((obj["metadata"].get("namespace") or "", obj["metadata"]["name"]), None)
+
+    def _guarded(self, what: str, function, *args) -> None:
+        """One object's failure (a conflict with a client's write, a refusal) waits for the next pass."""
+        try:
+            function(*args)
+        except ApiError as exc:
+            level = logging.DEBUG if exc.code in (404, 409) else logging.WARNING
+            log.log(level, "%s: %s %s", what, exc.code, exc.message)
 
     # -- subresources (start/stop/restart), called by the API layer ----------------------------
 
     def request_power_change(self, namespace: str, vm_name: str, action: str) -> str | None:
         """Applies start/stop/restart to a KubeVirt VM; returns an error message for a 409, if any."""
-        with self.store.condition:
-            vm = self.store.get(KUBEVIRT_VM, namespace, vm_name)
+        with self.port.exclusive(), self._lock:
+            vm = self.port.get(KUBEVIRT_VM, namespace, vm_name)
+            if vm is None:
+                raise ApiError(404, "NotFound", f'virtualmachines.kubevirt.io "{vm_name}" not found',
+                               {"name": vm_name, "group": KUBEVIRT_VM.group, "kind": KUBEVIRT_VM.plural})
             owner = self._instance_owner(namespace, vm)
             state = self.instances.get(owner["metadata"]["uid"]) if owner else None
             if state is None:
@@ -218,14 +370,15 @@ class Controller:
                 if state.phase not in ("Starting", "Running"):
                     return "VM is not running"
                 state.restart_requested = True
-            self.store.put(KUBEVIRT_VM, vm)
+            self._remember(KUBEVIRT_VM, self.port.replace(KUBEVIRT_VM, vm))
             return None
 
     def _instance_owner(self, namespace: str, vm: dict) -> dict | None:
-        for kind, prefix in ((VM_INSTANCE, "vm-instance-"), (LEGACY_VIRTUAL_MACHINE, "virtual-machine-")):
-            name = vm["metadata"]["name"]
+        name = vm["metadata"]["name"]
+        for kind in (VM_INSTANCE, LEGACY_VIRTUAL_MACHINE):
+            prefix = CHARTS[kind.kind][1]
             if name.startswith(prefix):
-                owner = self.store.find(kind, namespace, name[len(prefix):])
+                owner = self.port.get(kind, namespace, name[len(prefix):])
                 if owner is not None:
                     return owner
         return None
@@ -233,44 +386,77 @@ class Controller:
     # -- the reconcile pass ------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        with self.store.condition:
+        with self.port.exclusive(), self._lock:
+            self.port.housekeeping()
             if self.paused:
                 return
             now = time.monotonic()
-            self._finalize_namespaces()
-            disks, _ = self.store.list(VM_DISK)
-            instances, _ = self.store.list(VM_INSTANCE)
-            legacy, _ = self.store.list(LEGACY_VIRTUAL_MACHINE)
-            # The scheduler serves waiting VMs oldest first.
-            by_age = sorted(instances + legacy,
-                            key=lambda app: (app["metadata"]["creationTimestamp"], app["metadata"]["name"]))
+            self._load(WATCHED_KINDS)
+            if now >= self.next_infrastructure:
+                self.reconcile_infrastructure()
+                self.next_infrastructure = now + self.port.infrastructure_seconds
+            disks, instances = self._all(VM_DISK), self._all(VM_INSTANCE)
+            apps = instances + self._all(LEGACY_VIRTUAL_MACHINE)
             for disk in disks:
-                self._reconcile_disk(disk, instances, now)
-            for app in by_age:
-                kind = VM_INSTANCE if app["kind"] == "VMInstance" else LEGACY_VIRTUAL_MACHINE
-                self._reconcile_instance(kind, app, now)
-            self._collect_orphans(disks, instances + legacy)
-            self._publish_guests(instances + legacy)
+                self._guarded(f"VMDisk {disk['metadata']['namespace']}/{disk['metadata']['name']}",
+                              self._reconcile_disk, disk, instances, now)
+            # The scheduler serves waiting VMs oldest first.
+            for app in sorted(apps, key=lambda app: (app["metadata"]["creationTimestamp"], app["metadata"]["name"])):
+                self._guarded(f"{app['kind']} {app['metadata']['namespace']}/{app['metadata']['name']}",
+                              self._reconcile_instance, KINDS_BY_APP[app["kind"]], app, now)
+            self._guarded("collecting orphans", self._collect_orphans, disks, apps)
+            self._publish_guests(apps)
 
-    def _finalize_namespaces(self) -> None:
-        namespaces, _ = self.store.list(NAMESPACE)
-        for namespace in namespaces:
-            if not namespace["metadata"].get("deletionTimestamp"):
-                continue
-            name = namespace["metadata"]["name"]
-            for kind in (VM_INSTANCE, LEGACY_VIRTUAL_MACHINE, VM_DISK):
-                for app in self.store.list(kind, name)[0]:
-                    self.store.mark_deleted(kind, app)
-            for event in self.store.list(EVENT, name)[0]:
-                if not self._owned_by_live_object(event):
-                    self.store.remove(EVENT, name, event["metadata"]["name"])
-            if self.store.namespace_is_empty(name):
-                self.store.remove(NAMESPACE, None, name)
+    # -- nodes and tenant quotas ----------------------------------------------------------------
 
-    def _owned_by_live_object(self, event: dict) -> bool:
-        involved = event.get("involvedObject", {})
-        return any(self.store.find(kind, involved.get("namespace"), involved.get("name", "")) is not None
-                   for kind in (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE, KUBEVIRT_VM, POD, DATA_VOLUME))
+    def reconcile_infrastructure(self) -> None:
+        """Registers the nodes with their GPUs (as kubelets do) and writes each tenant namespace's
+        tenant-quota (as Cozystack's tenant app does). The quota's status.used is the quota
+        controller's business: the development cluster's own server, or kube-controller-manager."""
+        with self.port.exclusive(), self._lock:
+            self._load((NODE, RESOURCE_QUOTA, NAMESPACE))
+            for index in range(NODE_COUNT):
+                self._guarded(f"node {index + 1}", self._ensure_node, index)
+            for namespace in self._all(NAMESPACE):
+                name = namespace["metadata"]["name"]
+                hard = self._quota_hard(name)
+                if hard is not None and not namespace["metadata"].get("deletionTimestamp"):
+                    self._guarded(f"tenant-quota of {name}", self._apply, RESOURCE_QUOTA, {
+                        "metadata": {"name": TENANT_QUOTA, "namespace": name}, "spec": {"hard": hard}})
+
+    def _ensure_node(self, index: int) -> None:
+        name = f"node-{index + 1}"
+        node = self._apply(NODE, {"metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}})
+        resources = {"cpu": "64", "memory": "512Gi", "pods": "110",
+                     **{resource: str(count) for resource, count in node_gpus(self.gpu_capacity, index).items()}}
+        ready = self._find(NODE, "", name) or node
+        ready_condition = next((c for c in (ready.get("status") or {}).get("conditions") or []
+                                if c.get("type") == "Ready"), {})
+        transition = ready_condition.get("lastTransitionTime") or timestamp()
+        self._write_status(NODE, node, {
+            "capacity": resources, "allocatable": resources,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status", "lastHeartbeatTime": transition,
+                            "lastTransitionTime": transition}],
+            "addresses": [{"type": "InternalIP", "address": f"192.0.2.{index + 1}"},
+                          {"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "", "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "containerd://1.7.0",
+                         "osImage": "Talos", "kernelVersion": "6.6.0", "machineID": "", "systemUUID": "",
+                         "bootID": ""},
+        })
+
+    def _quota_hard(self, namespace: str) -> dict[str, str] | None:
+        """GPU limits of the namespace's tenant-quota, None for a namespace that is no tenant's.
+        By default twice the inventory, so that a team alone on the cluster runs out of GPUs
+        (ErrorUnschedulable) before it runs out of quota (a pod refused at admission);
+        --tenant-quota sets the limits that bind."""
+        limits = self.tenant_quotas.get(namespace)
+        if limits is None and not namespace.startswith(TENANT_PREFIX):
+            return None
+        default = {resource: DEFAULT_QUOTA_SHARE * count for resource, count in self.gpu_capacity.items()}
+        return {f"requests.{resource}": str(count) for resource, count in sorted({**default, **(limits or {})}.items())}
 
     # -- Helm ---------------------------------------------------------------------------------
 
@@ -282,7 +468,8 @@ class Controller:
         namespace = app["metadata"]["namespace"]
         upgrade = generation > 1
         action = "upgrade" if upgrade else "install"
-        chart = f"{self._chart_of(app)}@{CHART_VERSION}"
+        chart_name = CHARTS[app["kind"]][0]
+        chart = f"{chart_name}@{CHART_VERSION}"
         previous = (app.get("status") or {}).get("conditions") or []
         previous_ready = next((c for c in previous if c["type"] == "Ready"), {})
         if now - state.helm_since < self.durations["helm"]:
@@ -292,7 +479,7 @@ class Controller:
         elif error:
             status, reason = "False", "UpgradeFailed" if upgrade else "InstallFailed"
             message = (f"Helm {action} failed for release {namespace}/{release} with chart {chart}: "
-                       f"execution error at ({self._chart_of(app)}/templates/vm.yaml:1:4): {error}")
+                       f"execution error at ({chart_name}/templates/vm.yaml:1:4): {error}")
         else:
             status, reason = "True", "UpgradeSucceeded" if upgrade else "InstallSucceeded"
             message = (f"Helm {action} succeeded for release {namespace}/{release}.v{generation} "
@@ -303,47 +490,21 @@ class Controller:
         ready["observedGeneration"] = generation
         released = condition("Released", status, reason, message, transition)
         released["observedGeneration"] = generation
-        if previous_ready.get("reason") != reason:
+        if previous_ready.get("reason") != reason or previous_ready.get("message") != message:
             self._event(app, reason, message, warning=status == "False", component="helm-controller")
-        app["status"] = {"conditions": [ready, released], "version": CHART_VERSION,
-                         "observedGeneration": generation if status != "Unknown" else generation - 1}
-        self.store.put(self._kind_of(app), app)
+        self._write_status(KINDS_BY_APP[app["kind"]], app, {
+            "conditions": [ready, released], "version": CHART_VERSION,
+            "observedGeneration": generation if status != "Unknown" else generation - 1})
         return status == "True"
 
-    @staticmethod
-    def _chart_of(app: dict) -> str:
-        return {"VMInstance": "vm-instance", "VMDisk": "vm-disk"}.get(app["kind"], "virtual-machine")
-
-    @staticmethod
-    def _kind_of(app: dict) -> Kind:
-        return {"VMInstance": VM_INSTANCE, "VMDisk": VM_DISK}.get(app["kind"], LEGACY_VIRTUAL_MACHINE)
-
-    def _ensure_finalizer(self, kind: Kind, app: dict) -> None:
-        finalizers = app["metadata"].setdefault("finalizers", [])
-        if FINALIZER not in finalizers:
-            finalizers.append(FINALIZER)
-            app.update(self.store.put(kind, app))
+    def _ensure_finalizer(self, kind: Kind, app: dict) -> dict:
+        finalizers = app["metadata"].get("finalizers") or []
+        if FINALIZER in finalizers:
+            return app
+        return self._set_finalizers(kind, app, [*finalizers, FINALIZER])
 
     def _release_finalizer(self, kind: Kind, app: dict) -> None:
-        app["metadata"]["finalizers"] = [f for f in app["metadata"].get("finalizers", []) if f != FINALIZER]
-        self.store.put(kind, app)
-
-    def _helm_metadata(self, app: dict, release: str, extra_labels: dict | None = None) -> dict:
-        labels = dict(app["metadata"].get("labels") or {})
-        labels.update({
-            "app.kubernetes.io/instance": release,
-            "app.kubernetes.io/managed-by": "Helm",
-            "helm.toolkit.fluxcd.io/name": release,
-            "helm.toolkit.fluxcd.io/namespace": app["metadata"]["namespace"],
-        })
-        labels.update(extra_labels or {})
-        return {
-            "name": release,
-            "namespace": app["metadata"]["namespace"],
-            "labels": labels,
-            "annotations": {"meta.helm.sh/release-name": release,
-                            "meta.helm.sh/release-namespace": app["metadata"]["namespace"]},
-        }
+        self._set_finalizers(kind, app, [f for f in app["metadata"].get("finalizers") or [] if f != FINALIZER])
 
     # -- disks --------------------------------------------------------------------------------
 
@@ -355,20 +516,22 @@ class Controller:
             in_use = any(name in [d.get("name") for d in (i.get("spec") or {}).get("disks") or []
                                   if isinstance(d, dict)] for i in instances if i["metadata"]["namespace"] == namespace)
             if not in_use:
-                self.store.remove(DATA_VOLUME, namespace, release)
+                self._delete(DATA_VOLUME, namespace, release)
                 self._release_finalizer(VM_DISK, disk)
                 self.disks.pop(uid, None)
             return
-        self._ensure_finalizer(VM_DISK, disk)
+        disk = self._ensure_finalizer(VM_DISK, disk)
         if not self._helm_status(disk, state, now, None, release):
             return
-        source = (disk.get("spec") or {}).get("source") or {}
-        self._advance_data_volume(disk, state, now, release, source, (disk.get("spec") or {}).get("storage", "5Gi"),
-                                  (disk.get("spec") or {}).get("storageClass", "replicated"))
+        spec = disk.get("spec") or {}
+        metadata = {"name": release, "namespace": namespace, "labels": {INSTANCE_LABEL: release},
+                    "annotations": {OPTICAL_ANNOTATION: "true" if spec.get("optical") else "false"}}
+        self._advance_data_volume(state, now, metadata, spec.get("source") or {}, spec.get("storage", "5Gi"),
+                                  spec.get("storageClass", "replicated"))
 
-    def _advance_data_volume(self, app: dict, state: DiskPhase, now: float, name: str, source: dict,
+    def _advance_data_volume(self, state: DiskPhase, now: float, metadata: dict, source: dict,
                              storage, storage_class: str) -> None:
-        namespace = app["metadata"]["namespace"]
+        name, namespace = metadata["name"], metadata["namespace"]
         if "upload" in source:
             steps = ("Pending", "UploadScheduled", "UploadReady")
         elif "disk" in source:
@@ -379,7 +542,7 @@ class Controller:
         step_durations = {"Pending": self.durations["scheduling"], "ImportScheduled": scheduled,
                           "CloneScheduled": scheduled, "UploadScheduled": scheduled,
                           "ImportInProgress": transfer, "CloneInProgress": transfer}
-        existing = self.store.find(DATA_VOLUME, namespace, name)
+        existing = self._find(DATA_VOLUME, namespace, name)
         if existing is None:
             state.phase, state.since = "Pending", now
         elif state.phase in step_durations and now - state.since >= step_durations[state.phase]:
@@ -391,33 +554,30 @@ class Controller:
         elif state.phase == "Succeeded":
             progress = "100.0%"
         succeeded = state.phase == "Succeeded"
-        previous_phase = (existing or {}).get("status", {}).get("phase")
-        transition = existing["status"]["conditions"][0]["lastTransitionTime"] \
+        existing_status = (existing or {}).get("status") or {}
+        previous_phase = existing_status.get("phase")
+        transition = existing_status["conditions"][0]["lastTransitionTime"] \
             if previous_phase == state.phase else timestamp()
-        data_volume = {
-            "metadata": self._helm_metadata(app, name) if app["kind"] == "VMDisk" else
-            self._helm_metadata(app, f"virtual-machine-{app['metadata']['name']}"),
+        data_volume = self._apply(DATA_VOLUME, {
+            "metadata": metadata,
             "spec": {"source": self._data_volume_source(source, namespace),
                      "storage": {"resources": {"requests": {"storage": storage}}, "storageClassName": storage_class}},
-            "status": {
-                "phase": state.phase,
-                "progress": progress,
-                "claimName": name,
-                "conditions": [
-                    condition("Bound", "True" if state.phase != "Pending" else "False",
-                              "Bound" if state.phase != "Pending" else "Pending",
-                              f"PVC {name} Bound" if state.phase != "Pending" else f"PVC {name} Pending",
-                              transition),
-                    condition("Ready", "True" if succeeded else "False",
-                              "Completed" if succeeded else "TransferRunning", "", transition),
-                    condition("Running", "True" if state.phase.endswith("InProgress") else "False",
-                              "Pod is running" if state.phase.endswith("InProgress") else "Completed", "",
-                              transition),
-                ],
-            },
-        }
-        data_volume["metadata"]["name"] = name
-        stored = self.store.put(DATA_VOLUME, data_volume)
+        })
+        bound = state.phase != "Pending"
+        stored = self._write_status(DATA_VOLUME, data_volume, {
+            "phase": state.phase,
+            "progress": progress,
+            "claimName": name,
+            "conditions": [
+                condition("Bound", "True" if bound else "False", "Bound" if bound else "Pending",
+                          f"PVC {name} Bound" if bound else f"PVC {name} Pending", transition),
+                condition("Ready", "True" if succeeded else "False",
+                          "Completed" if succeeded else "TransferRunning", "", transition),
+                condition("Running", "True" if state.phase.endswith("InProgress") else "False",
+                          "Pod is running" if state.phase.endswith("InProgress") else "Completed", "",
+                          transition),
+            ],
+        })
         if previous_phase != state.phase:
             messages = {
                 "Pending": f"PVC {name} Pending", "ImportScheduled": f"Import into {name} scheduled",
@@ -448,9 +608,9 @@ class Controller:
         spec = app.get("spec") or {}
         name, namespace = app["metadata"]["name"], app["metadata"]["namespace"]
         if kind is VM_INSTANCE:
-            disk_names = [d.get("name") for d in spec.get("disks") or [] if isinstance(d, dict)]
-            missing = [d for d in disk_names if self.store.find(VM_DISK, namespace, d or "") is None]
-            volumes = [f"vm-disk-{d}" for d in disk_names]
+            volumes = [f"vm-disk-{d.get('name')}" for d in spec.get("disks") or [] if isinstance(d, dict)]
+            # The chart looks each disk's DataVolume up when it renders.
+            missing = [volume for volume in volumes if self._find(DATA_VOLUME, namespace, volume) is None]
             vm_name = f"vm-instance-{name}"
             run_strategy = spec.get("runStrategy", "Always")
         else:
@@ -459,7 +619,7 @@ class Controller:
             run_strategy = spec.get("runStrategy") or ("Always" if spec.get("running", True) else "Halted")
         return InstanceShape(
             kind=kind, name=name, namespace=namespace, vm_name=vm_name, disk_volumes=volumes,
-            missing_disks=missing, gpus=gpu_request(spec.get("gpus")), run_strategy=run_strategy,
+            missing_volumes=missing, gpus=gpu_request(spec.get("gpus")), run_strategy=run_strategy,
             instance_type=spec.get("instanceType", "u1.medium"),
             instance_profile=spec.get("instanceProfile", "ubuntu"), external=bool(spec.get("external")),
             external_ports=spec.get("externalPorts", [22]), external_method=spec.get("externalMethod", "PortList"),
@@ -467,12 +627,15 @@ class Controller:
 
     @staticmethod
     def _render_error(shape: InstanceShape) -> str | None:
+        """The `fail` of the chart's lookups, in upstream words (children.md)."""
         if shape.instance_type and shape.instance_type not in catalogue.INSTANCE_TYPES:
-            return f"Specified instancetype not exists in cluster: {shape.instance_type}"
+            if shape.kind is LEGACY_VIRTUAL_MACHINE:
+                return f"Specified instancetype not exists in cluster: {shape.instance_type}"
+            return f"Specified instanceType does not exist in the cluster: {shape.instance_type}"
         if shape.instance_profile and shape.instance_profile not in catalogue.INSTANCE_PROFILES:
             return f"Specified profile not exists in cluster: {shape.instance_profile}"
-        if shape.missing_disks:
-            return f"Specified disk not exists in cluster: {shape.missing_disks[0]}"
+        if shape.missing_volumes:
+            return f"Specified disk not exists in cluster: {shape.missing_volumes[0]}"
         return None
 
     def _reconcile_instance(self, kind: Kind, app: dict, now: float) -> None:
@@ -483,34 +646,41 @@ class Controller:
         if app["metadata"].get("deletionTimestamp"):
             self._terminate(kind, app, shape, state, now)
             return
-        self._ensure_finalizer(kind, app)
+        app = self._ensure_finalizer(kind, app)
         if not self._helm_status(app, state, now, self._render_error(shape), shape.vm_name):
             return
         generation = app["metadata"].get("generation", 1)
-        vm = self.store.find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+        vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
         if vm is None or state.applied_generation != generation:
             vm = self._render_vm(app, shape, vm)
             state.applied_generation = generation
-            self._render_service(app, shape)
+            self._render_service(shape)
         if kind is LEGACY_VIRTUAL_MACHINE:
-            self._reconcile_legacy_system_disk(app, now)
-        self._advance_vm(app, shape, vm, state, now)
+            self._reconcile_legacy_system_disk(app, vm, now)
+        self._advance_vm(shape, vm, state, now)
 
     def _render_vm(self, app: dict, shape: InstanceShape, existing: dict | None) -> dict:
         spec = app.get("spec") or {}
         run_strategy = shape.run_strategy
-        metadata = self._helm_metadata(app, shape.vm_name, {"kubevirt.io/domain": shape.vm_name})
-        metadata["annotations"]["kubevirt.io/latest-observed-api-version"] = "v1"
-        vm = {
-            "metadata": metadata,
+        if shape.kind is LEGACY_VIRTUAL_MACHINE and existing is not None and self.faults.legacy_running_ignored:
+            run_strategy = existing["spec"].get("runStrategy", run_strategy)
+        labels = chart_labels(CHARTS[app["kind"]][0], shape.vm_name)
+        data_volume_templates = []
+        if shape.kind is LEGACY_VIRTUAL_MACHINE:
+            system_disk = spec.get("systemDisk") or {}
+            data_volume_templates = [{"metadata": {"name": shape.vm_name}, "spec": self._legacy_disk_spec(system_disk,
+                                                                                                        shape)}]
+        vm = self._apply(KUBEVIRT_VM, {
+            "metadata": {"name": shape.vm_name, "namespace": shape.namespace, "labels": labels,
+                         "annotations": {"kubevirt.io/latest-observed-api-version": "v1"},
+                         "finalizers": [KUBEVIRT_FINALIZER]},
             "spec": {
                 "runStrategy": run_strategy,
                 "instancetype": {"kind": "VirtualMachineClusterInstancetype", "name": shape.instance_type},
                 "preference": {"kind": "VirtualMachineClusterPreference", "name": shape.instance_profile},
-                "dataVolumeTemplates": [],
+                "dataVolumeTemplates": data_volume_templates,
                 "template": {
-                    "metadata": {"labels": {"kubevirt.io/domain": shape.vm_name,
-                                            "app.kubernetes.io/instance": shape.vm_name}},
+                    "metadata": {"labels": labels},
                     "spec": {
                         "domain": {"devices": {
                             "gpus": [{"name": f"gpu{index}", "deviceName": resource}
@@ -524,37 +694,49 @@ class Controller:
                     },
                 },
             },
-            # The status pass later in the same reconcile fills in a new VM's status.
-            "status": (existing or {}).get("status", {}),
-        }
+        })
         if existing is not None and existing["spec"].get("runStrategy") != run_strategy:
             self.instances[app["metadata"]["uid"]].manual_running = False
-        return self.store.put(KUBEVIRT_VM, vm)
+        return vm
 
-    def _render_service(self, app: dict, shape: InstanceShape) -> None:
-        existing = self.store.find(SERVICE, shape.namespace, shape.vm_name)
+    def _render_service(self, shape: InstanceShape) -> None:
         if not shape.external:
-            if existing is not None:
-                self.store.remove(SERVICE, shape.namespace, shape.vm_name)
+            self._delete(SERVICE, shape.namespace, shape.vm_name)
             return
-        ip_octet = 10 + zlib.crc32(f"{shape.namespace}/{shape.name}".encode()) % 240
-        ports = [] if shape.external_method == "WholeIP" else [
-            {"name": f"port-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
-            for port in shape.external_ports if isinstance(port, int)]
-        service = {
-            "metadata": self._helm_metadata(app, shape.vm_name),
+        chart = CHARTS[shape.kind.kind][0]
+        ports = [{"name": f"port-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+                 for port in shape.external_ports if isinstance(port, int)]
+        if not ports and shape.external_method == "WholeIP":
+            # A Service needs a port: the chart gives a whole-IP VM a placeholder.
+            ports = [{"name": "fake", "port": 65535, "targetPort": 65535, "protocol": "TCP"}]
+        service = self._apply(SERVICE, {
+            "metadata": {"name": shape.vm_name, "namespace": shape.namespace,
+                         "labels": {**chart_labels(chart, shape.vm_name), USER_SERVICE_LABEL: "true"},
+                         "annotations": {"networking.cozystack.io/wholeIP":
+                                         "true" if shape.external_method == "WholeIP" else "false"}},
             "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                     "selector": {"kubevirt.io/domain": shape.vm_name}, "ports": ports,
-                     "clusterIP": f"10.96.{ip_octet}.{ip_octet}"},
-            "status": {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{ip_octet}"}]}},
-        }
-        self.store.put(SERVICE, service)
+                     "selector": {"app.kubernetes.io/name": chart, INSTANCE_LABEL: shape.vm_name}, "ports": ports},
+        })
+        ip_octet = 10 + zlib.crc32(f"{shape.namespace}/{shape.name}".encode()) % 240
+        self._write_status(SERVICE, service, {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{ip_octet}"}]}})
 
-    def _reconcile_legacy_system_disk(self, app: dict, now: float) -> None:
+    @staticmethod
+    def _legacy_disk_spec(system_disk: dict, shape: InstanceShape) -> dict:
+        return {"source": {"pvc": {"name": f"vm-image-{system_disk.get('image', 'ubuntu')}",
+                                   "namespace": "cozy-public"}},
+                "storage": {"resources": {"requests": {"storage": system_disk.get("storage", "5Gi")}},
+                            "storageClassName": system_disk.get("storageClass", "replicated")}}
+
+    def _reconcile_legacy_system_disk(self, app: dict, vm: dict, now: float) -> None:
+        """KubeVirt makes the 0.x system disk from the VM's dataVolumeTemplates: no chart label,
+        owned by the KubeVirt VM."""
         system_disk = (app.get("spec") or {}).get("systemDisk") or {}
         state = self.disks.setdefault(app["metadata"]["uid"], DiskPhase(helm_since=now, since=now))
-        self._advance_data_volume(app, state, now, f"virtual-machine-{app['metadata']['name']}",
-                                  {"image": {"name": system_disk.get("image", "ubuntu")}},
+        metadata = {"name": vm["metadata"]["name"], "namespace": vm["metadata"]["namespace"],
+                    "ownerReferences": [{"apiVersion": KUBEVIRT_VM.api_version, "kind": KUBEVIRT_VM.kind,
+                                         "name": vm["metadata"]["name"], "uid": vm["metadata"]["uid"],
+                                         "controller": True, "blockOwnerDeletion": True}]}
+        self._advance_data_volume(state, now, metadata, {"image": {"name": system_disk.get("image", "ubuntu")}},
                                   system_disk.get("storage", "5Gi"), system_disk.get("storageClass", "replicated"))
 
     def _wants_running(self, vm: dict, state: InstancePhase) -> bool:
@@ -564,7 +746,7 @@ class Controller:
     def _move(self, state: InstancePhase, phase: str, now: float) -> None:
         state.phase, state.since, state.transition_time = phase, now, timestamp()
 
-    def _advance_vm(self, app: dict, shape: InstanceShape, vm: dict, state: InstancePhase, now: float) -> None:
+    def _advance_vm(self, shape: InstanceShape, vm: dict, state: InstancePhase, now: float) -> None:
         elapsed = now - state.since
         wants_running = self._wants_running(vm, state) and not state.restart_requested
         if state.restart_requested and state.phase in ("Starting", "Running"):
@@ -581,11 +763,11 @@ class Controller:
                 self._power_off(shape, state, now)
         elif state.phase in ("Stopped", "Provisioning"):
             if self._disks_ready(shape):
-                self._schedule(app, shape, vm, state, now)
+                self._schedule(shape, vm, state, now)
             elif state.phase != "Provisioning":
                 self._move(state, "Provisioning", now)
-        elif state.phase == "ErrorUnschedulable":
-            self._schedule(app, shape, vm, state, now)
+        elif state.phase == "ErrorUnschedulable" or (state.phase == "Starting" and state.pod_refusal):
+            self._schedule(shape, vm, state, now)
         elif state.phase == "Starting" and elapsed >= self.durations["boot"]:
             self._move(state, "Running", now)
             state.started_at = time.time()
@@ -596,15 +778,15 @@ class Controller:
     def _power_off(self, shape: InstanceShape, state: InstancePhase, now: float) -> None:
         self.inventory.release(self._holder(shape))
         if state.pod_name:
-            self.store.remove(POD, shape.namespace, state.pod_name)
-        state.pod_name = ""
+            self._delete(POD, shape.namespace, state.pod_name)
+        state.pod_name = state.pod_refusal = ""
         state.restart_requested = False
         self._move(state, "Stopped", now)
 
     def _disks_ready(self, shape: InstanceShape) -> bool:
         for volume in shape.disk_volumes:
-            data_volume = self.store.find(DATA_VOLUME, shape.namespace, volume)
-            if data_volume is None or data_volume.get("status", {}).get("phase") != "Succeeded":
+            data_volume = self._find(DATA_VOLUME, shape.namespace, volume)
+            if data_volume is None or (data_volume.get("status") or {}).get("phase") != "Succeeded":
                 return False
         return True
 
@@ -612,57 +794,86 @@ class Controller:
     def _holder(shape: InstanceShape) -> str:
         return f"{shape.namespace}/{shape.vm_name}"
 
-    def _schedule(self, app: dict, shape: InstanceShape, vm: dict, state: InstancePhase, now: float) -> None:
+    def _schedule(self, shape: InstanceShape, vm: dict, state: InstancePhase, now: float) -> None:
         if not state.pod_name:
             state.pod_name = f"virt-launcher-{shape.vm_name}-{secrets.token_hex(3)[:5]}"
             self._event(vm, "SuccessfulCreate", f"Started the virtual machine by creating the new virtual machine "
                         f"instance {shape.vm_name}", component="virtualmachine-controller")
         short = self.inventory.allocate(self._holder(shape), shape.gpus)
-        pod = self._pod(app, shape, state, scheduled=not short)
+        node = None if short else self._node_for(shape)
+        pod = self._find(POD, shape.namespace, state.pod_name)
+        try:
+            if pod is None:
+                pod = self._remember(POD, self.port.create(POD, self._pod(vm, shape, state, node)))
+            elif node and not (pod.get("spec") or {}).get("nodeName"):
+                pod = self._remember(POD, self.port.bind(shape.namespace, state.pod_name, node))
+        except ApiError as exc:
+            if exc.code != 403:
+                raise
+            # Admission refused the pod (the tenant-quota is full): the VMI waits, as KubeVirt's does.
+            self.inventory.release(self._holder(shape))
+            if state.pod_refusal != exc.message:
+                state.pod_refusal = exc.message
+                self._event({**vm, "kind": "VirtualMachineInstance"}, "FailedCreate",
+                            f"Error creating pod: {exc.message}", warning=True, component="virtualmachine-controller")
+            if state.phase != "Starting":
+                self._move(state, "Starting", now)
+            return
+        state.pod_refusal = ""
         if short:
             message = (f"0/{NODE_COUNT} nodes are available: "
                        + ", ".join(f"{NODE_COUNT} Insufficient {resource}" for resource in short)
                        + f". preemption: 0/{NODE_COUNT} nodes are available: {NODE_COUNT} No preemption victims "
                        "found for incoming pod.")
-            pod["status"]["conditions"][0]["message"] = message
-            stored = self.store.put(POD, pod)
+            self._write_status(POD, pod, {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+                "lastTransitionTime": state.transition_time or timestamp()}]})
             if state.phase != "ErrorUnschedulable":
                 self._move(state, "ErrorUnschedulable", now)
-                self._event(stored, "FailedScheduling", message, warning=True, component="default-scheduler")
+                self._event(pod, "FailedScheduling", message, warning=True, component="default-scheduler")
             return
-        stored = self.store.put(POD, pod)
-        self._event(stored, "Scheduled", f"Successfully assigned {shape.namespace}/{state.pod_name} to "
-                    f"{pod['spec']['nodeName']}", component="default-scheduler")
+        self._event(pod, "Scheduled", f"Successfully assigned {shape.namespace}/{state.pod_name} to {node}",
+                    component="default-scheduler")
         self._move(state, "Starting", now)
 
-    def _pod(self, app: dict, shape: InstanceShape, state: InstancePhase, *, scheduled: bool) -> dict:
-        labels = dict(app["metadata"].get("labels") or {})
-        labels.update({"kubevirt.io": "virt-launcher", "kubevirt.io/domain": shape.vm_name,
-                       "vm.kubevirt.io/name": shape.vm_name, "app.kubernetes.io/instance": shape.vm_name})
-        node = f"node-{zlib.crc32(shape.vm_name.encode()) % NODE_COUNT + 1}"
+    def _node_for(self, shape: InstanceShape) -> str:
+        """A node that has every GPU model the VM asks for (the scheduler counts the pool as a whole)."""
+        for index in range(NODE_COUNT):
+            gpus = node_gpus(self.gpu_capacity, index)
+            if all(gpus.get(resource) for resource in shape.gpus):
+                return f"node-{index + 1}"
+        return f"node-{zlib.crc32(shape.vm_name.encode()) % NODE_COUNT + 1}"
+
+    def _pod(self, vm: dict, shape: InstanceShape, state: InstancePhase, node: str | None) -> dict:
+        """A virt-launcher pod: the template's labels plus KubeVirt's own."""
+        labels = dict(((vm["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {})
+        labels.update({"kubevirt.io": "virt-launcher", "kubevirt.io/created-by": vm["metadata"]["uid"],
+                       "vm.kubevirt.io/name": shape.vm_name})
+        if self.faults.pod_application_labels:
+            labels.update({"apps.cozystack.io/application.group": "apps.cozystack.io",
+                           "apps.cozystack.io/application.kind": shape.kind.kind,
+                           "apps.cozystack.io/application.name": shape.name})
+        gpus = {resource: str(count) for resource, count in sorted(shape.gpus.items())}
+        spec = {"containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher:v1.8.4",
+                                "resources": {"requests": gpus, "limits": gpus}}],
+                "automountServiceAccountToken": False}
+        if node:
+            spec["nodeName"] = node
         return {
+            "apiVersion": "v1", "kind": "Pod",
             "metadata": {
                 "name": state.pod_name, "namespace": shape.namespace, "labels": labels,
-                "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-                                     "name": shape.vm_name, "uid": app["metadata"]["uid"], "controller": True,
+                # No VirtualMachineInstance kind is served (../shared/kube has no such CRD): the pod
+                # is owned by the KubeVirt VM, so that garbage collection removes it with the VM.
+                "ownerReferences": [{"apiVersion": KUBEVIRT_VM.api_version, "kind": KUBEVIRT_VM.kind,
+                                     "name": shape.vm_name, "uid": vm["metadata"]["uid"], "controller": True,
                                      "blockOwnerDeletion": True}],
             },
-            "spec": {
-                "nodeName": node if scheduled else None,
-                "containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher:v1.8.4",
-                                "resources": {"limits": {resource: str(count)
-                                                         for resource, count in shape.gpus.items()}}}],
-            },
-            "status": {
-                "phase": "Pending",
-                "conditions": [{"type": "PodScheduled", "status": "True" if scheduled else "False",
-                                "reason": None if scheduled else "Unschedulable",
-                                "lastTransitionTime": timestamp()}],
-            },
+            "spec": spec,
         }
 
     def _write_vm_status(self, shape: InstanceShape, state: InstancePhase) -> None:
-        current = self.store.find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+        current = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
         if current is None:
             return
         running = state.phase == "Running"
@@ -670,50 +881,56 @@ class Controller:
             state.phase, "VMINotExists")
         conditions = [condition("Ready", "True" if running else "False", ready_reason,
                                 "" if running else f"VMI is {state.phase.lower()}", state.transition_time)]
+        pod = self._find(POD, shape.namespace, state.pod_name) if state.pod_name else None
         if state.phase == "ErrorUnschedulable":
-            pod = self.store.find(POD, shape.namespace, state.pod_name) or {}
-            message = (pod.get("status", {}).get("conditions") or [{}])[0].get("message", "")
+            message = (((pod or {}).get("status") or {}).get("conditions") or [{}])[0].get("message", "")
             conditions.append(condition("PodScheduled", "False", "Unschedulable", message, state.transition_time))
-        current["status"] = {
+        if state.pod_refusal:
+            conditions.append(condition("Synchronized", "False", "FailedCreate", state.pod_refusal,
+                                        state.transition_time))
+        self._write_status(KUBEVIRT_VM, current, {
             "printableStatus": state.phase,
             "ready": running,
             "created": state.phase in ("Starting", "Running", "Stopping", "ErrorUnschedulable"),
             "runStrategy": current["spec"].get("runStrategy"),
             "conditions": conditions,
             "desiredGeneration": current["metadata"].get("generation", 1),
-        }
-        if state.pod_name and state.phase in ("Starting", "Running"):
-            pod = self.store.find(POD, shape.namespace, state.pod_name)
-            if pod is not None:
-                pod["status"]["phase"] = "Running"
-                pod["status"]["podIP"] = f"10.244.{zlib.crc32(state.pod_name.encode()) % 250}.{10 + len(shape.name)}"
-                pod["status"]["conditions"] = [
+        })
+        if pod is not None and state.phase in ("Starting", "Running"):
+            self._write_status(POD, pod, {
+                "phase": "Running",
+                "podIP": f"10.244.{zlib.crc32(state.pod_name.encode()) % 250}.{10 + len(shape.name)}",
+                "conditions": [
                     {"type": "PodScheduled", "status": "True", "lastTransitionTime": state.transition_time},
                     {"type": "Ready", "status": "True" if running else "False",
                      "lastTransitionTime": state.transition_time},
-                ]
-                self.store.put(POD, pod)
-        self.store.put(KUBEVIRT_VM, current)
+                ],
+            })
 
     def _terminate(self, kind: Kind, app: dict, shape: InstanceShape, state: InstancePhase, now: float) -> None:
-        vm = self.store.find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+        vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
         if state.phase != "Terminating":
             self._move(state, "Terminating", now)
             if vm is not None:
-                vm["metadata"]["deletionTimestamp"] = timestamp()
-                vm["metadata"]["finalizers"] = ["kubevirt.io/virtualMachineControllerFinalize"]
-                vm["status"] = {**vm.get("status", {}), "printableStatus": "Terminating", "ready": False}
-                self.store.put(KUBEVIRT_VM, vm)
-                self._event(vm, "SuccessfulDelete", "Deleting the virtual machine",
-                            component="virtualmachine-controller")
+                # Helm uninstalls the release; KubeVirt's finalizer keeps the VM while its VMI stops.
+                self._delete(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+                vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+                if vm is not None:
+                    self._write_status(KUBEVIRT_VM, vm, {"printableStatus": "Terminating", "ready": False})
+                    self._event(vm, "SuccessfulDelete", "Deleting the virtual machine",
+                                component="virtualmachine-controller")
             return
         if now - state.since < self.durations["terminate"]:
             return
         self._power_off(shape, state, now)
-        self.store.remove(KUBEVIRT_VM, shape.namespace, shape.vm_name)
-        self.store.remove(SERVICE, shape.namespace, shape.vm_name)
+        if vm is not None:
+            self._delete(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+            vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
+            if vm is not None:
+                self._set_finalizers(KUBEVIRT_VM, vm, [])
+        self._delete(SERVICE, shape.namespace, shape.vm_name)
         if kind is LEGACY_VIRTUAL_MACHINE:
-            self.store.remove(DATA_VOLUME, shape.namespace, shape.vm_name)
+            self._delete(DATA_VOLUME, shape.namespace, shape.vm_name)
             self.disks.pop(app["metadata"]["uid"], None)
         self.instances.pop(app["metadata"]["uid"], None)
         self._release_finalizer(kind, app)
@@ -721,43 +938,58 @@ class Controller:
     # -- garbage collection, events, exporters --------------------------------------------------
 
     def _collect_orphans(self, disks: list[dict], apps: list[dict]) -> None:
-        """Removes what a vanished apps object rendered (it was deleted before it got a finalizer)."""
+        """Removes what a vanished apps object rendered (deleted before it got a finalizer), found
+        by name and chart label as Helm's release records would; force-deletes the pods nothing
+        runs any more (no kubelet ends a pod on its own)."""
         releases = {(d["metadata"]["namespace"], f"vm-disk-{d['metadata']['name']}") for d in disks}
-        for app in apps:
-            prefix = "vm-instance-" if app["kind"] == "VMInstance" else "virtual-machine-"
-            releases.add((app["metadata"]["namespace"], prefix + app["metadata"]["name"]))
-        for kind in (KUBEVIRT_VM, DATA_VOLUME, SERVICE, POD):
-            for obj in self.store.list(kind)[0]:
-                namespace = obj["metadata"]["namespace"]
-                release = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance")
-                if (namespace, release) not in releases:
-                    self.store.remove(kind, namespace, obj["metadata"]["name"])
-                    self.inventory.release(f"{namespace}/{release}")
+        releases |= {(app["metadata"]["namespace"], CHARTS[app["kind"]][1] + app["metadata"]["name"])
+                     for app in apps}
+        for kind in (KUBEVIRT_VM, SERVICE, DATA_VOLUME):
+            for obj in self._all(kind):
+                metadata = obj["metadata"]
+                if (metadata.get("labels") or {}).get(INSTANCE_LABEL) != metadata["name"]:
+                    continue  # not rendered by a chart (a 0.x DataVolume goes with its KubeVirt VM)
+                if (metadata["namespace"], metadata["name"]) not in releases:
+                    self._delete(kind, metadata["namespace"], metadata["name"])
+                    if kind is KUBEVIRT_VM and self._find(kind, metadata["namespace"], metadata["name"]):
+                        self._set_finalizers(kind, self._find(kind, metadata["namespace"], metadata["name"]), [])
+        current_pods = {(state.pod_name) for state in self.instances.values() if state.pod_name}
+        for pod in self._all(POD):
+            metadata = pod["metadata"]
+            if (metadata.get("labels") or {}).get("kubevirt.io") != "virt-launcher":
+                continue
+            if metadata.get("deletionTimestamp") or metadata["name"] not in current_pods:
+                self._delete(POD, metadata["namespace"], metadata["name"])
         live_uids = {app["metadata"]["uid"] for app in apps} | {d["metadata"]["uid"] for d in disks}
         for uid in set(self.instances) - live_uids:
             del self.instances[uid]
         for uid in set(self.disks) - live_uids:
             del self.disks[uid]
+        holders = {self._holder(self._shape(KINDS_BY_APP[app["kind"]], app)) for app in apps}
+        for holder in set(self.inventory.allocations) - holders:
+            self.inventory.release(holder)
 
     def _event(self, involved: dict, reason: str, message: str, *, warning: bool = False,
                component: str) -> None:
         metadata = involved["metadata"]
         key = (metadata.get("uid"), involved.get("kind"), reason, message)
         now = timestamp()
-        existing_name = self.event_names.get(key)
-        existing = self.store.find(EVENT, metadata["namespace"], existing_name) if existing_name else None
+        existing = self.events.get(key)
         if existing is not None:
-            existing["count"] = existing.get("count", 1) + 1
-            existing["lastTimestamp"] = now
-            self.store.put(EVENT, existing)
-            return
-        name = f"{metadata['name']}.{secrets.token_hex(8)}"
-        self.event_names[key] = name
-        self.store.put(EVENT, {
-            "metadata": {"name": name, "namespace": metadata["namespace"]},
-            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                               "name": metadata["name"], "namespace": metadata["namespace"],
-                               "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")},
+            try:
+                self.events[key] = self.port.replace(EVENT, {**existing, "count": existing.get("count", 1) + 1,
+                                                             "lastTimestamp": now})
+                return
+            except ApiError as exc:
+                if exc.code not in (404, 409):
+                    raise
+        involved_object = {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                           "name": metadata["name"], "namespace": metadata["namespace"],
+                           "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")}
+        self.events[key] = self.port.create(EVENT, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{metadata['name']}.{secrets.token_hex(8)}", "namespace": metadata["namespace"]},
+            "involvedObject": {field: value for field, value in involved_object.items() if value},
             "reason": reason,
             "message": message,
             "type": "Warning" if warning else "Normal",
@@ -773,10 +1005,9 @@ class Controller:
         guests = []
         for app in apps:
             state = self.instances.get(app["metadata"]["uid"])
-            kind = VM_INSTANCE if app["kind"] == "VMInstance" else LEGACY_VIRTUAL_MACHINE
             if state is None or state.phase != "Running":
                 continue
-            shape = self._shape(kind, app)
+            shape = self._shape(KINDS_BY_APP[app["kind"]], app)
             allocation = self.inventory.allocations.get(self._holder(shape), {})
             resources = tuple(r for r, count in sorted(allocation.items()) for _ in range(count))
             if not resources:
@@ -793,13 +1024,14 @@ class Controller:
             self.on_guests_changed(guests_tuple)
 
     def snapshot(self) -> dict:
-        with self.store.condition:
+        with self._lock:
             return {
                 "paused": self.paused,
                 "time_scale": self.time_scale,
                 "gpus": self.inventory.snapshot(),
                 "allocations": dict(self.inventory.allocations),
                 "instances": {uid: state.phase for uid, state in self.instances.items()},
+                "tenant_quotas": {namespace: hard for namespace, hard in sorted(self.tenant_quotas.items())},
                 "guests": [{"namespace": g.namespace, "vm": g.vm, "gpus": list(g.gpu_resources),
                             "profile": g.profile} for g in self.guests],
             }

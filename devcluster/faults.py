@@ -6,6 +6,11 @@ from dataclasses import asdict, dataclass, fields
 
 from devcluster.errors import bad_request
 
+# What only the development cluster's own API server can do: a real one answers for itself.
+API_SERVER_FAULTS = ("latency_ms", "error_rate", "conflict_rate", "drop_watch_after_events",
+                     "drop_watch_after_seconds")
+SWITCHES = ("paused", "legacy_running_ignored", "pod_application_labels")
+
 
 @dataclass
 class Faults:
@@ -16,7 +21,13 @@ class Faults:
     # Watch streams end after this many events or seconds (None: they last their timeoutSeconds).
     drop_watch_after_events: int | None = None
     drop_watch_after_seconds: float | None = None
+    # Switches of the simulated controller, which work against any API server:
     paused: bool = False
+    # Cozystack 0.x: a `running` change on a VirtualMachine app is not carried to the KubeVirt VM
+    # (the release upgrades, the VM keeps its run strategy).
+    legacy_running_ignored: bool = False
+    # Pods get the `apps.cozystack.io/application.*` labels a recent platform webhook adds.
+    pod_application_labels: bool = False
 
     def __post_init__(self):
         self._random = random.Random()
@@ -29,9 +40,9 @@ class Faults:
             raise bad_request(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         # Every value is checked before any is set: a refused update changes nothing.
         for name, value in changes.items():
-            if name == "paused":
+            if name in SWITCHES:
                 if not isinstance(value, bool):
-                    raise bad_request("paused must be true or false")
+                    raise bad_request(f"{name} must be true or false")
             elif value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
                 raise bad_request(f"{name} must be a non-negative number or null")
             elif name.endswith("_rate") and value is not None and value > 1:

@@ -16,8 +16,14 @@ class Kind:
     # Clients may only read what the controller owns, as with a tenant's RBAC on a real cluster.
     writable: bool = False
     # Cozystack derives Helm release names (at most 53 characters) from app names plus a prefix.
-    max_name_length: int = 63
+    max_name_length: int = 253
     dns1035_names: bool = False
+    # Most kinds take DNS-1123 subdomains (dots allowed: `vm.1a2b` events); namespaces, labels only.
+    subdomain_names: bool = True
+    # With a status subresource, a write to the main resource never changes status, and
+    # `.../status` changes nothing else (what the CRDs in ../shared/kube/crds declare, and
+    # what Kubernetes does for its own kinds below).
+    status_subresource: bool = True
 
     @property
     def api_version(self) -> str:
@@ -41,13 +47,16 @@ LEGACY_VIRTUAL_MACHINE = Kind(APPS_GROUP, APPS_VERSION, "virtualmachines", "Virt
                               max_name_length=37, dns1035_names=True)
 KUBEVIRT_VM = Kind("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
 DATA_VOLUME = Kind("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
-SERVICE = Kind("", "v1", "services", "Service")
+SERVICE = Kind("", "v1", "services", "Service", subdomain_names=False, max_name_length=63)
 POD = Kind("", "v1", "pods", "Pod")
-EVENT = Kind("", "v1", "events", "Event")
-NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False, writable=True)
+EVENT = Kind("", "v1", "events", "Event", status_subresource=False)
+NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False, writable=True, subdomain_names=False,
+                 max_name_length=63)
+NODE = Kind("", "v1", "nodes", "Node", namespaced=False)
+RESOURCE_QUOTA = Kind("", "v1", "resourcequotas", "ResourceQuota")
 
 ALL_KINDS = (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE, KUBEVIRT_VM, DATA_VOLUME, SERVICE, POD, EVENT,
-             NAMESPACE)
+             NAMESPACE, NODE, RESOURCE_QUOTA)
 APPS_KINDS = (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE)
 KINDS_BY_KEY = {kind.key: kind for kind in ALL_KINDS}
 

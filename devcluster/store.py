@@ -15,16 +15,23 @@ from collections import deque
 from datetime import UTC, datetime
 
 from devcluster import errors
-from devcluster.kinds import APPS_KINDS, NAMESPACE, Kind
+from devcluster.kinds import ALL_KINDS, NAMESPACE, POD, RESOURCE_QUOTA, SERVICE, Kind
+from devcluster.quantities import whole_quantity
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 DNS1035_MESSAGE = (
     "a lowercase RFC 1035 label must consist of lower case alphanumeric characters or '-', start with an "
     "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex "
     "used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_SUBDOMAIN_MESSAGE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 DNS1123_MESSAGE = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
@@ -96,6 +103,25 @@ def json_patch(target: dict, operations: list) -> dict:
                                   f"request: {op} operation does not apply: doc is missing path: "
                                   f"{operation.get('path')}") from exc
     return result
+
+
+def _tracks_generation(kind: Kind) -> bool:
+    """Custom resources (every group-qualified kind here) count spec changes in metadata.generation."""
+    return bool(kind.group)
+
+
+def _pod_usage(pod: dict) -> dict[str, int]:
+    """What the quota controller counts for a pod: its containers' requests and limits, and itself."""
+    usage = {"pods": 1, "count/pods": 1}
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        for scope in ("requests", "limits"):
+            for resource, quantity in (resources.get(scope) or {}).items():
+                key = f"{scope}.{resource}"
+                usage[key] = usage.get(key, 0) + whole_quantity(quantity)
+                if scope == "requests":
+                    usage[resource] = usage.get(resource, 0) + whole_quantity(quantity)
+    return usage
 
 
 def _spec_of(obj: dict) -> dict:
@@ -188,15 +214,21 @@ class Store:
             obj["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=timestamp())
             if kind.namespaced:
                 obj["metadata"]["namespace"] = namespace
-            if kind in APPS_KINDS:
+            if _tracks_generation(kind):
                 obj["metadata"]["generation"] = 1
+            if kind.status_subresource:
                 obj.pop("status", None)
             if kind is NAMESPACE:
                 obj["status"] = {"phase": "Active"}
                 obj["spec"] = {"finalizers": ["kubernetes"]}
+            if kind is SERVICE:
+                self._allocate_cluster_ip(obj)
+            if kind is POD:
+                self._admit_pod(namespace, obj)
             return self._commit(kind, obj, None)
 
-    def update(self, kind: Kind, namespace: str | None, name: str, body: dict) -> dict:
+    def update(self, kind: Kind, namespace: str | None, name: str, body: dict, *, status: bool = False) -> dict:
+        """PUT of the main resource, or of its status subresource (`status=True`)."""
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise errors.bad_request("the body of the request was in an unknown format")
         self._check_type_and_namespace(kind, namespace, body)
@@ -212,9 +244,10 @@ class Store:
                                                    "Invalid value: 0x0: must be specified for an update")])
             if str(sent_version) != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name)
-            return self._client_write(kind, current, body)
+            return self._client_write(kind, current, body, status=status)
 
-    def patch(self, kind: Kind, namespace: str | None, name: str, patch, content_type: str) -> dict:
+    def patch(self, kind: Kind, namespace: str | None, name: str, patch, content_type: str, *,
+              status: bool = False) -> dict:
         with self.condition:
             current = self._current(kind, namespace, name)
             if content_type == "application/json-patch+json":
@@ -231,7 +264,7 @@ class Store:
             if not isinstance(patched.get("metadata"), dict):
                 raise errors.bad_request("metadata must be an object")
             self._validate(kind, name, patched["metadata"])
-            return self._client_write(kind, current, patched)
+            return self._client_write(kind, current, patched, status=status)
 
     def delete(self, kind: Kind, namespace: str | None, name: str, preconditions: dict | None = None) -> dict:
         with self.condition:
@@ -247,6 +280,18 @@ class Store:
                     and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]):
                 raise errors.conflict(kind, name)
             return self.mark_deleted(kind, current)
+
+    def bind(self, namespace: str, name: str, node: str) -> dict:
+        """POST .../pods/NAME/binding: what the scheduler does to place a pending pod."""
+        with self.condition:
+            current = self._current(POD, namespace, name)
+            if (current.get("spec") or {}).get("nodeName"):
+                raise errors.ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": pod '
+                                      f'{name} is already assigned to node "{current["spec"]["nodeName"]}"',
+                                      {"name": name, "kind": "pods"})
+            bound = copy.deepcopy(current)
+            bound.setdefault("spec", {})["nodeName"] = node
+            return self._commit(POD, bound, current)
 
     def mark_deleted(self, kind: Kind, obj: dict) -> dict:
         """Deletes now, or sets deletionTimestamp and waits for the finalizers to be removed."""
@@ -268,30 +313,23 @@ class Store:
                 return self._commit(kind, terminating, current)
             return self._remove(kind, current)
 
-    # -- writes by the controller (no checks, no-op when nothing changed) ---------------------
+    # -- what kube-controller-manager does on a real cluster ----------------------------------
 
-    def put(self, kind: Kind, obj: dict) -> dict:
-        """Creates or replaces a controller-owned object; returns it as stored."""
+    def finalize_namespaces(self) -> None:
+        """The namespace controller: deletes what a terminating namespace holds, then the namespace
+        once nothing is left (objects with finalizers wait for their controllers)."""
         with self.condition:
-            metadata = obj["metadata"]
-            key = (metadata.get("namespace") or "", metadata["name"])
-            current = self._bucket(kind).get(key)
-            stored = copy.deepcopy(obj)
-            stored["apiVersion"], stored["kind"] = kind.api_version, kind.kind
-            if current is None:
-                stored["metadata"].setdefault("uid", str(uuid.uuid4()))
-                stored["metadata"].setdefault("creationTimestamp", timestamp())
-                stored["metadata"].pop("resourceVersion", None)
-                return self._commit(kind, stored, None)
-            for field in ("uid", "creationTimestamp", "generation"):
-                if field in current["metadata"]:
-                    stored["metadata"][field] = current["metadata"][field]
-            stored["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            if stored == current:
-                return copy.deepcopy(current)
-            if current["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
-                return self._remove(kind, current)
-            return self._commit(kind, stored, current)
+            for (_, name), namespace in list(self._bucket(NAMESPACE).items()):
+                if not namespace["metadata"].get("deletionTimestamp"):
+                    continue
+                for kind in ALL_KINDS:
+                    if kind is NAMESPACE:
+                        continue
+                    for (obj_namespace, _), obj in list(self._bucket(kind).items()):
+                        if obj_namespace == name and not obj["metadata"].get("deletionTimestamp"):
+                            self.mark_deleted(kind, obj)
+                if self.namespace_is_empty(name):
+                    self._remove(NAMESPACE, namespace)
 
     def remove(self, kind: Kind, namespace: str | None, name: str) -> None:
         with self.condition:
@@ -321,7 +359,25 @@ class Store:
             raise errors.not_found(kind, name)
         return current
 
-    def _client_write(self, kind: Kind, current: dict, body: dict) -> dict:
+    def _client_write(self, kind: Kind, current: dict, body: dict, *, status: bool = False) -> dict:
+        if status:
+            if not kind.status_subresource:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            # A status write keeps everything else as stored, metadata included.
+            obj = copy.deepcopy(current)
+            if "status" in body:
+                obj["status"] = copy.deepcopy(body["status"])
+            else:
+                obj.pop("status", None)
+        else:
+            obj = self._main_resource_write(kind, current, body)
+        if obj == current:
+            return copy.deepcopy(current)
+        if current["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
+            return self._remove(kind, current)
+        return self._commit(kind, obj, current)
+
+    def _main_resource_write(self, kind: Kind, current: dict, body: dict) -> dict:
         obj = copy.deepcopy(body)
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
         for field in SERVER_OWNED_METADATA:
@@ -329,21 +385,19 @@ class Store:
                 obj["metadata"][field] = current["metadata"][field]
             else:
                 obj["metadata"].pop(field, None)
-        # Apps objects have a status subresource: writes to the main resource never change status.
-        if kind in APPS_KINDS or kind is NAMESPACE:
+        if kind.status_subresource:
             if "status" in current:
                 obj["status"] = copy.deepcopy(current["status"])
             else:
                 obj.pop("status", None)
         if kind is NAMESPACE:
             obj["spec"] = copy.deepcopy(current.get("spec", {}))
-        if kind in APPS_KINDS and _spec_of(obj) != _spec_of(current):
+        if kind is SERVICE and isinstance(obj.get("spec"), dict) and not obj["spec"].get("clusterIP"):
+            # An update that leaves the allocated address out keeps it, as the API server does.
+            obj["spec"]["clusterIP"] = current.get("spec", {}).get("clusterIP")
+        if _tracks_generation(kind) and _spec_of(obj) != _spec_of(current):
             obj["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
-        if obj == current:
-            return copy.deepcopy(current)
-        if current["metadata"].get("deletionTimestamp") and not obj["metadata"].get("finalizers"):
-            return self._remove(kind, current)
-        return self._commit(kind, obj, current)
+        return obj
 
     def _commit(self, kind: Kind, obj: dict, previous: dict | None) -> dict:
         self.resource_version += 1
@@ -351,7 +405,10 @@ class Store:
         namespace = obj["metadata"].get("namespace") or ""
         self._bucket(kind)[(namespace, obj["metadata"]["name"])] = obj
         self._record("ADDED" if previous is None else "MODIFIED", kind, namespace, obj, previous)
-        return copy.deepcopy(obj)
+        stored = copy.deepcopy(obj)
+        if kind in (POD, RESOURCE_QUOTA):
+            self._refresh_quota_usage(namespace)
+        return stored
 
     def _remove(self, kind: Kind, current: dict) -> dict:
         namespace = current["metadata"].get("namespace") or ""
@@ -360,7 +417,83 @@ class Store:
         removed = copy.deepcopy(current)
         removed["metadata"]["resourceVersion"] = str(self.resource_version)
         self._record("DELETED", kind, namespace, removed, current)
+        if kind is POD:
+            self._refresh_quota_usage(namespace)
+        self._collect_dependents(current["metadata"]["uid"])
         return copy.deepcopy(removed)
+
+    def _collect_dependents(self, owner_uid: str) -> None:
+        """The garbage collector: what an ownerReference ties to a vanished owner goes too."""
+        for kind in ALL_KINDS:
+            for obj in list(self._bucket(kind).values()):
+                references = obj["metadata"].get("ownerReferences") or []
+                if any(reference.get("uid") == owner_uid for reference in references) and not any(
+                        self._uid_exists(reference.get("uid")) for reference in references):
+                    key = (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+                    if key in self._bucket(kind):
+                        self.mark_deleted(kind, obj)
+
+    def _uid_exists(self, uid: str | None) -> bool:
+        return any(obj["metadata"].get("uid") == uid for bucket in self.objects.values() for obj in bucket.values())
+
+    # -- what the quota admission plugin and the quota controller do -----------------------------
+
+    def _namespace_usage(self, namespace: str) -> dict[str, int]:
+        usage: dict[str, int] = {}
+        for (pod_namespace, _), pod in self._bucket(POD).items():
+            if pod_namespace != namespace or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            for key, amount in _pod_usage(pod).items():
+                usage[key] = usage.get(key, 0) + amount
+        return usage
+
+    def _refresh_quota_usage(self, namespace: str) -> None:
+        """Keeps each quota's status.used at what the namespace's pods request. A real cluster's
+        quota controller does it a moment later; here it is part of the write."""
+        quotas = [obj for (obj_namespace, _), obj in self._bucket(RESOURCE_QUOTA).items()
+                  if obj_namespace == namespace]
+        if not quotas:
+            return
+        usage = self._namespace_usage(namespace)
+        for quota in quotas:
+            hard = copy.deepcopy((quota.get("spec") or {}).get("hard") or {})
+            status = {"hard": hard, "used": {key: str(usage.get(key, 0)) for key in hard}}
+            if quota.get("status") != status:
+                updated = copy.deepcopy(quota)
+                updated["status"] = status
+                self._commit(RESOURCE_QUOTA, updated, quota)
+
+    def _admit_pod(self, namespace: str, pod: dict) -> None:
+        """Refuses a pod that would take a quota of the namespace over its hard limit."""
+        requested = _pod_usage(pod)
+        usage = self._namespace_usage(namespace)
+        for (quota_namespace, quota_name), quota in sorted(self._bucket(RESOURCE_QUOTA).items()):
+            hard = (quota.get("spec") or {}).get("hard") or {}
+            over = sorted(key for key in hard if requested.get(key, 0)
+                          and usage.get(key, 0) + requested[key] > whole_quantity(hard[key]))
+            if quota_namespace != namespace or not over:
+                continue
+            figures = {name: ",".join(f"{key}={value(key)}" for key in over) for name, value in (
+                ("requested", requested.get), ("used", lambda key: usage.get(key, 0)), ("limited", hard.get))}
+            raise errors.ApiError(
+                403, "Forbidden",
+                f'pods "{pod["metadata"]["name"]}" is forbidden: exceeded quota: {quota_name}, '
+                f"requested: {figures['requested']}, used: {figures['used']}, limited: {figures['limited']}",
+                {"name": pod["metadata"]["name"], "kind": "pods"})
+
+    def _allocate_cluster_ip(self, service: dict) -> None:
+        spec = service.setdefault("spec", {})
+        if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+            return
+        taken = {(obj.get("spec") or {}).get("clusterIP") for obj in self._bucket(SERVICE).values()}
+        for index in range(1, 65534):
+            address = f"10.96.{index // 254}.{index % 254 + 1}"
+            if address not in taken:
+                spec["clusterIP"] = address
+                spec["clusterIPs"] = [address]
+                return
+        raise errors.ApiError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
+                              "range is full")
 
     def _record(self, event_type: str, kind: Kind, namespace: str, obj: dict, previous: dict | None):
         self.history.append(WatchEvent(self.resource_version, kind.key, namespace, event_type,
@@ -398,8 +531,12 @@ class Store:
         if not name:
             causes.append(("metadata.name", "Required value: name or generateName is required"))
         else:
-            pattern, message = (DNS1035_LABEL, DNS1035_MESSAGE) if kind.dns1035_names else \
-                (DNS1123_LABEL, DNS1123_MESSAGE)
+            if kind.dns1035_names:
+                pattern, message = DNS1035_LABEL, DNS1035_MESSAGE
+            elif kind.subdomain_names:
+                pattern, message = DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MESSAGE
+            else:
+                pattern, message = DNS1123_LABEL, DNS1123_MESSAGE
             if not pattern.match(name):
                 causes.append(("metadata.name", f'Invalid value: "{name}": {message}'))
             if len(name) > kind.max_name_length:

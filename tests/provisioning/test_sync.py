@@ -119,7 +119,7 @@ def test_a_helm_render_error_fails_the_vm_in_the_clusters_words(worker, gateway,
     vm = new_vm(team=team, owner=owner, instance_type="g1.custom")
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
     vm = converge(gateway, vm.pk, State.FAILED)
-    assert "Specified instancetype not exists in cluster: g1.custom" in vm.failure_message
+    assert "Specified instanceType does not exist in the cluster: g1.custom" in vm.failure_message
     assert not vm.failure_retryable
     assert lifecycle.available_actions(vm) == {"delete"}
     lifecycle.vm_delete(vm_id=vm.pk, actor=owner)

@@ -30,12 +30,7 @@ GROUP, VERSION = "apps.cozystack.io", "v1alpha1"
 DEV_TENANT_TOKEN = "conformance-tenant-token"
 DEV_TENANT_NAMESPACE = "conformance-tenant"
 
-PENDING_DEVCLUSTER_FIXES = {
-    "status_subresource_write": "the development cluster does not serve /status yet (404)",
-    "nodes_list": "the development cluster does not serve Nodes yet (404)",
-    "nodes_forbidden_to_tenant": "the development cluster does not serve Nodes yet: 404, where RBAC says 403",
-    "resource_quotas_list": "the development cluster does not serve ResourceQuotas yet (404)",
-}
+PENDING_DEVCLUSTER_FIXES: dict[str, str] = {}
 
 DOCUMENTED_DIFFERENCES = {
     "server_metadata": "the development cluster keeps no managedFields (server-side apply bookkeeping the portal "
@@ -52,8 +47,6 @@ DOCUMENTED_DIFFERENCES = {
                            "the portal's manifests always carry them",
     "kubevirt_vm_create_with_status": "KubeVirt VMs belong to the development cluster's controller: nobody may write "
                                       "them (405); on a real cluster an admin may, and KubeVirt owns their status",
-    "owner_deleted_dependent_collected": "the development cluster runs no garbage collector: its controller removes "
-                                         "what an app rendered by name and label, never by ownerReference",
     "watch_from_an_old_resource_version": "the development cluster resumes a watch from any of its last "
                                           "--watch-history events; the real server only from its watch cache, "
                                           "which begins when it starts serving the resource (410 Expired before)",
