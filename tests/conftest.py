@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
 from tests.support.worker import ARTIFACTS, Worker, database_url
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
@@ -49,7 +50,7 @@ def celery_worker(transactional_db, settings):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -66,12 +67,25 @@ def browser():
 
 
 @pytest.fixture
+def browser(chromium, request):
+    """Chromium for one test: the test fails if a page it opened logged a console error, threw,
+    or saw a request fail, unless the test's browser_errors_expected marker lists it."""
+    marker = request.node.get_closest_marker(EXPECTED_ERRORS_MARKER)
+    watched = WatchedBrowser(chromium, expected=marker.args if marker else ())
+    yield watched
+    # What happened while the test ran, before closing aborts what was still in flight.
+    problems = watched.problems()
+    watched.close_contexts()
+    if problems:
+        pytest.fail("the browser saw errors:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, locale="en-GB")
     context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    # The browser fixture closes the context once it has read what the pages logged.
+    return context.new_page()
 
 
 @pytest.fixture
