@@ -23,6 +23,10 @@ def visible_vms(user) -> QuerySet[VirtualMachine]:
     return VirtualMachine.objects.filter(team__memberships__user=user)
 
 
+def is_team_member(user, team_id: int) -> bool:
+    return Membership.objects.filter(team_id=team_id, user=user).exists()
+
+
 def can_manage_vm(user, vm: VirtualMachine) -> bool:
     if user.is_superuser or vm.owner_id == user.pk:
         return True

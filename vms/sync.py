@@ -50,7 +50,7 @@ from vms.cluster import (
     whole_quantity,
 )
 from vms.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
-from vms.models import Event, GpuAllocation, GpuModel, Image, OrphanObject, Team, TenantQuota, VirtualMachine
+from vms.models import Event, GpuAllocation, GpuModel, OrphanObject, Team, TenantQuota, VirtualMachine
 from vms.provisioning import helm_failure, release_failure, vm_object_names
 from vms.services import InvalidTransition, vm_transition
 from vms.spec import API_SHAPE_LEGACY, SSH_PORT
@@ -237,16 +237,18 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
     return observation
 
 
-def _status_events(vm: VirtualMachine, seen: Observation, login_user: str) -> list[tuple[str, dict]]:
-    """(message, data) of the events that tell what changed since the last cycle."""
+def _status_events(vm: VirtualMachine, seen: Observation) -> list[tuple[str, dict]]:
+    """(message, data) of the events that tell what changed since the last cycle. The address
+    stays out of them: every reader of the VM sees its timeline, while the SSH command is
+    revealed on request and each reveal audited (vms.views.vm_connection)."""
     events = []
     status_changed = seen.cluster_status != vm.cluster_status
     ip_changed = seen.external_ip != vm.external_ip
     if seen.cluster_status == "Running" and (status_changed or ip_changed):
         if seen.external_ip and SSH_PORT in vm.public_ports:
-            events.append((N_("Running — ssh %(user)s@%(ip)s"), {"user": login_user, "ip": seen.external_ip}))
+            events.append((N_("Running — reachable over SSH"), {}))
         elif seen.external_ip:
-            events.append((N_("Running — public IP %(ip)s"), {"ip": seen.external_ip}))
+            events.append((N_("Running — public IP assigned"), {}))
         else:
             events.append((N_("Running"), {}))
     elif status_changed and seen.waiting_for_gpu:
@@ -255,7 +257,7 @@ def _status_events(vm: VirtualMachine, seen: Observation, login_user: str) -> li
     elif status_changed and seen.cluster_status:
         events.append((N_("Cluster status: %(status)s"), {"status": seen.cluster_status}))
     elif ip_changed and seen.external_ip:
-        events.append((N_("Public IP: %(ip)s"), {"ip": seen.external_ip}))
+        events.append((N_("Public IP changed"), {}))
     if seen.status_message and seen.status_message != vm.status_message and not seen.waiting_for_gpu:
         events.append((N_("The cluster says: %(message)s"), {"message": seen.status_message}))
     for disk, status in seen.disk_status.items():
@@ -426,14 +428,13 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
     now = timezone.now()
     vms = list(VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES)
                .select_related("team", "instance_type", "gpu_model"))
-    login_users = dict(Image.objects.values_list("slug", "default_user"))
     report.vms = len(vms)
     changed, events, enqueue = [], [], []
     known_ids: dict[int, set[str]] = defaultdict(set)
     for vm in vms:
         known_ids[vm.team_id].add(str(vm.pk))
         seen = observe_vm(vm, listed[vm.team_id])
-        for message, data in _status_events(vm, seen, login_users.get(vm.image, "")):
+        for message, data in _status_events(vm, seen):
             events.append(Event(kind=Event.Kind.CLUSTER, vm=vm, team_id=vm.team_id, target=f"{vm.team.name}/{vm.name}",
                                 message=message, data=data))
         if (seen.cluster_status, seen.status_message, seen.disk_status, seen.external_ip) != \

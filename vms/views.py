@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from vms import catalogue_data, lifecycle, selectors, services
-from vms.access import can_manage_vm, visible_teams, vm_for_user
+from vms.access import can_manage_vm, is_team_member, visible_teams, vm_for_user
 from vms.catalogue import catalogue_from_db
 from vms.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.manifests import render_manifests, to_yaml
@@ -104,15 +104,19 @@ def vm_detail(request, vm_id):
 
 
 @login_required
+@require_POST
 def vm_connection(request, vm_id):
-    """Connection details on request, so each time someone reads them lands in the audit trail."""
+    """Connection details on request, so each time someone reads them lands in the audit trail.
+    A POST: a prefetching browser or a link preview must not reveal (and audit) them."""
     vm = vm_for_user(request.user, vm_id)
     login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
     if vm.external_ip:
         services.event_record(kind=Event.Kind.ACCESS, vm=vm, actor=request.user,
                               message=N_("Viewed the connection details"))
-    return render(request, "vms/vm_detail.html#connection",
-                  {"vm": vm, "login_user": login_user, "revealed": True})
+    context = {"vm": vm, "login_user": login_user, "revealed": True}
+    if request.htmx:
+        return render(request, "vms/vm_detail.html#connection", context)
+    return render(request, "vms/vm_detail.html", {**_live_context(request, vm), **context})
 
 
 def _request_form(request, data=None, initial=None):
@@ -310,6 +314,12 @@ def vm_extend_lease(request, vm_id):
 def vm_manifests(request, vm_id):
     """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
     vm = vm_for_user(request.user, vm_id)
+    if not is_team_member(request.user, vm.team_id):
+        # An approver or admin reading another team's VM: its free-form cloud-config may hold
+        # tokens. Audited rather than redacted: approvers judge what a request really runs, and
+        # no redaction reliably finds a secret in free-form YAML.
+        services.event_record(kind=Event.Kind.ACCESS, vm=vm, actor=request.user,
+                              message=N_("Read the manifests of another team's VM"))
     objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(offered_only=False), namespace=vm.namespace,
                                vm_id=vm.pk,
                                api_shape=vm.api_shape, running=vm.state != vm.State.STOPPED)

@@ -34,7 +34,9 @@ def test_request_watch_running_stop_and_delete(page, make_user, running_portal, 
     badge.and_(page.locator("[data-state=running]")).wait_for(timeout=60_000)
     page.locator("[data-cluster-status]", has_text="Running").wait_for(timeout=30_000)
     assert page.url == url  # no reload: htmx swapped the live part in place
-    assert page.get_by_text("Running — ssh").first.is_visible()
+    assert page.get_by_text("Running — reachable over SSH").first.is_visible()
+    page.get_by_role("button", name="Show the SSH command").click()
+    page.locator("#ssh-command", has_text="ssh ubuntu@203.0.113.").wait_for()
     screenshot(page, "running")
 
     page.get_by_role("button", name="Stop").click()

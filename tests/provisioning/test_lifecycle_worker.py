@@ -20,7 +20,8 @@ def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, ap
     vm = converge(gateway, vm.pk, State.RUNNING)
     assert vm.cluster_status == "Running"
     assert vm.external_ip.startswith("203.0.113.")
-    assert f"Running — ssh ubuntu@{vm.external_ip}" in timeline(vm)
+    assert "Running — reachable over SSH" in timeline(vm)
+    assert vm.external_ip not in timeline(vm)  # revealed on request only, and audited
     assert all(status["phase"] == "Succeeded" for status in vm.disk_status.values())
     expected_disks = {"os", "data"} if api_shape == "current" else {"os"}
     assert set(vm.disk_status) == expected_disks

@@ -101,13 +101,20 @@ def test_connection_details_are_audited_and_hidden_from_strangers(member_client,
     vm = make_vm(team=team, owner=member, external_ip="203.0.113.7")
     page = member_client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
     assert "203.0.113.7" not in page
-    response = member_client.get(reverse("vm_connection", args=[vm.pk]))
+    # A GET (a prefetch, a link preview) reveals nothing and records nothing.
+    assert member_client.get(reverse("vm_connection", args=[vm.pk])).status_code == 405
+    assert not Event.objects.filter(vm=vm, kind="access").exists()
+    response = member_client.post(reverse("vm_connection", args=[vm.pk]), HTTP_HX_REQUEST="true")
     assert "ssh ubuntu@203.0.113.7" in response.content.decode()
     access = Event.objects.get(vm=vm, kind="access")
     assert (access.actor, access.text) == (member, "Viewed the connection details")
+    # Without JavaScript the form posts too, and gets the whole page back.
+    response = member_client.post(reverse("vm_connection", args=[vm.pk]))
+    assert "ssh ubuntu@203.0.113.7" in response.content.decode() and "Timeline" in response.content.decode()
+    assert Event.objects.filter(vm=vm, kind="access").count() == 2
 
     theirs = make_vm(team=other_team, owner=make_user("mallory"), external_ip="203.0.113.8")
-    assert member_client.get(reverse("vm_connection", args=[theirs.pk])).status_code == 404
+    assert member_client.post(reverse("vm_connection", args=[theirs.pk])).status_code == 404
     assert not Event.objects.filter(vm=theirs).exists()
 
 
