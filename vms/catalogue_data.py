@@ -336,8 +336,13 @@ STORAGE_LAYOUTS = [
     },
 ]
 
-# The seed's examples. Ports always include 22: with PortList forwarding, a port that is not
-# listed is closed, and the seed's inference and rendering examples would be unreachable by SSH.
+# The seed's examples. Their instance types follow the seed's own best practices ("Bonnes
+# Pratiques": "Utilisez 8-16 vCPU par GPU"; "Minimum 32GB RAM par GPU, 64-128GB pour
+# entraînement"), which the request summary checks, rather than its YAML examples, whose
+# g2.xlarge and g4.2xlarge (and g8.4xlarge) give 32 vCPUs per GPU: each preset keeps its GPUs
+# with 16 vCPUs and 64 GiB of RAM per GPU. Migration 0011 moves existing installations' presets.
+# Ports always include 22: with PortList forwarding, a port that is not listed is closed, and the
+# seed's inference and rendering examples would be unreachable by SSH.
 # The seed's `nvidia-cuda-toolkit` package (HPC example) is left out: the nvidia-driver block
 # installs NVIDIA's own CUDA toolkit, and two toolkits on one PATH confuse builds.
 PRESETS = [
@@ -346,7 +351,7 @@ PRESETS = [
         "title": N_("Dual A100"),
         "description": N_("Two A100s for multi-GPU work; checks the GPU topology at first boot."),
         "suggested_name": "dual-gpu-vm",
-        "instance_type": "g2.xlarge",
+        "instance_type": "g2.large",
         "gpu_model": "A100",
         "system_disk_gib": 200,
         "system_disk_class": "replicated",
@@ -360,7 +365,7 @@ PRESETS = [
         "title": N_("Quad H100 for HPC"),
         "description": N_("Four H100s with Open MPI for high-performance computing."),
         "suggested_name": "hpc-quad-gpu",
-        "instance_type": "g4.2xlarge",
+        "instance_type": "g4.xlarge",
         "gpu_model": "H100",
         "system_disk_gib": 500,
         "system_disk_class": "replicated",
@@ -379,7 +384,7 @@ PRESETS = [
             "Eight H100s with the deep-learning stack, and replicated disks for datasets and checkpoints."
         ),
         "suggested_name": "llm-training",
-        "instance_type": "g8.4xlarge",
+        "instance_type": "g8.2xlarge",
         "gpu_model": "H100",
         "system_disk_gib": 500,
         "system_disk_class": "replicated",
@@ -415,7 +420,7 @@ PRESETS = [
         "title": N_("Render farm (2× L40S)"),
         "description": N_("Two L40S with a minimal desktop, Blender and VNC on port 5900."),
         "suggested_name": "render-farm",
-        "instance_type": "g2.xlarge",
+        "instance_type": "g2.large",
         "gpu_model": "L40S",
         "system_disk_gib": 500,
         "system_disk_class": "replicated",

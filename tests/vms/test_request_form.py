@@ -171,7 +171,7 @@ def test_cloud_config_cannot_change_the_document_structure(member_client, team):
 def test_preset_prefills_the_form(member_client):
     response = member_client.get(reverse("vm_request"), {"preset": "llm-training"})
     form = response.context["form"]
-    assert form["instance_type"].value() == "g8.4xlarge"
+    assert form["instance_type"].value() == "g8.2xlarge"
     assert form["gpu_model"].value() == "H100"
     assert [row["name"] for row in form.disk_rows] == ["datasets", "checkpoints"]
 
