@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install lint messages clean
+.PHONY: run test screenshots install lint messages clean
 
 # Reinstall whenever the pinned dependencies change.
 $(INSTALLED): pyproject.toml
@@ -23,6 +23,10 @@ run: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/pytest'
+
+# README's screenshots: the browser tests that take them also write docs/screenshots/.
+screenshots: $(INSTALLED)
+	$(BIN)/python scripts/with_test_services.py -- env SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

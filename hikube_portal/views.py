@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from hikube_portal import health
-from vms import selectors
+from vms import catalogue_data, selectors
 from vms.access import can_approve
+from vms.models import Preset
 
 HOME_VMS = 8
 
@@ -16,10 +17,13 @@ HOME_VMS = 8
 @login_required
 def home(request):
     memberships = request.user.memberships.select_related("team").order_by("team__name")
+    vms = list(selectors.vm_list(user=request.user, mine=True)[:HOME_VMS])
     context = {
         "memberships": memberships,
-        "vms": selectors.vm_list(user=request.user, mine=True)[:HOME_VMS],
+        "vms": vms,
         "waiting_for_me": selectors.approval_count(approver=request.user) if can_approve(request.user) else None,
+        # A newcomer's first page walks them to a first VM.
+        "starter": Preset.objects.filter(slug=catalogue_data.STARTER_PRESET).first() if not vms else None,
     }
     return render(request, "home.html", context)
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
-from tests.support.worker import ARTIFACTS, Worker, database_url
+from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -90,10 +91,15 @@ def page(browser, live_server):
 
 @pytest.fixture
 def screenshot(request):
-    def take(page, name):
+    """A full-page screenshot in test-artifacts/. With SCREENSHOTS=1 (`make screenshots`), one
+    given a `docs` name is also written to docs/screenshots/ for README, as a reader's screen
+    shows it (the viewport)."""
+    def take(page, name, *, docs=None):
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{request.node.name}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
+        if docs and os.environ.get("SCREENSHOTS") == "1":
+            page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"), animations="disabled", caret="hide")
         return path
 
     return take

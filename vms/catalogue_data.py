@@ -434,6 +434,10 @@ PRESETS = [
     },
 ]
 
+# The preset a newcomer's first page offers: one L40S, which needs no approver and is the most
+# common request, so a first VM boots without waiting for anyone.
+STARTER_PRESET = "inference-api"
+
 # Bounds the portal enforces on requests; admins may later move them to settings.
 LIMITS = {
     "min_system_disk_gib": 20,

@@ -22,12 +22,16 @@ def test_request_watch_running_stop_and_delete(page, make_user, running_portal, 
     Membership.objects.create(team=Team.objects.create(name="ml-research"), user=user, role="manager")
 
     log_in(page, "alice")
-    page.goto("/vms/new/")
-    page.get_by_label("Name").fill("render-01")
-    page.get_by_label("Instance type").select_option("g1.large")
-    page.get_by_label("GPU model").select_option("L40S")
+    # A newcomer's first page: three steps, and the starter preset one click away.
+    page.get_by_role("heading", name="Your first GPU VM in three steps").wait_for()
+    screenshot(page, "first-page", docs="journey-1-first-page")
+    page.get_by_role("link", name="Start with “Inference API (L40S)”").click()
+    page.wait_for_url("**/vms/new/?preset=inference-api")
+    assert page.get_by_label("Start from a preset").input_value() == "inference-api"
+    page.get_by_label("Name").fill("inference-01")
+    assert page.get_by_label("GPU model").input_value() == "L40S"
     page.get_by_role("button", name="Submit the request").click()
-    page.get_by_role("heading", name="render-01").wait_for()
+    page.get_by_role("heading", name="inference-01").wait_for()
     url = page.url
 
     badge = page.locator("#vm-live [data-state]")
@@ -37,16 +41,16 @@ def test_request_watch_running_stop_and_delete(page, make_user, running_portal, 
     assert page.get_by_text("Running — reachable over SSH").first.is_visible()
     page.get_by_role("button", name="Show the SSH command").click()
     page.locator("#ssh-command", has_text="ssh ubuntu@203.0.113.").wait_for()
-    screenshot(page, "running")
+    screenshot(page, "running", docs="journey-1-vm-running")
 
     page.get_by_role("button", name="Stop").click()
     badge.and_(page.locator("[data-state=stopped]")).wait_for(timeout=60_000)
 
     page.get_by_text("Delete this VM").click()
-    page.get_by_label("VM name to confirm").fill("render-01")
+    page.get_by_label("VM name to confirm").fill("inference-01")
     page.get_by_role("button", name="Delete", exact=True).click()
     badge.and_(page.locator("[data-state=deleted]")).wait_for(timeout=60_000)
-    assert VirtualMachine.objects.get(name="render-01").state == "deleted"
+    assert VirtualMachine.objects.get(name="inference-01").state == "deleted"
     from kubernetes import client
 
     remaining = client.CustomObjectsApi(running_portal.api_client()).list_namespaced_custom_object(

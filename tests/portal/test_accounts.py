@@ -110,3 +110,33 @@ def test_home_lists_my_vms_and_what_waits_for_an_approver(client, make_user):
     make_vm(team=team, owner=make_user("dan"), name="dans-ask", gpu="H100", state="pending_approval")
     html = client.get(reverse("home")).content.decode()
     assert "1 request waits for your decision." in html
+
+
+def test_a_newcomers_home_page_walks_them_to_a_first_vm(client, make_user):
+    from tests.vms.factories import make_vm
+    from vms.models import Membership, Team
+
+    user = make_user("alice", "s3cret-pass")
+    team = Team.objects.create(name="ml-research")
+    Membership.objects.create(team=team, user=user)
+    client.force_login(user)
+    response = client.get(reverse("home"))
+    html = response.content.decode()
+    assert "Your first GPU VM in three steps" in html
+    steps = [step.partition("</strong>")[0] for step in html.split("<li><strong>")[1:]]
+    assert steps == ["Pick a preset.", "Watch it boot.", "Read its GPU charts."]
+    assert f'href="{reverse("vm_request")}?preset=inference-api">Start with “Inference API (L40S)”</a>' in html
+
+    # The preset it offers opens the form filled in with it.
+    form = client.get(f"{reverse('vm_request')}?preset=inference-api").context["form"]
+    assert (form["gpu_model"].value(), form["preset"].value()) == ("L40S", "inference-api")
+
+    make_vm(team=team, owner=user, name="first-vm", state="running")
+    assert "three steps" not in client.get(reverse("home")).content.decode()
+
+
+def test_someone_in_no_team_gets_no_steps_they_cannot_take(client, make_user):
+    client.force_login(make_user("nobody"))
+    html = client.get(reverse("home")).content.decode()
+    assert "three steps" not in html
+    assert "You are not in any team yet." in html
