@@ -953,7 +953,7 @@ class Controller:
                     self._delete(kind, metadata["namespace"], metadata["name"])
                     if kind is KUBEVIRT_VM and self._find(kind, metadata["namespace"], metadata["name"]):
                         self._set_finalizers(kind, self._find(kind, metadata["namespace"], metadata["name"]), [])
-        current_pods = {(state.pod_name) for state in self.instances.values() if state.pod_name}
+        current_pods = {state.pod_name for state in self.instances.values() if state.pod_name}
         for pod in self._all(POD):
             metadata = pod["metadata"]
             if (metadata.get("labels") or {}).get("kubevirt.io") != "virt-launcher":
@@ -971,35 +971,41 @@ class Controller:
 
     def _event(self, involved: dict, reason: str, message: str, *, warning: bool = False,
                component: str) -> None:
+        """Records an event, or counts it again; like client-go's recorder, never fails the caller
+        (a namespace being deleted refuses new events)."""
         metadata = involved["metadata"]
         key = (metadata.get("uid"), involved.get("kind"), reason, message)
         now = timestamp()
         existing = self.events.get(key)
-        if existing is not None:
-            try:
-                self.events[key] = self.port.replace(EVENT, {**existing, "count": existing.get("count", 1) + 1,
-                                                             "lastTimestamp": now})
-                return
-            except ApiError as exc:
-                if exc.code not in (404, 409):
-                    raise
-        involved_object = {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                           "name": metadata["name"], "namespace": metadata["namespace"],
-                           "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")}
-        self.events[key] = self.port.create(EVENT, {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{metadata['name']}.{secrets.token_hex(8)}", "namespace": metadata["namespace"]},
-            "involvedObject": {field: value for field, value in involved_object.items() if value},
-            "reason": reason,
-            "message": message,
-            "type": "Warning" if warning else "Normal",
-            "source": {"component": component},
-            "reportingComponent": component,
-            "reportingInstance": "",
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        })
+        try:
+            if existing is not None:
+                try:
+                    self.events[key] = self.port.replace(EVENT, {**existing, "count": existing.get("count", 1) + 1,
+                                                                 "lastTimestamp": now})
+                    return
+                except ApiError as exc:
+                    if exc.code not in (404, 409):
+                        raise
+            involved_object = {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                               "name": metadata["name"], "namespace": metadata["namespace"],
+                               "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")}
+            self.events[key] = self.port.create(EVENT, {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": f"{metadata['name']}.{secrets.token_hex(8)}",
+                             "namespace": metadata["namespace"]},
+                "involvedObject": {field: value for field, value in involved_object.items() if value},
+                "reason": reason,
+                "message": message,
+                "type": "Warning" if warning else "Normal",
+                "source": {"component": component},
+                "reportingComponent": component,
+                "reportingInstance": "",
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            })
+        except ApiError as exc:
+            log.debug("event %s on %s not recorded: %s %s", reason, metadata["name"], exc.code, exc.message)
 
     def _publish_guests(self, apps: list[dict]) -> None:
         guests = []

@@ -25,6 +25,31 @@ def test_tenant_tokens_map_to_namespaces(tmp_path):
     assert arguments.speed == "realistic"
 
 
+def test_tenant_quotas_and_the_controller_only_mode(tmp_path):
+    arguments = parse_arguments(["--controller-only", "--api-kubeconfig", str(tmp_path / "kc"),
+                                 "--tenant-quota", "tenant-a:H100=1", "--tenant-quota", "tenant-a:A100=2,L40S=0",
+                                 "--tenant-quota", "tenant-b:nvidia.com/GA102GL_A10=3"])
+
+    assert arguments.tenant_quotas == {
+        "tenant-a": {"nvidia.com/H100_94GB": 1, "nvidia.com/GA100_A100_PCIE_80GB": 2, "nvidia.com/AD102GL_L40S": 0},
+        "tenant-b": {"nvidia.com/GA102GL_A10": 3}}
+    assert arguments.controller_only and arguments.port is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["--controller-only"],
+    ["--port", "0"],
+    ["--port", "0", "--kubeconfig", "kc", "--tenant-quota", "H100=1"],
+    ["--port", "0", "--kubeconfig", "kc", "--tenant-quota", "tenant-a:B200=1"],
+])
+def test_incomplete_or_unknown_options_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_code:
+        parse_arguments(argv)
+
+    assert exit_code.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
 def test_advertise_host_is_what_the_kubeconfig_points_at(tmp_path):
     """In docker compose the servers listen on 0.0.0.0 but clients reach them by service name."""
     import subprocess

@@ -1,9 +1,5 @@
 """Free GPUs read from the development cluster end to end (worker, sync, the real client over
-HTTP). The development cluster is learning to serve Nodes and a `tenant-quota` whose
-`status.used` follows running VMs: each test skips itself until the cluster serves what it
-reads, and runs as soon as it does, with no change here."""
-
-import pytest
+HTTP): its Nodes' allocatable GPUs, and a `tenant-quota` whose `status.used` follows running VMs."""
 
 from tests.provisioning.helpers import converge, new_vm
 from vms import lifecycle, sync
@@ -20,8 +16,7 @@ def free_h100(team):
 
 
 def test_free_gpus_follow_the_nodes_of_the_development_cluster(worker, gateway, team, owner):
-    if not gateway.list(NODE, None):
-        pytest.skip("the development cluster serves no Nodes yet")
+    assert len(gateway.list(NODE, None)) == 3
     h100 = GpuModel.objects.get(slug="H100")
     vm = new_vm(team=team, owner=owner, name="holder", gpu="H100", instance_type="g1.large")
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
@@ -32,8 +27,7 @@ def test_free_gpus_follow_the_nodes_of_the_development_cluster(worker, gateway, 
 
 
 def test_free_gpus_follow_the_tenant_quota_of_the_development_cluster(worker, gateway, team, owner):
-    if not gateway.list(RESOURCE_QUOTA, team.namespace, field_selector="metadata.name=tenant-quota"):
-        pytest.skip(f"the development cluster serves no tenant-quota in {team.namespace} yet")
+    assert gateway.list(RESOURCE_QUOTA, team.namespace, field_selector="metadata.name=tenant-quota")
     h100 = GpuModel.objects.get(slug="H100")
     sync.sync_cluster(gateway=gateway)
     before = TenantQuota.objects.get(team=team, resource_name=h100.resource_name)

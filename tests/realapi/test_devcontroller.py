@@ -4,6 +4,7 @@ exactly the upstream children, deletion removes them, and its switches work."""
 
 import time
 import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client
@@ -106,6 +107,11 @@ def test_a_vm_the_portal_renders_runs_with_the_upstream_children_and_goes_with_i
                        (q.status.used or {}).get(f"requests.{H100}") == "1" and q,
                        message="the quota controller to count the GPU")
     assert quota.spec.hard[f"requests.{H100}"] == "4"
+    # The simulated in-guest exporter serves the running VM's GPU.
+    assert {"namespace": tenant, "vm": "train", "gpus": [H100]}.items() <= next(
+        guest for guest in controller.state()["controller"]["guests"] if guest["namespace"] == tenant).items()
+    with urllib.request.urlopen(f"{controller.exporter_url}/metrics/{tenant}/train", timeout=5) as response:
+        assert b"DCGM_FI_DEV_GPU_UTIL" in response.read()
 
     for obj in reversed(objects):
         apps.delete_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[obj["kind"]], obj["metadata"]["name"])
