@@ -250,13 +250,22 @@ class Controller:
             self.next_infrastructure = 0.0
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.tick_seconds):
             try:
                 self.reconcile()
             except ApiError as exc:
-                log.warning("reconcile pass failed: %s %s", exc.code, exc.message)
+                # Said once per outage, not ten times a second while an API server restarts.
+                if not failing:
+                    log.warning("reconcile passes fail: %s %s", exc.code, exc.message)
+                failing = True
+                continue
             except Exception:
                 log.exception("reconcile pass failed")
+                continue
+            if failing:
+                log.warning("reconcile passes succeed again")
+            failing = False
 
     # -- the view of the cluster and the writes that keep it current ----------------------------
 

@@ -9,7 +9,8 @@ import contextlib
 import json
 from pathlib import Path
 
-from kubernetes import config
+import urllib3
+from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from devcluster.errors import ApiError
@@ -24,7 +25,11 @@ class KubePort:
     infrastructure_seconds = 1.0
 
     def __init__(self, kubeconfig: Path):
-        self.api_client = config.new_client_from_config(str(kubeconfig))
+        configuration = client.Configuration()
+        config.load_kube_config(str(kubeconfig), client_configuration=configuration)
+        # No retries inside urllib3 (each logged): the next pass is the retry, and an outage is said once.
+        configuration.retries = False
+        self.api_client = client.ApiClient(configuration)
 
     def close(self) -> None:
         self.api_client.close()
@@ -54,6 +59,9 @@ class KubePort:
                 status = {}
             raise ApiError(exc.status or 503, status.get("reason") or str(exc.reason),
                            status.get("message") or str(exc.reason), status.get("details")) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            # No answer at all (the API server is down or restarting): the next pass tries again.
+            raise ApiError(503, "ServiceUnavailable", f"no answer from the API server: {exc}") from exc
         data = response.data
         return json.loads(data) if data else None
 
