@@ -306,9 +306,12 @@ class Controller:
             return current
         return self._remember(kind, self.port.replace(kind, updated))
 
-    def _write_status(self, kind: Kind, obj: dict, status: dict) -> dict:
+    def _write_status(self, kind: Kind, obj: dict, status: dict, *, exactly: tuple[str, ...] = ()) -> dict:
+        """Brings the status fields `status` names to its values (those in `exactly` wholly, without
+        what an earlier writer put there); writes only when something differs."""
         current = self._find(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"]) or obj
         updated = merged(current.get("status") or {}, status)
+        updated.update({key: copy.deepcopy(status[key]) for key in exactly})
         if updated == current.get("status"):
             return current
         return self._remember(kind, self.port.replace_status(kind, {**current, "status": updated}))
@@ -454,7 +457,7 @@ class Controller:
                          "architecture": "amd64", "containerRuntimeVersion": "containerd://1.7.0",
                          "osImage": "Talos", "kernelVersion": "6.6.0", "machineID": "", "systemUUID": "",
                          "bootID": ""},
-        })
+        }, exactly=("capacity", "allocatable"))
 
     def _quota_hard(self, namespace: str) -> dict[str, str] | None:
         """GPU limits of the namespace's tenant-quota, None for a namespace that is no tenant's.

@@ -2,6 +2,11 @@
 
 Every change gets the next resourceVersion and one watch event in the history, so a watch can
 resume from any resourceVersion still in the history and is told 410 Expired otherwise.
+
+It also does, within each write, what a real cluster's API server and kube-controller-manager
+do around it: status only through the status subresource, Service addresses, the ResourceQuota
+admission check and status.used, garbage collection through ownerReferences; and, when asked
+(`finalize_namespaces`), the namespace controller's work.
 """
 
 from __future__ import annotations
@@ -331,12 +336,6 @@ class Store:
                 if self.namespace_is_empty(name):
                     self._remove(NAMESPACE, namespace)
 
-    def remove(self, kind: Kind, namespace: str | None, name: str) -> None:
-        with self.condition:
-            current = self._bucket(kind).get((namespace or "", name))
-            if current is not None:
-                self._remove(kind, current)
-
     # -- watch --------------------------------------------------------------------------------
 
     def events_after(self, resource_version: int) -> list[WatchEvent] | None:
@@ -468,10 +467,12 @@ class Store:
         requested = _pod_usage(pod)
         usage = self._namespace_usage(namespace)
         for (quota_namespace, quota_name), quota in sorted(self._bucket(RESOURCE_QUOTA).items()):
+            if quota_namespace != namespace:
+                continue
             hard = (quota.get("spec") or {}).get("hard") or {}
             over = sorted(key for key in hard if requested.get(key, 0)
                           and usage.get(key, 0) + requested[key] > whole_quantity(hard[key]))
-            if quota_namespace != namespace or not over:
+            if not over:
                 continue
             figures = {name: ",".join(f"{key}={value(key)}" for key in over) for name, value in (
                 ("requested", requested.get), ("used", lambda key: usage.get(key, 0)), ("limited", hard.get))}
