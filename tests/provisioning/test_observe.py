@@ -90,7 +90,7 @@ def test_objects_the_cluster_has_not_reported_on_yet_give_no_empty_timeline_line
     seen = observe_vm(vm, objects)
     assert seen.disk_status == {}
     assert seen.cluster_status == ""
-    assert _status_events(vm, seen, "ubuntu") == []
+    assert _status_events(vm, seen) == []
 
 
 def test_the_legacy_data_volume_is_found_by_name_with_no_label_at_all(vm):
