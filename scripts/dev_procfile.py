@@ -47,6 +47,10 @@ def main():
         )
         env["CLUSTER_KUBECONFIG"] = str(kubeconfig)
         env["CLUSTER_CREATE_NAMESPACES"] = "1"
+        # The demo VMs' objects exist before the status sync first looks: a running or stopped
+        # VM found without them would be called gone from the cluster.
+        beat = processes["beat"]
+        processes["beat"] = f"sh -c '{bin_dir}/python manage.py seed_demo --cluster && exec {beat}'"
         prometheus = shutil.which("prometheus")
         if prometheus and not os.environ.get("PROMETHEUS_URL"):
             # Started once the development cluster has written the configuration it reads.

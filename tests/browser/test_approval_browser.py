@@ -50,7 +50,7 @@ def test_request_eight_h100_then_approve_in_another_browser(browser, live_server
         assert "Fine-tune the 70B model on the legal corpus" in card.inner_text()
         assert "8 of 16 H100 committed" in card.inner_text()
         assert "Alice" in card.inner_text()
-        screenshot(theirs, "approver-queue", docs="journey-2-approver-queue")
+        screenshot(theirs, "approver-queue")
         card.get_by_role("button", name="Approve").click()
         theirs.get_by_text("llm-70b approved.").wait_for()
 

@@ -75,11 +75,20 @@ def test_seed_demo_is_idempotent(db):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from vms.models import Membership, Team
+    from vms.demo import DEMO_VMS
+    from vms.models import Event, Membership, Team, VirtualMachine
 
     call_command("seed_demo", stdout=io.StringIO())
+    vms = sorted(VirtualMachine.objects.values_list("name", "state", "state_changed_at"))
+    events = Event.objects.count()
     output = io.StringIO()
     call_command("seed_demo", stdout=output)
+    # The demo fleet once, in its demo states (its past moves with the clock, nothing more).
+    again = sorted(VirtualMachine.objects.values_list("name", "state", "state_changed_at"))
+    assert [row[:2] for row in again] == [row[:2] for row in vms]
+    assert len(vms) == len(DEMO_VMS) == 8
+    assert {row[1] for row in vms} == {"running", "stopped", "pending_approval", "approved", "failed"}
+    assert Event.objects.count() == events
     assert "alice    alice-gpu-demo" in output.getvalue()
     assert Team.objects.count() == 2
     assert Membership.objects.count() == 3

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from monitoring.dcgm_history import backfill
 from tests.support.processes import Started, free_port, stop, wait_for_http
 
 PROMETHEUS_BINARY = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -61,14 +62,7 @@ class PrometheusServer(Started):
         wait_for_http(f"{self.url}/-/ready", timeout=60, process=self.process)
 
     def backfill(self, text: str):
-        source = self.workdir / "backfill.om"
-        if not text.rstrip().endswith("# EOF"):
-            text = text.rstrip("\n") + "\n# EOF\n"
-        source.write_text(text)
-        subprocess.run(
-            [PROMTOOL_BINARY, "tsdb", "create-blocks-from", "openmetrics", str(source), str(self.data_dir)],
-            check=True, capture_output=True,
-        )
+        backfill([text], self.data_dir, promtool=PROMTOOL_BINARY)
 
     def stop(self):
         if self.process is not None:
