@@ -214,11 +214,29 @@ class ClusterGateway:
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout,
             )
         except ApiException as exc:
-            raise _error_from_api_exception(exc) from exc
+            error = _error_from_api_exception(exc)
+            if error.status == 403 and not self._ready():
+                raise ClusterError(f"The cluster API is still starting (it refused the request until its "
+                                   f"authorisation caches are loaded): {error.message}",
+                                   retryable=True, status=503, reason="NotReady") from exc
+            raise error from exc
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"The cluster API did not answer: {exc}", retryable=True) from exc
         data = response.data
         return json.loads(data) if data else None
+
+    def _ready(self) -> bool:
+        """Whether the API server says it is ready. A kube-apiserver that has just started answers
+        403 to every request for a moment, before its RBAC caches are synced: such a 403 says
+        nothing about the portal's rights. /readyz is readable by every authenticated user."""
+        with self._lock:
+            self.calls[("get", "readyz")] += 1
+        try:
+            response = self.api_client.call_api("/readyz", "GET", auth_settings=["BearerToken"],
+                                                _preload_content=False, _request_timeout=self.timeout)
+        except (ApiException, urllib3.exceptions.HTTPError):
+            return False
+        return response.status == 200
 
 
 _gateways: dict[tuple, ClusterGateway] = {}

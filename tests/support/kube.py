@@ -209,11 +209,14 @@ class KubeControlPlane(Started):
 
     @contextlib.contextmanager
     def api_server_down(self):
-        """The API server stopped for the duration of the block, as in an upgrade or a crash; etcd
+        """The API server down for the duration of the block, as after a crash; etcd
         and the controller manager keep running, and the server comes back on the same port with
         everything etcd holds."""
         index = next(i for i, (name, _) in enumerate(self.processes) if name == "kube-apiserver")
-        stop(self.processes[index][1])
+        # Killed, as in a crash: a graceful stop drains requests for several seconds.
+        process = self.processes[index][1]
+        process.kill()
+        process.wait(timeout=10)
         try:
             yield
         finally:
