@@ -3,9 +3,11 @@
 the way beat would until a VM reaches a state."""
 
 import pytest
+from django.core.cache import cache
 
 from tests.support.devcluster import DevCluster
 from tests.support.worker import FAST_CLUSTER_SETTINGS, Worker, database_url
+from vms.sync import NODES_FORBIDDEN_KEY
 
 NAMESPACES = ("tenant-alpha", "tenant-beta")
 
@@ -35,6 +37,8 @@ def prov_worker(prov_cluster, django_db_setup, django_db_blocker):
 def cluster(prov_cluster, settings):
     """The session's dev cluster, emptied; the test process's settings point at it."""
     prov_cluster.reset()
+    # A 403 on nodes remembered by an earlier test (or run) on another cluster is not this one's.
+    cache.delete(NODES_FORBIDDEN_KEY)
     settings.CLUSTER_KUBECONFIG = str(prov_cluster.kubeconfig)
     for name, value in FAST_CLUSTER_SETTINGS.items():
         setattr(settings, name, float(value) if "." in value else int(value))

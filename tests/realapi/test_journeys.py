@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.urls import reverse
 from kubernetes import client
 
@@ -25,6 +26,7 @@ from vms.cluster import VM_DISK, ClusterError, ClusterGateway
 from vms.models import Membership, Team, VirtualMachine
 from vms.provisioning import vm_object_names
 from vms.spec import API_SHAPE_LEGACY, API_SHAPES
+from vms.sync import NODES_FORBIDDEN_KEY
 
 pytestmark = pytest.mark.realapi
 kube.skip_unless_available()
@@ -93,6 +95,9 @@ def gateway(tenant_namespaces):
     gateway = ClusterGateway.from_kubeconfig(str(kubeconfig), timeout=5)
     yield gateway
     gateway.api_client.close()
+    # The tenant may not read nodes here; the sync remembers that in the cache, which other
+    # modules' clusters share.
+    cache.delete(NODES_FORBIDDEN_KEY)
 
 
 @pytest.fixture
