@@ -774,7 +774,7 @@ class Controller:
                     state.phase == "Stopping" and elapsed >= self.durations["stop"]):
                 self._power_off(shape, state, now)
         elif state.phase in ("Stopped", "Provisioning"):
-            if self._disks_ready(shape):
+            if self._disks_ready(shape) and self._quota_counted(shape.namespace):
                 self._schedule(shape, vm, state, now)
             elif state.phase != "Provisioning":
                 self._move(state, "Provisioning", now)
@@ -801,6 +801,15 @@ class Controller:
             if data_volume is None or (data_volume.get("status") or {}).get("phase") != "Succeeded":
                 return False
         return True
+
+    def _quota_counted(self, namespace: str) -> bool:
+        """Whether a tenant's namespace has its tenant-quota, counted once by the quota controller.
+        On a real cluster the quota predates any workload; a pod admitted just before its quota's
+        first count may be missed by it (its informer lags) until the next full resync, minutes on."""
+        if self._quota_hard(namespace) is None:
+            return True
+        quota = self._find(RESOURCE_QUOTA, namespace, TENANT_QUOTA)
+        return quota is not None and (quota.get("status") or {}).get("hard") is not None
 
     @staticmethod
     def _holder(shape: InstanceShape) -> str:
