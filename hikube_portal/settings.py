@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from hikube_portal import task_names
 from hikube_portal.env import (
     env_bool,
     env_choice,
@@ -251,7 +252,7 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "monitoring.tasks.record_worker_heartbeat", "schedule": 30.0},
+    "worker-heartbeat": {"task": task_names.RECORD_WORKER_HEARTBEAT, "schedule": 30.0},
 }
 # The health endpoint calls the worker stale when its heartbeat is older than this.
 HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 120, minimum=1)
@@ -264,7 +265,7 @@ IDLE_GPU_WARN_AFTER_HOURS = env_int("IDLE_GPU_WARN_AFTER_HOURS", 24, minimum=1, 
 IDLE_GPU_STOP_AFTER_HOURS = env_int("IDLE_GPU_STOP_AFTER_HOURS", 0, minimum=0)
 IDLE_GPU_CHECK_INTERVAL_SECONDS = env_int("IDLE_GPU_CHECK_INTERVAL_SECONDS", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
-    "task": "monitoring.tasks.check_idle_gpus", "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
+    "task": task_names.CHECK_IDLE_GPUS, "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
 }
 
 # Provisioning and status sync (vms.tasks, vms.sync). A task that fails in a way worth retrying
@@ -288,7 +289,7 @@ CLUSTER_CONFIRM_DEADLINE_SECONDS = env_float("CLUSTER_CONFIRM_DEADLINE_SECONDS",
 # failed (its owner may retry, which re-creates it); "recreate" re-creates it at once.
 CLUSTER_DRIFT_POLICY = env_choice("CLUSTER_DRIFT_POLICY", "fail", choices=("fail", "recreate"))
 CELERY_BEAT_SCHEDULE["cluster-sync"] = {
-    "task": "vms.tasks.sync_cluster", "schedule": CLUSTER_SYNC_INTERVAL_SECONDS,
+    "task": task_names.SYNC_CLUSTER, "schedule": CLUSTER_SYNC_INTERVAL_SECONDS,
     # A cycle nobody picked up in time is superseded by the next one.
     "options": {"expires": CLUSTER_SYNC_INTERVAL_SECONDS},
 }
@@ -306,8 +307,8 @@ LEASE_MAX_DAYS = env_int("LEASE_MAX_DAYS", 30, minimum=1)
 LEASE_REMINDER_HOURS = env_int("LEASE_REMINDER_HOURS", 24, minimum=1)
 GOVERNANCE_INTERVAL_SECONDS = env_float("GOVERNANCE_INTERVAL_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE.update({
-    "advance-waitlist": {"task": "vms.approval_tasks.advance_waitlist", "schedule": GOVERNANCE_INTERVAL_SECONDS},
-    "notify-approvers": {"task": "vms.approval_tasks.notify_approvers", "schedule": GOVERNANCE_INTERVAL_SECONDS},
-    "remind-approvers": {"task": "vms.approval_tasks.remind_approvers", "schedule": 3600.0},
-    "check-leases": {"task": "vms.approval_tasks.check_leases", "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    "advance-waitlist": {"task": task_names.ADVANCE_WAITLIST, "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    "notify-approvers": {"task": task_names.NOTIFY_APPROVERS, "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    "remind-approvers": {"task": task_names.REMIND_APPROVERS, "schedule": 3600.0},
+    "check-leases": {"task": task_names.CHECK_LEASES, "schedule": GOVERNANCE_INTERVAL_SECONDS},
 })

@@ -3,6 +3,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from hikube_portal import task_names
 from monitoring import idle
 from monitoring.models import WorkerHeartbeat
 from monitoring.prometheus import PrometheusError
@@ -10,12 +11,12 @@ from monitoring.prometheus import PrometheusError
 logger = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.RECORD_WORKER_HEARTBEAT, ignore_result=True)
 def record_worker_heartbeat():
     WorkerHeartbeat.objects.update_or_create(name="celery", defaults={"seen_at": timezone.now()})
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.CHECK_IDLE_GPUS, ignore_result=True)
 def check_idle_gpus():
     try:
         counts = idle.check_idle_gpus()

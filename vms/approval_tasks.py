@@ -10,30 +10,31 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
+from hikube_portal import task_names
 from vms import notifications, selectors, services, waitlist
 from vms.models import ChangeRequest, Event, VirtualMachine
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.ADVANCE_WAITLIST, ignore_result=True)
 def advance_waitlist():
     waitlist.waitlist_advance()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.NOTIFY_REQUESTER, ignore_result=True)
 def notify_requester(vm_id: int):
     vm = VirtualMachine.objects.select_related("owner").get(pk=vm_id)
     decision = vm.events.filter(kind=Event.Kind.DECISION).select_related("actor").order_by("-id").first()
     notifications.send_decision(vm, decision)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.NOTIFY_CHANGE_DECISION, ignore_result=True)
 def notify_change_decision(change_id: int):
     change = ChangeRequest.objects.select_related("vm", "requested_by").get(pk=change_id)
     decision = change.vm.events.filter(kind=Event.Kind.DECISION, data__change_id=change.pk).order_by("-id").first()
     notifications.send_change_decision(change, decision)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.NOTIFY_APPROVERS, ignore_result=True)
 def notify_approvers():
     """Tell approvers about requests that arrived since the last run, in one digest when many."""
     with transaction.atomic():
@@ -54,7 +55,7 @@ def notify_approvers():
     notifications.send_new_requests(items)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.REMIND_APPROVERS, ignore_result=True)
 def remind_approvers():
     """Remind approvers of requests waiting longer than APPROVAL_REMINDER_HOURS, once per
     period. The marks are a conditional UPDATE, so two workers running at once remind once."""
@@ -71,7 +72,7 @@ def remind_approvers():
         notifications.send_approval_reminder(items)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.CHECK_LEASES, ignore_result=True)
 def check_leases():
     """Remind owners before their lease ends; stop the VM (disks kept) when it has ended."""
     from vms.lifecycle import vm_stop

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
 
+from hikube_portal import task_names
 from vms.models import ChangeRequest, Event, InstanceType, VirtualMachine
 from vms.services import InvalidTransition, enqueue_on_commit, event_record, vm_transition
 
@@ -41,7 +42,8 @@ _ACTIONS_BY_STATE = {
 
 # States in which the portal waits for the cluster to confirm what it asked for, and the task
 # that asks again.
-_AWAITED_TASKS = {State.STARTING: "start_vm", State.STOPPING: "stop_vm", State.DELETING: "delete_vm"}
+_AWAITED_TASKS = {State.STARTING: task_names.START_VM, State.STOPPING: task_names.STOP_VM,
+                  State.DELETING: task_names.DELETE_VM}
 
 
 def confirmation_overdue(vm: VirtualMachine) -> bool:
@@ -61,9 +63,10 @@ def available_actions(vm: VirtualMachine) -> set[str]:
 
 
 def enqueue(task_name: str, **arguments) -> None:
-    """Sends vms.tasks.<task_name> once the current transaction commits; if the broker is down,
-    the status sync re-enqueues the VM's work once it looks stale (vms.sync)."""
-    enqueue_on_commit(f"vms.tasks.{task_name}", **arguments)
+    """Sends the task named `task_name` (hikube_portal.task_names) once the current transaction
+    commits; if the broker is down, the status sync re-enqueues the VM's work once it looks stale
+    (vms.sync)."""
+    enqueue_on_commit(task_name, **arguments)
 
 
 def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:
@@ -85,7 +88,7 @@ def _work(vm_id: int, to_state: str, task_name: str, *, actor=None, reason: str 
 def vm_provision(*, vm_id: int, actor=None) -> VirtualMachine:
     """Approved → provisioning: creates the VM on the cluster."""
     _locked_state(vm_id, {State.APPROVED}, State.PROVISIONING)
-    return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor)
+    return _work(vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor)
 
 
 class LeaseEnded(Exception):
@@ -106,13 +109,13 @@ def _require_lease(vm_id: int) -> None:
 def vm_start(*, vm_id: int, actor) -> VirtualMachine:
     """Stopped → starting. Refused (LeaseEnded) once the lease is over."""
     _require_lease(vm_id)
-    return _work(vm_id, State.STARTING, "start_vm", actor=actor)
+    return _work(vm_id, State.STARTING, task_names.START_VM, actor=actor)
 
 
 @transaction.atomic
 def vm_stop(*, vm_id: int, actor=None, reason: str = "") -> VirtualMachine:
     """Running, starting or provisioning → stopping. The disks are kept."""
-    return _work(vm_id, State.STOPPING, "stop_vm", actor=actor, reason=reason)
+    return _work(vm_id, State.STOPPING, task_names.STOP_VM, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -131,14 +134,14 @@ def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
     vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
     event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"),
                  data={"restart": "requested"})
-    enqueue("restart_vm", vm_id=vm_id)
+    enqueue(task_names.RESTART_VM, vm_id=vm_id)
     return vm
 
 
 @transaction.atomic
 def vm_power_cycle(*, vm_id: int, actor) -> VirtualMachine:
     """Running → stopping → stopped → starting: a restart for clusters that refuse KubeVirt's."""
-    vm = _work(vm_id, State.STOPPING, "power_cycle_vm", actor=actor)
+    vm = _work(vm_id, State.STOPPING, task_names.POWER_CYCLE_VM, actor=actor)
     event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Stop and start requested"),
                  data={"restart": "power_cycle"})
     return vm
@@ -174,7 +177,7 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
         VirtualMachine.objects.filter(pk=vm_id).update(**fields)
     event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Resize from %(old)s to %(new)s"),
                  data={"old": old_name, "new": new_type.name})
-    enqueue("resize_vm", vm_id=vm_id, start_after=running)
+    enqueue(task_names.RESIZE_VM, vm_id=vm_id, start_after=running)
     return VirtualMachine.objects.get(pk=vm_id)
 
 
@@ -187,7 +190,7 @@ def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
         state=ChangeRequest.State.WITHDRAWN)
     if state in (State.PENDING_APPROVAL, State.APPROVED):
         return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
-    return _work(vm_id, State.DELETING, "delete_vm", actor=actor)
+    return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor)
 
 
 @transaction.atomic
@@ -204,9 +207,10 @@ def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
     failed_from = (vm.events.filter(kind=Event.Kind.STATE).exclude(data__state=State.FAILED)
                    .order_by("-created_at", "-id").values_list("data__state", flat=True).first())
     if failed_from == State.DELETING:
-        return _work(vm_id, State.DELETING, "delete_vm", actor=actor, failure_message="", failure_retryable=False)
+        return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor, failure_message="",
+                     failure_retryable=False)
     _require_lease(vm_id)
-    return _work(vm_id, State.PROVISIONING, "provision_vm", actor=actor, failure_message="",
+    return _work(vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor, failure_message="",
                  failure_retryable=False)
 
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
 from kombu.exceptions import KombuError
 
+from hikube_portal import task_names
 from hikube_portal.celery import app as celery_app
 from vms import selectors
 from vms.access import is_own_request
@@ -157,7 +158,7 @@ def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
         event_record(kind=Event.Kind.DECISION, vm=vm, message=N_("Approved automatically by the rule “%(rule)s”"),
                      data={"rule": str(rule), "decision": "approved"})
     if not needs_approval:
-        enqueue_on_commit("vms.approval_tasks.advance_waitlist")
+        enqueue_on_commit(task_names.ADVANCE_WAITLIST)
     return vm
 
 
@@ -173,8 +174,8 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
     _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
     vm = vm_transition(vm_id=vm_id, to_state=State.APPROVED, actor=actor, reason=reason,
                        message=N_("Approved"), event_kind=Event.Kind.DECISION)
-    enqueue_on_commit("vms.approval_tasks.advance_waitlist")
-    enqueue_on_commit("vms.approval_tasks.notify_requester", vm_id=vm.pk)
+    enqueue_on_commit(task_names.ADVANCE_WAITLIST)
+    enqueue_on_commit(task_names.NOTIFY_REQUESTER, vm_id=vm.pk)
     return vm
 
 
@@ -187,7 +188,7 @@ def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
         raise OwnRequest(vm)
     vm = vm_transition(vm_id=vm_id, to_state=State.REJECTED, actor=actor, reason=reason.strip(),
                        message=N_("Rejected"), event_kind=Event.Kind.DECISION)
-    enqueue_on_commit("vms.approval_tasks.notify_requester", vm_id=vm.pk)
+    enqueue_on_commit(task_names.NOTIFY_REQUESTER, vm_id=vm.pk)
     return vm
 
 
@@ -217,7 +218,7 @@ def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> Chan
     event_record(kind=Event.Kind.DECISION, vm=change.vm, actor=actor, reason=reason,
                  message=CHANGE_MESSAGES[to_state],
                  data={"decision": to_state, "change_id": change.pk})
-    enqueue_on_commit("vms.approval_tasks.notify_change_decision", change_id=change.pk)
+    enqueue_on_commit(task_names.NOTIFY_CHANGE_DECISION, change_id=change.pk)
     return change
 
 

@@ -34,6 +34,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
+from hikube_portal import task_names
 from vms import lifecycle
 from vms.cluster import (
     DATA_VOLUME,
@@ -280,13 +281,13 @@ def _work_is_stale(vm: VirtualMachine, now) -> bool:
 def _lost_work(vm: VirtualMachine, seen: Observation) -> str | None:
     """The task to enqueue again when the cluster still disagrees with the VM's state."""
     if vm.state == State.PROVISIONING and seen.missing:
-        return "provision_vm"
+        return task_names.PROVISION_VM
     if vm.state == State.STARTING and (seen.missing or not seen.wants_running):
-        return "start_vm"
+        return task_names.START_VM
     if vm.state == State.STOPPING and seen.instance is not None and seen.wants_running:
-        return "stop_vm"
+        return task_names.STOP_VM
     if vm.state == State.DELETING:
-        return "delete_vm"
+        return task_names.DELETE_VM
     return None
 
 
@@ -322,7 +323,7 @@ def _reconcile_state(vm: VirtualMachine, seen: Observation, report: SyncReport, 
             if settings.CLUSTER_DRIFT_POLICY == "recreate" and state == State.RUNNING:
                 report.transitions += _move(vm, State.PROVISIONING, work_touched_at=now, failure_message="",
                                             failure_retryable=False)
-                return "provision_vm"
+                return task_names.PROVISION_VM
     elif _work_is_stale(vm, now):
         return _lost_work(vm, seen)
     return None

@@ -9,6 +9,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
+from hikube_portal import task_names
 from vms import provisioning, sync
 from vms.cluster import ClusterError, gateway
 
@@ -31,41 +32,41 @@ def _run(task, operation, vm_id: int, first_attempt_at: float | None, **argument
         provisioning.vm_fail(vm_id=vm_id, operation=operation, error=exc, attempts=task.request.retries + 1)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.PROVISION_VM, **TASK_OPTIONS)
 def provision_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.provision, vm_id, first_attempt_at)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.START_VM, **TASK_OPTIONS)
 def start_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.start, vm_id, first_attempt_at)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.STOP_VM, **TASK_OPTIONS)
 def stop_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.stop, vm_id, first_attempt_at)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.RESTART_VM, **TASK_OPTIONS)
 def restart_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.restart, vm_id, first_attempt_at)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.POWER_CYCLE_VM, **TASK_OPTIONS)
 def power_cycle_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.power_cycle, vm_id, first_attempt_at)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.RESIZE_VM, **TASK_OPTIONS)
 def resize_vm(self, vm_id: int, start_after: bool, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.resize, vm_id, first_attempt_at, start_after=start_after)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=task_names.DELETE_VM, **TASK_OPTIONS)
 def delete_vm(self, vm_id: int, first_attempt_at: float | None = None) -> None:
     _run(self, provisioning.delete, vm_id, first_attempt_at)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=task_names.SYNC_CLUSTER, ignore_result=True)
 def sync_cluster() -> None:
     sync.sync_cluster_locked(gateway=gateway())
