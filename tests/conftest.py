@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
 from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
@@ -14,6 +15,14 @@ from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+
+# Property tests (tests/fuzz): `ci`, what `make test` runs, is derandomised (the same inputs every
+# run, so a failure reproduces) and keeps no example database; `deep` explores ten times further.
+hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
+                                     print_blob=True)
+hypothesis_settings.register_profile("deep", max_examples=1000, deadline=None, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
