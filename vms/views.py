@@ -250,9 +250,13 @@ def vm_action(request, vm_id, action):
         ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
     except lifecycle.LeaseEnded as error:
         messages.error(request, str(error))
-    except services.InvalidTransition:
-        messages.warning(request, _("%(name)s is no longer in a state that allows this; the page shows where it "
-                                    "stands now.") % {"name": vm.name})
+    except services.InvalidTransition as error:
+        if action == "restart" and error.current_state == vm.State.RUNNING:
+            # Still running: the first click's restart has not reached the cluster yet.
+            messages.info(request, _("A restart of %(name)s is already on its way.") % {"name": vm.name})
+        else:
+            messages.warning(request, _("%(name)s is no longer in a state that allows this; the page shows where it "
+                                        "stands now.") % {"name": vm.name})
     return _back_to_vm(request, vm_id)
 
 

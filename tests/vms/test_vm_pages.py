@@ -232,3 +232,14 @@ def test_a_vm_still_renders_after_its_catalogue_entries_are_withdrawn(member_cli
     objects = list(yaml.safe_load_all(member_client.get(reverse("vm_manifests", args=[vm.pk])).content))
     assert objects[-1]["spec"]["gpus"] == [{"name": "nvidia.com/GA100_A100_PCIE_80GB"}]
     assert objects[-1]["spec"]["instanceType"] == "g1.large"
+
+
+def test_a_second_restart_click_says_the_first_is_on_its_way(member_client, member, team):
+    from vms.models import Event
+
+    vm = make_vm(team=team, owner=member, name="rebooted")
+    url = reverse("vm_action", args=[vm.pk, "restart"])
+    member_client.post(url)
+    page = member_client.post(url, follow=True).content.decode()
+    assert "A restart of rebooted is already on its way." in page
+    assert Event.objects.filter(vm=vm, data__restart="requested").count() == 1
