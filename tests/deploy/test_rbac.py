@@ -19,19 +19,6 @@ TENANT_RULES = {
 }
 NODES_RULES = {("", "nodes", "get"), ("", "nodes", "list")}
 NAMESPACES_RULES = {("", "namespaces", "create")}
-# Where the real-API tier's tenant role (tests/support/kube.py, owned by that tier) still differs
-# from the chart, and why the chart is right; each line goes once that role follows the chart.
-TENANT_ROLE_PENDING = {
-    "only in the tier's role": {
-        # The gateway writes with merge patches and deletes by name: no PUT, no collection delete.
-        *(("apps.cozystack.io", resource, verb) for resource in ("vminstances", "vmdisks", "virtualmachines")
-           for verb in ("update", "deletecollection")),
-    },
-    "only in the chart": {
-        # The issue grants reading the running instances behind the VMs.
-        *(("kubevirt.io", "virtualmachineinstances", verb) for verb in READ),
-    },
-}
 CLUSTER_SCOPED = {"config": {"CLUSTER_CREATE_NAMESPACES": "1", "CLUSTER_READ_NODES": "true"},
                   "rbac": {"scope": "cluster"}}
 
@@ -124,10 +111,10 @@ def test_the_readme_rbac_table_matches_the_rendered_rules():
     assert namespaces == NAMESPACES_RULES
 
 
-def test_the_real_api_tiers_tenant_role_differs_from_the_chart_only_where_listed():
+def test_the_real_api_tiers_tenant_role_is_the_charts():
+    """The real-API tests run the portal with exactly the rights the chart grants it."""
     tier = rule_triples(kube.TENANT_RULES)
     chart = rule_triples(of_kind(render(REQUIRED), "Role")[0]["rules"])
 
     assert chart == TENANT_RULES
-    assert tier - chart == TENANT_ROLE_PENDING["only in the tier's role"]
-    assert chart - tier == TENANT_ROLE_PENDING["only in the chart"]
+    assert tier == chart

@@ -60,8 +60,9 @@ TENANT_ROLE = "hikube-portal"
 # KubeVirt's power subresources, and reads what the charts and KubeVirt render for them.
 TENANT_RULES = [
     {"apiGroups": ["apps.cozystack.io"], "resources": ["vminstances", "vmdisks", "virtualmachines"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
-    {"apiGroups": ["kubevirt.io"], "resources": ["virtualmachines"], "verbs": ["get", "list", "watch"]},
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    {"apiGroups": ["kubevirt.io"], "resources": ["virtualmachines", "virtualmachineinstances"],
+     "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["subresources.kubevirt.io"],
      "resources": ["virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart"], "verbs": ["update"]},
     {"apiGroups": ["cdi.kubevirt.io"], "resources": ["datavolumes"], "verbs": ["get", "list", "watch"]},
