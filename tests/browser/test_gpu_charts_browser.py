@@ -9,9 +9,10 @@ import urllib.request
 import pytest
 from kubernetes import client
 
-from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance, wait_for
+from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
 from tests.support.browser import log_in
 from tests.support.devcluster import DevCluster
+from tests.support.processes import wait_until
 from tests.support.prometheus import PrometheusServer
 from tests.vms.factories import make_vm
 from vms.models import Membership, Team
@@ -37,7 +38,7 @@ def scraped_vm(tmp_path_factory):
             namespace=NAMESPACE, plural="vminstances", **kinds,
             body=vm_instance(VM, [f"{VM}-system"], gpus=["nvidia.com/H100_94GB"] * 2,
                              annotations={"devcluster.hikube.cloud/workload": "training"}))
-        wait_for(lambda: any(vm["metadata"]["name"] == f"vm-instance-{VM}"
+        wait_until(lambda: any(vm["metadata"]["name"] == f"vm-instance-{VM}"
                              and vm.get("status", {}).get("printableStatus") == "Running"
                              for vm in apps.list_namespaced_custom_object(
                                  group="kubevirt.io", version="v1", plural="virtualmachines",
@@ -54,7 +55,7 @@ def scraped_vm(tmp_path_factory):
                     result = json.loads(response.read())["data"]["result"]
                 return len(result) == 2 and all(float(item["value"][1]) >= 8 for item in result)
 
-            wait_for(enough_history, timeout=60, interval=0.5, message="8 s of scraped history")
+            wait_until(enough_history, timeout=60, interval=0.5, message="8 s of scraped history")
             yield prometheus
         api.close()
 

@@ -1,4 +1,3 @@
-import time
 
 import pytest
 from kubernetes import client
@@ -41,18 +40,6 @@ def apps(api):
 @pytest.fixture
 def core(api):
     return client.CoreV1Api(api)
-
-
-def wait_for(predicate, *, timeout=10.0, interval=0.02, message="condition"):
-    """Polls `predicate` until it returns something truthy; returns that value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}; last value: {last!r}")
 
 
 def vm_disk(name, image="ubuntu", labels=None):

@@ -6,8 +6,9 @@ cluster is wrong."""
 import pytest
 from kubernetes.client.rest import ApiException
 
-from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance, wait_for
+from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
 from tests.support.children import CHILDREN, NOT_RENDERED, REFERENCE, check_children, reference_labels, reference_names
+from tests.support.processes import wait_until
 
 NS = "tenant-a"
 PORTAL_LABELS = {"portal.hikube.cloud/vm-id": "42", "app.kubernetes.io/managed-by": "hikube-gpu-portal"}
@@ -76,7 +77,7 @@ def test_the_development_cluster_renders_what_the_table_says(app_kind, apps, api
             raise
         return status.get("phase") == "Succeeded" or status.get("printableStatus") == "Running"
 
-    wait_for(settled, message=f"the children of {app_kind} {name}")
+    wait_until(settled, message=f"the children of {app_kind} {name}")
 
     children = check_children(api, NS, app_kind, name)
     assert len(children) == len(CHILDREN[app_kind])

@@ -8,7 +8,8 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import ProtocolError
 
-from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance, wait_for
+from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
+from tests.support.processes import wait_until
 
 NS = "tenant-a"
 DISKS = {"group": GROUP, "version": VERSION, "plural": "vmdisks"}
@@ -66,7 +67,7 @@ def printable_status(apps, name):
 
 
 def wait_status(apps, name, expected, timeout=10):
-    return wait_for(lambda: printable_status(apps, name) == expected, timeout=timeout,
+    return wait_until(lambda: printable_status(apps, name) == expected, timeout=timeout,
                     message=f"{name} to be {expected} (is {printable_status(apps, name)})")
 
 
@@ -95,10 +96,10 @@ def test_disk_imports_through_cdi_phases(apps, core):
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("boot", labels={"portal.hikube.cloud/vm-id": "7"}),
                                          **DISKS)
 
-    wait_for(lambda: condition(get(apps, DISKS, "boot"), "Ready").get("status") == "True")
-    data_volume = wait_for(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-boot")) and
+    wait_until(lambda: condition(get(apps, DISKS, "boot"), "Ready").get("status") == "True")
+    data_volume = wait_until(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-boot")) and
                            dv["status"]["phase"] == "Succeeded" and dv)
-    wait_for(lambda: recorder.events and recorder.events[-1][1].get("status", {}).get("phase") == "Succeeded")
+    wait_until(lambda: recorder.events and recorder.events[-1][1].get("status", {}).get("phase") == "Succeeded")
     recorder.stop()
 
     # A new DataVolume has no status until CDI writes one, as on a real API server.
@@ -121,7 +122,7 @@ def test_instance_goes_provisioning_starting_running(apps, core):
     create_vm(apps, "web", external=True, labels={"portal.hikube.cloud/vm-id": "42"})
 
     wait_status(apps, "vm-instance-web", "Running")
-    wait_for(lambda: recorder.statuses("vm-instance-web")[-1:] == ["Running"])
+    wait_until(lambda: recorder.statuses("vm-instance-web")[-1:] == ["Running"])
     recorder.stop()
 
     assert recorder.statuses("vm-instance-web") == ["Provisioning", "Starting", "Running"]
@@ -162,7 +163,7 @@ def test_unknown_chart_values_fail_the_helm_install(apps, spec_change, message):
     body["spec"].update(spec_change)
     apps.create_namespaced_custom_object(namespace=NS, body=body, **INSTANCES)
 
-    ready = wait_for(lambda: (c := condition(get(apps, INSTANCES, "bad"), "Ready")).get("status") == "False" and c)
+    ready = wait_until(lambda: (c := condition(get(apps, INSTANCES, "bad"), "Ready")).get("status") == "False" and c)
 
     assert ready["reason"] == "InstallFailed"
     assert message in ready["message"]
@@ -172,7 +173,7 @@ def test_unknown_chart_values_fail_the_helm_install(apps, spec_change, message):
 
 def test_instance_with_missing_disk_fails_until_the_disk_exists(apps):
     apps.create_namespaced_custom_object(namespace=NS, body=vm_instance("early", ["later"]), **INSTANCES)
-    ready = wait_for(lambda: (c := condition(get(apps, INSTANCES, "early"), "Ready")).get("status") == "False" and c)
+    ready = wait_until(lambda: (c := condition(get(apps, INSTANCES, "early"), "Ready")).get("status") == "False" and c)
     assert ready["message"].endswith("Specified disk not exists in cluster: vm-disk-later")
 
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("later"), **DISKS)
@@ -188,7 +189,7 @@ def test_gpu_exhaustion_leaves_vm_unschedulable_until_gpus_free(apps, core, devc
 
     wait_status(apps, "vm-instance-small", "ErrorUnschedulable")
     message = "0/3 nodes are available: 3 Insufficient nvidia.com/H100_94GB."
-    pod_events = wait_for(lambda: [e for e in core.list_namespaced_event(NS, field_selector="reason=FailedScheduling")
+    pod_events = wait_until(lambda: [e for e in core.list_namespaced_event(NS, field_selector="reason=FailedScheduling")
                                    .items])
     assert pod_events[0].type == "Warning"
     assert pod_events[0].message.startswith(message)
@@ -221,7 +222,7 @@ def test_power_subresources_stop_start_and_restart(apps, api, core):
     first_pod = core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power").items[0]
 
     power(api, "vm-instance-power", "restart")
-    wait_for(lambda: [p for p in core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power")
+    wait_until(lambda: [p for p in core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power")
                       .items if p.metadata.name != first_pod.metadata.name and p.status.phase == "Running"])
     wait_status(apps, "vm-instance-power", "Running")
 
@@ -247,10 +248,10 @@ def test_deleting_an_instance_terminates_then_removes_everything(apps, core, dev
 
     apps.delete_namespaced_custom_object(namespace=NS, name="gone", **INSTANCES)
 
-    wait_for(lambda: get(apps, INSTANCES, "gone") is None)
+    wait_until(lambda: get(apps, INSTANCES, "gone") is None)
     # The watch streams deliver the deletions a moment after the objects are gone.
-    wait_for(lambda: recorder.statuses("vm-instance-gone")[-1:] == ["<deleted>"])
-    wait_for(lambda: instances.events and instances.events[-1][0] == "DELETED")
+    wait_until(lambda: recorder.statuses("vm-instance-gone")[-1:] == ["<deleted>"])
+    wait_until(lambda: instances.events and instances.events[-1][0] == "DELETED")
     recorder.stop()
     instances.stop()
     assert recorder.statuses("vm-instance-gone")[-2:] == ["Terminating", "<deleted>"]
@@ -273,7 +274,7 @@ def test_disk_in_use_stays_terminating_until_its_instance_is_gone(apps):
     assert disk["metadata"]["deletionTimestamp"]
     assert get(apps, DATA_VOLUMES, "vm-disk-holder-system") is not None
     apps.delete_namespaced_custom_object(namespace=NS, name="holder", **INSTANCES)
-    wait_for(lambda: get(apps, DISKS, "holder-system") is None)
+    wait_until(lambda: get(apps, DISKS, "holder-system") is None)
     assert get(apps, DATA_VOLUMES, "vm-disk-holder-system") is None
 
 
@@ -297,7 +298,7 @@ def test_deleting_a_namespace_removes_its_vms(apps, core):
 
     core.delete_namespace("tenant-tmp")
 
-    wait_for(lambda: "tenant-tmp" not in [ns.metadata.name for ns in core.list_namespace().items])
+    wait_until(lambda: "tenant-tmp" not in [ns.metadata.name for ns in core.list_namespace().items])
     assert apps.list_namespaced_custom_object(namespace="tenant-tmp", **DISKS)["items"] == []
 
 
@@ -409,4 +410,4 @@ def test_paused_controller_makes_no_progress_until_resumed(apps, devcluster):
     assert "status" not in get(apps, DISKS, "frozen")
 
     devcluster.faults(paused=False)
-    wait_for(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-frozen")) and dv["status"]["phase"] == "Succeeded")
+    wait_until(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-frozen")) and dv["status"]["phase"] == "Succeeded")

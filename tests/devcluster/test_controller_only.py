@@ -8,8 +8,8 @@ import urllib.error
 import pytest
 import yaml
 
-from tests.devcluster.conftest import wait_for
 from tests.support.devcluster import DevCluster, DevController
+from tests.support.processes import wait_until
 
 
 def test_an_api_server_that_is_down_then_back_is_said_once_each(tmp_path):
@@ -29,7 +29,7 @@ def test_an_api_server_that_is_down_then_back_is_said_once_each(tmp_path):
         assert controller.faults(paused=True)["paused"] is True
         controller.faults(paused=False)
         with cluster:
-            wait_for(lambda: "succeed again" in controller.log.read_text(), message="the controller to recover")
+            wait_until(lambda: "succeed again" in controller.log.read_text(), message="the controller to recover")
         state = controller.state()
 
     assert down.count("reconcile passes fail: 503") == 1

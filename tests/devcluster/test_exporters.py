@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance, wait_for
+from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
+from tests.support.processes import wait_until
 from tests.support.prometheus import PrometheusServer
 
 NS = "tenant-a"
@@ -36,7 +37,7 @@ def running_gpu_vm(apps, devcluster, name, gpus, workload="training"):
     apps.create_namespaced_custom_object(
         namespace=NS, body=vm_instance(name, [f"{name}-system"], gpus=gpus, annotations={WORKLOAD: workload}),
         **INSTANCES)
-    wait_for(lambda: f"/metrics/{NS}/{name}" in devcluster.state()["exporters"]["targets"],
+    wait_until(lambda: f"/metrics/{NS}/{name}" in devcluster.state()["exporters"]["targets"],
              message=f"{name}'s exporter")
 
 
@@ -147,7 +148,7 @@ def test_file_sd_lists_running_gpu_vms_only(apps, devcluster):
     running_gpu_vm(apps, devcluster, "train", [H100])
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("cpu-system"), **DISKS)
     apps.create_namespaced_custom_object(namespace=NS, body=vm_instance("cpu", ["cpu-system"]), **INSTANCES)
-    wait_for(lambda: any(vm["metadata"]["name"] == "vm-instance-cpu"
+    wait_until(lambda: any(vm["metadata"]["name"] == "vm-instance-cpu"
                          and vm.get("status", {}).get("printableStatus") == "Running"
                          for vm in apps.list_namespaced_custom_object(
                              group="kubevirt.io", version="v1", plural="virtualmachines", namespace=NS)["items"]),
@@ -159,7 +160,7 @@ def test_file_sd_lists_running_gpu_vms_only(apps, devcluster):
 
     apps.patch_namespaced_custom_object(namespace=NS, name="train", body={"spec": {"runStrategy": "Halted"}},
                                         **INSTANCES)
-    wait_for(lambda: json.loads(devcluster.file_sd.read_text()) == [], message="the target to go away")
+    wait_until(lambda: json.loads(devcluster.file_sd.read_text()) == [], message="the target to go away")
 
 
 @pytest.mark.prometheus
@@ -176,7 +177,7 @@ def test_real_prometheus_scrapes_the_simulated_guests(apps, devcluster, tmp_path
                 result = json.loads(response.read())["data"]["result"]
             return len(result) == 2 and result
 
-        result = wait_for(series, timeout=30, interval=0.25, message="Prometheus to scrape both GPUs")
+        result = wait_until(series, timeout=30, interval=0.25, message="Prometheus to scrape both GPUs")
 
     assert sorted(item["metric"]["gpu"] for item in result) == ["0", "1"]
     for item in result:

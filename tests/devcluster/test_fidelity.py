@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.devcluster.conftest import GROUP, TENANT_A_TOKEN, VERSION, vm_disk, wait_for
+from tests.devcluster.conftest import GROUP, TENANT_A_TOKEN, VERSION, vm_disk
 from tests.devcluster.test_controller import (
     DISKS,
     INSTANCES,
@@ -23,6 +23,7 @@ from tests.devcluster.test_controller import (
     printable_status,
     wait_status,
 )
+from tests.support.processes import wait_until
 
 NS = "tenant-a"
 H100 = "nvidia.com/H100_94GB"
@@ -86,7 +87,7 @@ def test_children_appear_without_status_until_their_controller_writes_one(apps):
 
 def test_a_release_with_an_unknown_instance_type_succeeds_once_it_is_fixed(apps):
     create_vm(apps, "typo", instance_type="u1.mediun")
-    failed = wait_for(lambda: (c := condition(get(apps, INSTANCES, "typo"), "Ready")).get("status") == "False" and c)
+    failed = wait_until(lambda: (c := condition(get(apps, INSTANCES, "typo"), "Ready")).get("status") == "False" and c)
     assert failed["reason"] == "InstallFailed"
     assert failed["message"].endswith("Specified instanceType does not exist in the cluster: u1.mediun")
     assert get(apps, KUBEVIRT_VMS, "vm-instance-typo") is None
@@ -113,7 +114,7 @@ def test_the_legacy_running_quirk_keeps_the_vm_as_it_was(apps, devcluster, ignor
     wait_status(apps, "virtual-machine-old", "Running")
 
     apps.patch_namespaced_custom_object(namespace=NS, name="old", body={"spec": {"running": False}}, **LEGACY)
-    wait_for(lambda: condition(get(apps, LEGACY, "old"), "Ready").get("reason") == "UpgradeSucceeded")
+    wait_until(lambda: condition(get(apps, LEGACY, "old"), "Ready").get("reason") == "UpgradeSucceeded")
     time.sleep(0.2)  # dozens of passes: any stop would have begun
 
     if expected == "Stopped":
@@ -201,7 +202,7 @@ def test_a_full_tenant_quota_refuses_the_pod_and_the_vm_waits(apps, core, devclu
     wait_status(apps, "vm-instance-first", "Running")
 
     create_vm(apps, "second", gpus=[H100])
-    refused = wait_for(lambda: condition(get(apps, KUBEVIRT_VMS, "vm-instance-second"), "Synchronized"),
+    refused = wait_until(lambda: condition(get(apps, KUBEVIRT_VMS, "vm-instance-second"), "Synchronized"),
                        message="the pod of the second VM to be refused")
 
     assert printable_status(apps, "vm-instance-second") == "Starting"
@@ -220,6 +221,6 @@ def test_a_namespace_that_is_no_tenants_has_no_quota(core):
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="monitoring")))
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="tenant-new")))
 
-    wait_for(lambda: core.list_namespaced_resource_quota("tenant-new").items)
+    wait_until(lambda: core.list_namespaced_resource_quota("tenant-new").items)
 
     assert core.list_namespaced_resource_quota("monitoring").items == []

@@ -2,6 +2,7 @@
 --controller-only`): what it writes is accepted there, VMs the portal renders reach Running with
 exactly the upstream children, deletion removes them, and its switches work."""
 
+import functools
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from kubernetes.client.rest import ApiException
 from tests.support import kube
 from tests.support.children import check_children
 from tests.support.devcluster import DevController
+from tests.support.processes import wait_until
 from vms.manifests import render_manifests
 from vms.spec import Catalogue, DiskSpec, VmSpec
 
@@ -25,13 +27,8 @@ H100 = "nvidia.com/H100_94GB"
 CATALOGUE = Catalogue.from_seed()
 
 
-def eventually(predicate, *, timeout=30.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+# The controllers work asynchronously, some on periodic resyncs.
+eventually = functools.partial(wait_until, timeout=30.0)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +114,9 @@ def test_a_vm_the_portal_renders_runs_with_the_upstream_children_and_goes_with_i
         apps.delete_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[obj["kind"]], obj["metadata"]["name"])
 
     eventually(lambda: not leftovers(admin_api, tenant), message="the children to go")
-    assert apps.list_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[app_kind])["items"] == []
+    # The controller releases the app's finalizer once its children are gone: the app goes last.
+    eventually(lambda: apps.list_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[app_kind])["items"] == [],
+               message="the app object to go once its finalizer is released")
 
 
 def test_nodes_carry_the_gpu_inventory(controller, admin_api):

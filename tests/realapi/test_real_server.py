@@ -1,14 +1,15 @@
 """The real API server enforces what the portal's manifests and the development cluster assume:
 the CRDs' schemas and CEL rules, the status subresource, RBAC, and the controllers' work."""
 
+import functools
 import json
-import time
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.support import kube
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.realapi
 kube.skip_unless_available()
@@ -27,14 +28,8 @@ def status_of(error: ApiException) -> dict:
     return json.loads(error.body)
 
 
-def eventually(predicate, *, timeout=30.0, message="condition"):
-    """The controllers work asynchronously: polls `predicate` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+# The controllers work asynchronously, some on periodic resyncs.
+eventually = functools.partial(wait_until, timeout=30.0)
 
 
 @pytest.fixture

@@ -30,13 +30,15 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
     raise TimeoutError(f"{url} did not answer within {timeout} s: {last_error}")
 
 
-def wait_until(predicate, *, timeout: float = 10.0, message: str = "condition") -> None:
-    """Polls `predicate` until it holds; fails the test with `message` after `timeout` s."""
+def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Polls `predicate` until it returns something truthy, and returns that; fails the test with
+    `message` and the last value after `timeout` s."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.05)
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}; last value: {value!r}")
+        time.sleep(interval)
+    return value
 
 
 def stop(process: subprocess.Popen, *, timeout: float = 10.0) -> None:
