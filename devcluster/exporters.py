@@ -198,9 +198,8 @@ class ExporterRegistry:
         self.energy[(guest.uid, index)] = (now, energy)
         used = 1 if profile == "idle" else int((model.memory_mib - RESERVED_MIB) * activity["memory"])
         temperature = 30 + 45 * compute + 2 * math.sin(uptime / 13 + seed)
-        uuid_hex = f"{zlib.crc32(f'{guest.uid}/{index}'.encode()):08x}{zlib.crc32(guest.uid.encode()):08x}"
-        uuid = f"GPU-{uuid_hex[:8]}-{uuid_hex[8:12]}-{uuid_hex[12:16]}-{uuid_hex[:4]}-{uuid_hex[4:16]}"
-        labels = (f'gpu="{index}",UUID="{uuid}",pci_bus_id="00000000:{index + 6:02X}:00.0",device="nvidia{index}",'
+        labels = (f'gpu="{index}",UUID="{gpu_uuid(guest.namespace, guest.vm, index)}",'
+                  f'pci_bus_id="{pci_bus_id(index)}",device="nvidia{index}",'
                   f'modelName="{model.model_name}",Hostname="{guest.hostname}",'
                   f'DCGM_FI_DRIVER_VERSION="{DRIVER_VERSION}"')
         pcie_rate = 25e9 * activity["pcie"]
@@ -232,6 +231,19 @@ class ExporterRegistry:
             "DCGM_FI_PROF_PCIE_TX_BYTES": pcie_rate * 0.4,
             "DCGM_FI_PROF_PCIE_RX_BYTES": pcie_rate,
         }
+
+
+def gpu_uuid(namespace: str, vm: str, index: int) -> str:
+    """The simulated UUID of a VM's GPU `index`: fixed by where it serves, not by which app object
+    runs it, so a demo's backfilled history (vms.demo, which uses the same formula) and the live
+    series are one series per GPU."""
+    key = f"{namespace}/{vm}"
+    uuid_hex = f"{zlib.crc32(f'{key}/{index}'.encode()):08x}{zlib.crc32(key.encode()):08x}"
+    return f"GPU-{uuid_hex[:8]}-{uuid_hex[8:12]}-{uuid_hex[12:16]}-{uuid_hex[:4]}-{uuid_hex[4:16]}"
+
+
+def pci_bus_id(index: int) -> str:
+    return f"00000000:{index + 6:02X}:00.0"
 
 
 class ExporterServer(ThreadingHTTPServer):

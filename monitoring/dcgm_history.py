@@ -20,7 +20,7 @@ SAMPLE_OFFSET = 10
 QUERY_OFFSET = 15
 MINUTE, HOUR, DAY = 60, 3600, 86400
 JOB = "dcgm-exporter"
-DRIVER = "550.127.05"
+DRIVER = "550.54.15"
 GARBAGE_UTIL = 4294967295.0
 # promtool cuts 2 h blocks and re-reads its whole input for each one, so a week in one file
 # costs 84 passes; files of a few blocks each keep the backfill to a few seconds.
@@ -37,15 +37,17 @@ class Gpu:
     total_mib: int
     dcp: bool
     instance: str
+    # The guest's host name, as DCGM reports it (KubeVirt names the guest after its VMI).
+    hostname: str = ""
 
     def labels(self) -> dict[str, str]:
         return {
             "gpu": str(self.index),
             "UUID": self.uuid,
-            "pci_bus_id": f"00000000:{7 + self.index:02X}:00.0",
+            "pci_bus_id": f"00000000:{6 + self.index:02X}:00.0",
             "device": f"nvidia{self.index}",
             "modelName": self.model,
-            "Hostname": self.vm[:63],
+            "Hostname": (self.hostname or self.vm)[:63],
             "DCGM_FI_DRIVER_VERSION": DRIVER,
             "job": JOB,
             "instance": self.instance,

@@ -11,6 +11,7 @@ none) its simulated exporter picks the guest's profile from the name, so each ru
 is named for a profile that continues its history (training, inference, idle)."""
 
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from vms.catalogue import catalogue_from_db
 from vms.cluster import ClusterError, ClusterGateway
 from vms.manifests import render_manifests
 from vms.models import Event, GpuModel, InstanceType, Quota, Team, VirtualMachine
-from vms.provisioning import vm_spec
+from vms.provisioning import vm_object_names, vm_spec
 
 State = VirtualMachine.State
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -160,6 +161,15 @@ GPU_PROFILES = {"H100": ("NVIDIA H100 NVL", 70, 3.3, 95830), "A100": ("NVIDIA A1
                 "L40S": ("NVIDIA L40S", 35, 3.1, 46068)}
 
 
+def live_gpu_uuid(namespace: str, vm: str, index: int) -> str:
+    """The UUID the development cluster's exporter gives this GPU (devcluster.exporters.gpu_uuid,
+    which a test keeps equal), so that the backfilled history and the live series are one series
+    per GPU: with the same labels, charts and the fleet see one GPU, not two."""
+    key = f"{namespace}/{vm}"
+    uuid_hex = f"{zlib.crc32(f'{key}/{index}'.encode()):08x}{zlib.crc32(key.encode()):08x}"
+    return f"GPU-{uuid_hex[:8]}-{uuid_hex[8:12]}-{uuid_hex[12:16]}-{uuid_hex[:4]}-{uuid_hex[4:16]}"
+
+
 # Utilisation, power and energy cover the week; memory, temperature, clocks and profiling ratios
 # the last day, which keeps the first `make run`'s backfill to seconds.
 DETAIL_SECONDS = 86400
@@ -183,8 +193,9 @@ def demo_history(vms: list[VirtualMachine], *, now: float, since: float | None =
             continue
         model, idle_watts, watts_per_percent, memory_mib = GPU_PROFILES[demo.gpu]
         for index in range(vm.gpu_count):
-            gpu = history.Gpu(vm.namespace, vm.name, index=index, uuid=f"GPU-demo{vm.pk:04d}-{index:04d}-0000-0000",
-                              model=model, total_mib=memory_mib, dcp=True, instance="127.0.0.1:8002")
+            gpu = history.Gpu(vm.namespace, vm.name, index=index, uuid=live_gpu_uuid(vm.namespace, vm.name, index),
+                              model=model, total_mib=memory_mib, dcp=True, instance="127.0.0.1:8002",
+                              hostname=vm_object_names(vm).kubevirt_vm)
             if demo.workload == "training":
                 # Its checkpoint dips fall on the half hours, so the latest sample shows it busy.
                 util = history.training_util(rng, grid, fleet.end_grid + 3600)

@@ -9,9 +9,11 @@ import urllib.request
 
 import pytest
 
+from monitoring import dcgm_history
 from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
 from tests.support.processes import wait_until
 from tests.support.prometheus import PrometheusServer
+from vms.demo import live_gpu_uuid
 
 NS = "tenant-a"
 DISKS = {"group": GROUP, "version": VERSION, "plural": "vmdisks"}
@@ -186,3 +188,16 @@ def test_real_prometheus_scrapes_the_simulated_guests(apps, devcluster, tmp_path
         assert item["metric"]["modelName"] == "NVIDIA H100 NVL"
         assert item["metric"]["job"] == "dcgm-exporter"
         assert 80 <= float(item["value"][1]) <= 100
+
+
+def test_the_demos_history_labels_a_gpu_as_its_live_exporter_does(apps, devcluster):
+    """vms.demo backfills a week before the VM boots: with the same labels, history and live
+    samples are one series per GPU, not two that the charts and the fleet would both count."""
+    running_gpu_vm(apps, devcluster, "train", [H100, H100])
+    live = [labels for name, labels, _ in samples(scrape(devcluster, "train")) if name == "DCGM_FI_DEV_GPU_UTIL"]
+
+    history = [
+        dcgm_history.Gpu(NS, "train", index=index, uuid=live_gpu_uuid(NS, "train", index), model="NVIDIA H100 NVL",
+                         total_mib=95830, dcp=True, instance="127.0.0.1:8002", hostname="vm-instance-train").labels()
+        for index in range(2)]
+    assert [{key: labels[key] for key in live[0]} for labels in history] == live
