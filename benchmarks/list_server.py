@@ -77,26 +77,48 @@ class ListServer:
         for kind, items in objects_by_kind.items():
             self.server.refusals.pop(kind.path(namespace), None)
             self.server.payloads[kind.path(namespace)] = json.dumps(
-                {"kind": f"{kind.kind}List", "metadata": {"resourceVersion": "1"}, "items": items}).encode()
+                {"kind": f"{kind.kind}List", "metadata": {"resourceVersion": "1"}, "items": items}
+            ).encode()
 
-    def refuse(self, kind, namespace: str | None = None, *, status: int = 403, reason: str = "Forbidden",
-               message: str = "") -> None:
+    def refuse(
+        self, kind, namespace: str | None = None, *, status: int = 403, reason: str = "Forbidden", message: str = ""
+    ) -> None:
         """Answers LISTs of `kind` with the Status object the API server sends on such a refusal
         (by default RBAC's 403 to a tenant-scoped service account)."""
         scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-        message = message or (f'{kind.plural} is forbidden: User "system:serviceaccount:tenant-root:gpu-portal" '
-                              f'cannot list resource "{kind.plural}" in API group "{kind.group}" {scope}')
-        self.server.refusals[kind.path(namespace)] = (status, json.dumps({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "details": {"kind": kind.plural}, "code": status}).encode())
+        message = message or (
+            f'{kind.plural} is forbidden: User "system:serviceaccount:tenant-root:gpu-portal" '
+            f'cannot list resource "{kind.plural}" in API group "{kind.group}" {scope}'
+        )
+        self.server.refusals[kind.path(namespace)] = (
+            status,
+            json.dumps(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": message,
+                    "reason": reason,
+                    "details": {"kind": kind.plural},
+                    "code": status,
+                }
+            ).encode(),
+        )
 
     def write_kubeconfig(self, path: Path) -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "bench",
-            "clusters": [{"name": "bench", "cluster": {"server": self.url}}],
-            "users": [{"name": "bench", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "bench",
+                    "clusters": [{"name": "bench", "cluster": {"server": self.url}}],
+                    "users": [{"name": "bench", "user": {"token": TOKEN}}],
+                    "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+                }
+            )
+        )
         return path
 
 
@@ -104,29 +126,62 @@ def running_vm_objects(vm, *, gpu_resource: str, ip: str) -> dict:
     """What a Cozystack 1.x cluster holds for a running VM with only a system disk, by kind."""
     labels = {LABEL_MANAGED_BY: MANAGED_BY_PORTAL, LABEL_VM_ID: str(vm.pk)}
     # What the vm-instance / vm-disk charts put on their children (never the app's labels).
-    chart = {"helm.sh/chart": "vm-instance-0.1.0", "app.kubernetes.io/name": "vm-instance",
-             "app.kubernetes.io/instance": f"vm-instance-{vm.name}", "app.kubernetes.io/managed-by": "Helm"}
+    chart = {
+        "helm.sh/chart": "vm-instance-0.1.0",
+        "app.kubernetes.io/name": "vm-instance",
+        "app.kubernetes.io/instance": f"vm-instance-{vm.name}",
+        "app.kubernetes.io/managed-by": "Helm",
+    }
     disk = {"app.kubernetes.io/instance": f"vm-disk-{vm.name}-os"}
     namespace, name = vm.team.namespace, vm.name
 
     def metadata(object_name, object_labels):
-        return {"name": object_name, "namespace": namespace, "labels": object_labels,
-                "creationTimestamp": "2026-01-01T00:00:00Z"}
+        return {
+            "name": object_name,
+            "namespace": namespace,
+            "labels": object_labels,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        }
 
     ready = [{"type": "Ready", "status": "True", "reason": "InstallSucceeded", "message": "Helm install succeeded"}]
     return {
-        VM_INSTANCE: [{"metadata": metadata(name, labels), "spec": {"runStrategy": "Always"},
-                       "status": {"conditions": ready}}],
+        VM_INSTANCE: [
+            {"metadata": metadata(name, labels), "spec": {"runStrategy": "Always"}, "status": {"conditions": ready}}
+        ],
         VM_DISK: [{"metadata": metadata(f"{name}-os", labels), "spec": {}, "status": {"conditions": ready}}],
-        KUBEVIRT_VM: [{"metadata": metadata(f"vm-instance-{name}", chart),
-                       "spec": {"runStrategy": "Always", "template": {"spec": {"domain": {"devices": {
-                           "gpus": [{"name": f"gpu{i}", "deviceName": gpu_resource} for i in range(vm.gpu_count)]}}}}},
-                       "status": {"printableStatus": "Running", "ready": True,
-                                  "conditions": [{"type": "Ready", "status": "True"}]}}],
-        DATA_VOLUME: [{"metadata": metadata(f"vm-disk-{name}-os", disk),
-                       "status": {"phase": "Succeeded", "progress": "100.0%"}}],
-        SERVICE: [{"metadata": metadata(f"vm-instance-{name}", {**chart, "apps.cozystack.io/user-service": "true"}),
-                   "status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}],
+        KUBEVIRT_VM: [
+            {
+                "metadata": metadata(f"vm-instance-{name}", chart),
+                "spec": {
+                    "runStrategy": "Always",
+                    "template": {
+                        "spec": {
+                            "domain": {
+                                "devices": {
+                                    "gpus": [
+                                        {"name": f"gpu{i}", "deviceName": gpu_resource} for i in range(vm.gpu_count)
+                                    ]
+                                }
+                            }
+                        }
+                    },
+                },
+                "status": {
+                    "printableStatus": "Running",
+                    "ready": True,
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                },
+            }
+        ],
+        DATA_VOLUME: [
+            {"metadata": metadata(f"vm-disk-{name}-os", disk), "status": {"phase": "Succeeded", "progress": "100.0%"}}
+        ],
+        SERVICE: [
+            {
+                "metadata": metadata(f"vm-instance-{name}", {**chart, "apps.cozystack.io/user-service": "true"}),
+                "status": {"loadBalancer": {"ingress": [{"ip": ip}]}},
+            }
+        ],
         EVENT: [],
     }
 
@@ -134,18 +189,35 @@ def running_vm_objects(vm, *, gpu_resource: str, ip: str) -> dict:
 def tenant_quota(*, hard: dict[str, int], used: dict[str, int], name: str = "tenant-quota") -> dict:
     """A ResourceQuota as the API server reports it once its controller has counted (`hard`
     and `used` by quota key, e.g. requests.nvidia.com/H100_94GB)."""
-    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name},
-            "spec": {"hard": {key: str(value) for key, value in hard.items()}},
-            "status": {"hard": {key: str(value) for key, value in hard.items()},
-                       "used": {key: str(value) for key, value in used.items()}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": name},
+        "spec": {"hard": {key: str(value) for key, value in hard.items()}},
+        "status": {
+            "hard": {key: str(value) for key, value in hard.items()},
+            "used": {key: str(value) for key, value in used.items()},
+        },
+    }
 
 
 def gpu_node(name: str, allocatable: dict[str, int]) -> dict:
     """A Node with what its device plugins advertise, among its CPU, memory and pods."""
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "status": {"allocatable": {"cpu": "127500m", "memory": "1031800Mi", "pods": "250", "ephemeral-storage":
-                                       "1800Gi", **{resource: str(count) for resource, count in allocatable.items()}},
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {
+            "allocatable": {
+                "cpu": "127500m",
+                "memory": "1031800Mi",
+                "pods": "250",
+                "ephemeral-storage": "1800Gi",
+                **{resource: str(count) for resource, count in allocatable.items()},
+            },
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 def serve_fleet(server: ListServer, vms) -> None:
@@ -162,8 +234,10 @@ def serve_fleet(server: ListServer, vms) -> None:
         gpus.setdefault(vm.team.namespace, Counter())[f"requests.{vm.gpu_model.resource_name}"] += vm.gpu_count
     for namespace, kinds in by_namespace.items():
         used = gpus[namespace]
-        server.serve(namespace, {**kinds, RESOURCE_QUOTA: [
-            tenant_quota(hard={key: 2 * count for key, count in used.items()}, used=used)]})
+        server.serve(
+            namespace,
+            {**kinds, RESOURCE_QUOTA: [tenant_quota(hard={key: 2 * count for key, count in used.items()}, used=used)]},
+        )
     held: Counter = Counter()
     for used in gpus.values():
         held.update({key.removeprefix("requests."): count for key, count in used.items()})
@@ -182,10 +256,24 @@ def create_fleet(*, owner, namespaces: int, vms_per_namespace: int, first: int =
     teams = [Team.objects.get_or_create(name=f"bench-{index:03d}")[0] for index in range(namespaces)]
     instance_type = InstanceType.objects.get(name="g1.large")
     gpu_model = GpuModel.objects.get(slug="L40S")
-    VirtualMachine.objects.bulk_create([
-        VirtualMachine(team=team, owner=owner, name=f"vm-{number:05d}", instance_type=instance_type,
-                       gpu_model=gpu_model, gpu_count=instance_type.gpu_count, image="ubuntu", system_disk_gib=50,
-                       system_disk_class="replicated", public_ports=[22], state=VirtualMachine.State.RUNNING)
-        for team in teams for number in range(first, first + vms_per_namespace)
-    ], batch_size=1000)
+    VirtualMachine.objects.bulk_create(
+        [
+            VirtualMachine(
+                team=team,
+                owner=owner,
+                name=f"vm-{number:05d}",
+                instance_type=instance_type,
+                gpu_model=gpu_model,
+                gpu_count=instance_type.gpu_count,
+                image="ubuntu",
+                system_disk_gib=50,
+                system_disk_class="replicated",
+                public_ports=[22],
+                state=VirtualMachine.State.RUNNING,
+            )
+            for team in teams
+            for number in range(first, first + vms_per_namespace)
+        ],
+        batch_size=1000,
+    )
     return list(VirtualMachine.objects.filter(team__in=teams).select_related("team", "gpu_model").order_by("pk"))

@@ -46,18 +46,26 @@ def main(argv=None) -> int:
 
         owner = get_user_model().objects.create_user("benchmark")
         started = time.perf_counter()
-        vms = create_fleet(owner=owner, namespaces=arguments.namespaces,
-                           vms_per_namespace=max(1, arguments.vms // arguments.namespaces))
-        print(f"fleet: {len(vms)} VMs in {arguments.namespaces} namespaces "
-              f"(database filled in {time.perf_counter() - started:.1f} s)")
+        vms = create_fleet(
+            owner=owner,
+            namespaces=arguments.namespaces,
+            vms_per_namespace=max(1, arguments.vms // arguments.namespaces),
+        )
+        print(
+            f"fleet: {len(vms)} VMs in {arguments.namespaces} namespaces "
+            f"(database filled in {time.perf_counter() - started:.1f} s)"
+        )
         with ListServer() as server, tempfile.TemporaryDirectory() as workdir:
             serve_fleet(server, vms)
-            gateway = ClusterGateway.from_kubeconfig(str(server.write_kubeconfig(Path(workdir) / "kubeconfig")),
-                                                     timeout=60)
+            gateway = ClusterGateway.from_kubeconfig(
+                str(server.write_kubeconfig(Path(workdir) / "kubeconfig")), timeout=60
+            )
             started = time.perf_counter()
             first = sync_cluster(gateway=gateway)
-            print(f"first cycle: {time.perf_counter() - started:.2f} s "
-                  f"({first.updated} VMs updated, {first.events} events)")
+            print(
+                f"first cycle: {time.perf_counter() - started:.2f} s "
+                f"({first.updated} VMs updated, {first.events} events)"
+            )
             timings = []
             for _ in range(arguments.cycles):
                 gateway.calls.clear()
@@ -67,14 +75,18 @@ def main(argv=None) -> int:
                     report = sync_cluster(gateway=gateway)
                     timings.append(time.perf_counter() - started)
             best, mean = min(timings), sum(timings) / len(timings)
-            print(f"steady cycle: best {best:.2f} s, mean {mean:.2f} s over {len(timings)} cycles; "
-                  f"{mean / report.vms * 1e6:.0f} µs per VM")
+            print(
+                f"steady cycle: best {best:.2f} s, mean {mean:.2f} s over {len(timings)} cycles; "
+                f"{mean / report.vms * 1e6:.0f} µs per VM"
+            )
             namespaced = [plural for (_, plural) in gateway.calls if plural != "nodes"]
-            print(f"per cycle: {sum(gateway.calls.values())} LIST calls "
-                  f"({arguments.namespaces} namespaces × {len(namespaced)} kinds, "
-                  f"{gateway.calls[('list', 'nodes')]} of nodes), "
-                  f"{sum(v for (verb, _), v in gateway.calls.items() if verb == 'get')} GET, "
-                  f"{len(queries)} SQL queries")
+            print(
+                f"per cycle: {sum(gateway.calls.values())} LIST calls "
+                f"({arguments.namespaces} namespaces × {len(namespaced)} kinds, "
+                f"{gateway.calls[('list', 'nodes')]} of nodes), "
+                f"{sum(v for (verb, _), v in gateway.calls.items() if verb == 'get')} GET, "
+                f"{len(queries)} SQL queries"
+            )
     finally:
         connection.creation.destroy_test_db(original_name, verbosity=0)
     return 0

@@ -79,9 +79,16 @@ def main(argv=None) -> int:
 
     session = requests.Session()
     login = f"{arguments.portal}/accounts/login/"
-    session.post(login, data={"username": arguments.username, "password": arguments.password,
-                              "csrfmiddlewaretoken": csrf_token(session, login)},
-                 headers={"Referer": login}, timeout=10).raise_for_status()
+    session.post(
+        login,
+        data={
+            "username": arguments.username,
+            "password": arguments.password,
+            "csrfmiddlewaretoken": csrf_token(session, login),
+        },
+        headers={"Referer": login},
+        timeout=10,
+    ).raise_for_status()
 
     def kubevirt_running(name: str) -> bool:
         vm = gateway.get(KUBEVIRT_VM, namespace, name)
@@ -92,10 +99,19 @@ def main(argv=None) -> int:
     for run in range(arguments.runs):
         name = f"ttfv-{stamp}-{run}"
         form = f"{arguments.portal}/vms/new/"
-        data = {"csrfmiddlewaretoken": csrf_token(session, form), "action": "submit", "name": name,
-                "team": str(team.pk), "instance_type": "g1.large", "gpu_model": "L40S", "image": "ubuntu",
-                "system_disk_size": "100", "system_disk_class": "replicated", "public_ports": "22",
-                "software": ["nvidia-driver", "dcgm-exporter"]}
+        data = {
+            "csrfmiddlewaretoken": csrf_token(session, form),
+            "action": "submit",
+            "name": name,
+            "team": str(team.pk),
+            "instance_type": "g1.large",
+            "gpu_model": "L40S",
+            "image": "ubuntu",
+            "system_disk_size": "100",
+            "system_disk_class": "replicated",
+            "public_ports": "22",
+            "software": ["nvidia-driver", "dcgm-exporter"],
+        }
         submitted = time.monotonic()
         response = session.post(form, data=data, headers={"Referer": form}, allow_redirects=False, timeout=30)
         if response.status_code != 302:
@@ -105,35 +121,57 @@ def main(argv=None) -> int:
         wanted = {names.app_name, *(disk.vmdisk for disk in names.disks if disk.vmdisk)}
 
         def any_object(wanted=wanted):
-            return any(item["metadata"]["name"] in wanted
-                       for kind in (VM_DISK, VM_INSTANCE) for item in gateway.list(kind, namespace))
+            return any(
+                item["metadata"]["name"] in wanted
+                for kind in (VM_DISK, VM_INSTANCE)
+                for item in gateway.list(kind, namespace)
+            )
 
         wait("no object on the cluster", any_object)
         first_object.append(time.monotonic() - submitted)
         wait("KubeVirt never said Running", lambda names=names: kubevirt_running(names.kubevirt_vm))
         cluster_running.append(time.monotonic() - submitted)
-        wait("the portal never showed Running",
-             lambda vm=vm: VirtualMachine.objects.filter(pk=vm.pk, state="running").exists())
+        wait(
+            "the portal never showed Running",
+            lambda vm=vm: VirtualMachine.objects.filter(pk=vm.pk, state="running").exists(),
+        )
         portal_running.append(time.monotonic() - submitted)
-        print(f"run {run + 1}: first object {first_object[-1]:.2f} s, KubeVirt Running {cluster_running[-1]:.2f} s, "
-              f"portal Running {portal_running[-1]:.2f} s", flush=True)
+        print(
+            f"run {run + 1}: first object {first_object[-1]:.2f} s, KubeVirt Running {cluster_running[-1]:.2f} s, "
+            f"portal Running {portal_running[-1]:.2f} s",
+            flush=True,
+        )
 
         page = f"{arguments.portal}/vms/{vm.pk}/"
-        session.post(f"{page}delete/", data={"confirm_name": name, "csrfmiddlewaretoken": csrf_token(session, page)},
-                     headers={"Referer": page}, timeout=30).raise_for_status()
-        wait("the VM was never deleted",
-             lambda vm=vm: VirtualMachine.objects.filter(pk=vm.pk, state="deleted").exists())
+        session.post(
+            f"{page}delete/",
+            data={"confirm_name": name, "csrfmiddlewaretoken": csrf_token(session, page)},
+            headers={"Referer": page},
+            timeout=30,
+        ).raise_for_status()
+        wait(
+            "the VM was never deleted", lambda vm=vm: VirtualMachine.objects.filter(pk=vm.pk, state="deleted").exists()
+        )
 
         # The same objects straight on the cluster, in the order it needs them.
         direct = dataclasses.replace(vm_spec(vm), name=f"{name}-direct")
-        *disks, instance = render_manifests(direct, catalogue=catalogue_from_db(offered_only=False),
-                                            namespace=namespace, vm_id=f"{vm.pk}-direct", api_shape=vm.api_shape)
+        *disks, instance = render_manifests(
+            direct,
+            catalogue=catalogue_from_db(offered_only=False),
+            namespace=namespace,
+            vm_id=f"{vm.pk}-direct",
+            api_shape=vm.api_shape,
+        )
         direct_names = object_names(direct, api_shape=vm.api_shape)
         started = time.monotonic()
         for disk in disks:
             gateway.create(disk)
-        wait("no DataVolume", lambda names=direct_names: all(gateway.get(DATA_VOLUME, namespace, disk.data_volume)
-                                                             for disk in names.disks))
+        wait(
+            "no DataVolume",
+            lambda names=direct_names: all(
+                gateway.get(DATA_VOLUME, namespace, disk.data_volume) for disk in names.disks
+            ),
+        )
         gateway.create(instance)
         wait("the direct VM never ran", lambda names=direct_names: kubevirt_running(names.kubevirt_vm))
         direct_running.append(time.monotonic() - started)

@@ -29,33 +29,60 @@ DEFAULT_GPUS = "H100=4,A100=8,L40S=8"
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--advertise-host",
-                        help="host name clients reach the servers at, written into the kubeconfig and the file_sd "
-                             "targets (default: --host; e.g. the service name in docker compose)")
+    parser.add_argument(
+        "--advertise-host",
+        help="host name clients reach the servers at, written into the kubeconfig and the file_sd "
+        "targets (default: --host; e.g. the service name in docker compose)",
+    )
     parser.add_argument("--port", type=int, help="Kubernetes API port (0: any free port)")
     parser.add_argument("--kubeconfig", type=Path, help="where to write the kubeconfig")
-    parser.add_argument("--controller-only", action="store_true",
-                        help="serve no API: run the controller against the API server of --api-kubeconfig")
+    parser.add_argument(
+        "--controller-only",
+        action="store_true",
+        help="serve no API: run the controller against the API server of --api-kubeconfig",
+    )
     parser.add_argument("--api-kubeconfig", type=Path, help="with --controller-only: the API server to work on")
-    parser.add_argument("--control-port", type=int, default=0,
-                        help="with --controller-only: port of the /_devcluster/ control API (0: any free port)")
-    parser.add_argument("--tenant-quota", action="append", default=[], metavar="NS:MODEL=N",
-                        help="GPU limit of a namespace's tenant-quota, e.g. tenant-a:H100=1 (repeatable; "
-                             "default: the whole inventory for every tenant-* namespace)")
-    parser.add_argument("--gpus", default=DEFAULT_GPUS,
-                        help="GPU inventory: MODEL=COUNT,... with L40S/A100/H100 or full resource names")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=0,
+        help="with --controller-only: port of the /_devcluster/ control API (0: any free port)",
+    )
+    parser.add_argument(
+        "--tenant-quota",
+        action="append",
+        default=[],
+        metavar="NS:MODEL=N",
+        help="GPU limit of a namespace's tenant-quota, e.g. tenant-a:H100=1 (repeatable; "
+        "default: the whole inventory for every tenant-* namespace)",
+    )
+    parser.add_argument(
+        "--gpus", default=DEFAULT_GPUS, help="GPU inventory: MODEL=COUNT,... with L40S/A100/H100 or full resource names"
+    )
     parser.add_argument("--speed", choices=sorted(SPEEDS), default="realistic")
     parser.add_argument("--time-scale", type=float, help="multiplies realistic durations (overrides --speed)")
     parser.add_argument("--token", help="admin bearer token (default: random)")
-    parser.add_argument("--tenant-token", action="append", default=[], metavar="TOKEN=NS1,NS2",
-                        help="a bearer token limited to these namespaces (repeatable)")
+    parser.add_argument(
+        "--tenant-token",
+        action="append",
+        default=[],
+        metavar="TOKEN=NS1,NS2",
+        help="a bearer token limited to these namespaces (repeatable)",
+    )
     parser.add_argument("--namespaces", default="", help="namespaces to create at start, comma-separated")
     parser.add_argument("--exporter-port", type=int, default=0, help="DCGM exporter listener port (0: any)")
     parser.add_argument("--file-sd", type=Path, help="Prometheus file_sd JSON to keep up to date")
-    parser.add_argument("--prometheus-config", type=Path,
-                        help="also write a Prometheus configuration that scrapes the --file-sd targets")
-    parser.add_argument("--watch-history", type=int, default=5000,
-                        help="events kept for watch resumption; older resourceVersions get 410 Expired")
+    parser.add_argument(
+        "--prometheus-config",
+        type=Path,
+        help="also write a Prometheus configuration that scrapes the --file-sd targets",
+    )
+    parser.add_argument(
+        "--watch-history",
+        type=int,
+        default=5000,
+        help="events kept for watch resumption; older resourceVersions get 410 Expired",
+    )
     parser.add_argument("--log-level", default="WARNING")
     arguments = parser.parse_args(argv)
     if arguments.prometheus_config and not arguments.file_sd:
@@ -90,17 +117,29 @@ def write_kubeconfig(path: Path, server_url: str, admin_token: str, tenant_token
     """YAML by hand (JSON-quoted scalars are valid YAML) to keep the server free of dependencies."""
     users = [("devcluster-admin", admin_token, None)] + [
         (f"devcluster-tenant-{sorted(namespaces)[0]}", token, sorted(namespaces)[0])
-        for token, namespaces in sorted(tenant_tokens.items(), key=lambda item: sorted(item[1]))]
-    lines = ["apiVersion: v1", "kind: Config", "preferences: {}",
-             "clusters:", "- name: devcluster", "  cluster:", f"    server: {json.dumps(server_url)}",
-             "users:"]
+        for token, namespaces in sorted(tenant_tokens.items(), key=lambda item: sorted(item[1]))
+    ]
+    lines = [
+        "apiVersion: v1",
+        "kind: Config",
+        "preferences: {}",
+        "clusters:",
+        "- name: devcluster",
+        "  cluster:",
+        f"    server: {json.dumps(server_url)}",
+        "users:",
+    ]
     for user, token, _ in users:
         lines += [f"- name: {json.dumps(user)}", "  user:", f"    token: {json.dumps(token)}"]
     lines.append("contexts:")
     for user, _, namespace in users:
         context_name = "devcluster" if namespace is None else user
-        lines += [f"- name: {json.dumps(context_name)}", "  context:", "    cluster: devcluster",
-                  f"    user: {json.dumps(user)}"]
+        lines += [
+            f"- name: {json.dumps(context_name)}",
+            "  context:",
+            "    cluster: devcluster",
+            f"    user: {json.dumps(user)}",
+        ]
         if namespace:
             lines.append(f"    namespace: {json.dumps(namespace)}")
     lines.append("current-context: devcluster")
@@ -121,8 +160,13 @@ def write_prometheus_config(path: Path, file_sd: Path) -> None:
     """A scrape job over the simulated guests, labelled like the production configuration."""
     config = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "scrape_configs": [{"job_name": "dcgm-exporter", "scrape_interval": "15s",
-                            "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}]}],
+        "scrape_configs": [
+            {
+                "job_name": "dcgm-exporter",
+                "scrape_interval": "15s",
+                "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}],
+            }
+        ],
     }
     # JSON is valid YAML, so Prometheus reads it as is.
     atomic_write(path, json.dumps(config, indent=2) + "\n")
@@ -134,8 +178,9 @@ def main(argv=None) -> int:
     time_scale = arguments.time_scale if arguments.time_scale is not None else SPEEDS[arguments.speed]
     exporter_server = ExporterServer((arguments.host, arguments.exporter_port), None)
     advertised_host = arguments.advertise_host or arguments.host
-    registry = ExporterRegistry(host=advertised_host, port=exporter_server.server_address[1],
-                                file_sd_path=arguments.file_sd)
+    registry = ExporterRegistry(
+        host=advertised_host, port=exporter_server.server_address[1], file_sd_path=arguments.file_sd
+    )
     exporter_server.registry = registry
     if arguments.prometheus_config:
         write_prometheus_config(arguments.prometheus_config, arguments.file_sd)
@@ -170,11 +215,22 @@ def whole_cluster(arguments, time_scale: float, faults: Faults, registry: Export
     """The API server and its controller in one process, sharing the store."""
     admin_token = arguments.token or secrets.token_urlsafe(24)
     store = Store(history_size=arguments.watch_history)
-    controller = Controller(StorePort(store), arguments.gpu_inventory, time_scale=time_scale, faults=faults,
-                            tenant_quotas=arguments.tenant_quotas, on_guests_changed=registry.set_guests)
+    controller = Controller(
+        StorePort(store),
+        arguments.gpu_inventory,
+        time_scale=time_scale,
+        faults=faults,
+        tenant_quotas=arguments.tenant_quotas,
+        on_guests_changed=registry.set_guests,
+    )
     api_server = ClusterServer(
-        (arguments.host, arguments.port), store=store, controller=controller, faults=faults, exporters=registry,
-        admin_token=admin_token, tenant_tokens=arguments.tenant_tokens,
+        (arguments.host, arguments.port),
+        store=store,
+        controller=controller,
+        faults=faults,
+        exporters=registry,
+        admin_token=admin_token,
+        tenant_tokens=arguments.tenant_tokens,
         seed_namespaces=[ns for ns in arguments.namespaces.split(",") if ns],
     )
     controller.reconcile_infrastructure()
@@ -190,14 +246,20 @@ def controller_only(arguments, time_scale: float, faults: Faults, registry: Expo
     from devcluster.kubeport import KubePort
 
     port = KubePort(arguments.api_kubeconfig)
-    controller = Controller(port, arguments.gpu_inventory, time_scale=time_scale, faults=faults,
-                            tenant_quotas=arguments.tenant_quotas, on_guests_changed=registry.set_guests)
-    control_server = ControlServer((arguments.host, arguments.control_port),
-                                   Control(faults=faults, controller=controller, exporters=registry,
-                                           own_api_server=False))
+    controller = Controller(
+        port,
+        arguments.gpu_inventory,
+        time_scale=time_scale,
+        faults=faults,
+        tenant_quotas=arguments.tenant_quotas,
+        on_guests_changed=registry.set_guests,
+    )
+    control_server = ControlServer(
+        (arguments.host, arguments.control_port),
+        Control(faults=faults, controller=controller, exporters=registry, own_api_server=False),
+    )
     control_url = f"http://{arguments.advertise_host or arguments.host}:{control_server.server_address[1]}"
-    ready = (f"devcluster controller ready: api={port.api_client.configuration.host} "
-             f"control={control_url}/_devcluster/")
+    ready = f"devcluster controller ready: api={port.api_client.configuration.host} control={control_url}/_devcluster/"
     return controller, [(control_server, "control")], ready
 
 

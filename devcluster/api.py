@@ -28,13 +28,18 @@ class Identity:
         # None: the admin, who may do anything anywhere.
         self.namespaces = namespaces
 
-    def check(self, verb: str, kind: Kind, namespace: str | None, name: str | None = None, *,
-              status: bool = False) -> None:
+    def check(
+        self, verb: str, kind: Kind, namespace: str | None, name: str | None = None, *, status: bool = False
+    ) -> None:
         if self.namespaces is None:
             return
         # A tenant's role names the resources, not their status: only the controllers write status.
-        allowed = (namespace is not None and namespace in self.namespaces and kind is not NAMESPACE
-                   and not (status and verb != "get"))
+        allowed = (
+            namespace is not None
+            and namespace in self.namespaces
+            and kind is not NAMESPACE
+            and not (status and verb != "get")
+        )
         if kind is NAMESPACE and verb == "get" and name in self.namespaces:
             allowed = True
         if allowed:
@@ -43,11 +48,13 @@ class Identity:
         target = f'{kind.qualified} "{name}"' if name else kind.qualified
         scope = f'in the namespace "{namespace}"' if namespace and kind is not NAMESPACE else "at the cluster scope"
         raise errors.ApiError(
-            403, "Forbidden",
+            403,
+            "Forbidden",
             f'{target} is forbidden: User "{self.user}" cannot {verb} resource "{resource}" in API group '
             f'"{kind.group}" {scope}',
-            {"name": name, "group": kind.group, "kind": kind.plural} if name else
-            {"group": kind.group, "kind": kind.plural},
+            {"name": name, "group": kind.group, "kind": kind.plural}
+            if name
+            else {"group": kind.group, "kind": kind.plural},
         )
 
 
@@ -55,8 +62,18 @@ class ClusterServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, *, store, controller, faults, exporters, admin_token: str,
-                 tenant_tokens: dict[str, frozenset[str]], seed_namespaces: list[str]):
+    def __init__(
+        self,
+        address,
+        *,
+        store,
+        controller,
+        faults,
+        exporters,
+        admin_token: str,
+        tenant_tokens: dict[str, frozenset[str]],
+        seed_namespaces: list[str],
+    ):
         super().__init__(address, KubernetesHandler)
         self.store = store
         self.controller = controller
@@ -94,8 +111,15 @@ def _discovery_resources(group: str, version: str) -> list[dict]:
     for kind in ALL_KINDS:
         if kind.group == group and kind.version == version:
             verbs = ["get", "list", "watch"] + (["create", "update", "patch", "delete"] if kind.writable else [])
-            resources.append({"name": kind.plural, "singularName": kind.kind.lower(), "namespaced": kind.namespaced,
-                              "kind": kind.kind, "verbs": verbs})
+            resources.append(
+                {
+                    "name": kind.plural,
+                    "singularName": kind.kind.lower(),
+                    "namespaced": kind.namespaced,
+                    "kind": kind.kind,
+                    "verbs": verbs,
+                }
+            )
     return resources
 
 
@@ -145,7 +169,7 @@ class KubernetesHandler(BaseHTTPRequestHandler):
 
     def _identity(self) -> Identity:
         header = self.headers.get("Authorization", "")
-        token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+        token = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
         if token and token == self.server.admin_token:
             return Identity("devcluster-admin", None)
         if token in self.server.tenant_tokens:
@@ -194,8 +218,7 @@ class KubernetesHandler(BaseHTTPRequestHandler):
             if self.server.epoch != epoch:
                 raise errors.ApiError(503, "ServiceUnavailable", "the development cluster was reset meanwhile")
         if faults.roll(faults.error_rate):
-            raise errors.ApiError(500, "InternalError",
-                                  "Internal error occurred: injected by devcluster (error_rate)")
+            raise errors.ApiError(500, "InternalError", "Internal error occurred: injected by devcluster (error_rate)")
         if method == "GET" and self._discovery(parts):
             return
         if parts[:2] == ["api", "v1"]:
@@ -212,8 +235,12 @@ class KubernetesHandler(BaseHTTPRequestHandler):
             return
         kind = find_kind(group, version, rest[0]) if rest else None
         status = len(rest) == 3 and rest[2] == "status" and kind is not None and kind.status_subresource
-        if kind is None or len(rest) > 3 or (len(rest) == 3 and not status) or (
-                not kind.namespaced and namespace is not None):
+        if (
+            kind is None
+            or len(rest) > 3
+            or (len(rest) == 3 and not status)
+            or (not kind.namespaced and namespace is not None)
+        ):
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) >= 2 else None
         self._resource(method, identity, kind, namespace, name, query, status=status)
@@ -223,30 +250,46 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         if parts == ["version"]:
             payload = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-devcluster", "platform": "linux/amd64"}
         elif parts == ["api"]:
-            payload = {"kind": "APIVersions", "versions": ["v1"],
-                       "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}
+            payload = {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+            }
         elif parts == ["api", "v1"]:
             payload = {"kind": "APIResourceList", "groupVersion": "v1", "resources": _discovery_resources("", "v1")}
         elif parts == ["apis"]:
             groups = sorted({(kind.group, kind.version) for kind in ALL_KINDS if kind.group})
             groups.append((SUBRESOURCE_GROUP, "v1"))
-            payload = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": group, "versions": [{"groupVersion": f"{group}/{version}", "version": version}],
-                 "preferredVersion": {"groupVersion": f"{group}/{version}", "version": version}}
-                for group, version in groups]}
+            payload = {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": group,
+                        "versions": [{"groupVersion": f"{group}/{version}", "version": version}],
+                        "preferredVersion": {"groupVersion": f"{group}/{version}", "version": version},
+                    }
+                    for group, version in groups
+                ],
+            }
         elif len(parts) == 3 and parts[0] == "apis":
             resources = _discovery_resources(parts[1], parts[2])
             if not resources and parts[1] != SUBRESOURCE_GROUP:
                 return False
-            payload = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{parts[1]}/{parts[2]}",
-                       "resources": resources}
+            payload = {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": f"{parts[1]}/{parts[2]}",
+                "resources": resources,
+            }
         if payload is None:
             return False
         self._send_json(200, payload)
         return True
 
-    def _resource(self, method: str, identity: Identity, kind: Kind, namespace, name, query: dict, *,
-                  status: bool) -> None:
+    def _resource(
+        self, method: str, identity: Identity, kind: Kind, namespace, name, query: dict, *, status: bool
+    ) -> None:
         store, faults = self.server.store, self.server.faults
         if status and method not in ("GET", "PUT", "PATCH"):
             raise errors.method_not_allowed()
@@ -280,30 +323,38 @@ class KubernetesHandler(BaseHTTPRequestHandler):
         elif method == "PATCH":
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             if content_type != JSON_PATCH and content_type not in MERGE_PATCHES:
-                raise errors.ApiError(415, "UnsupportedMediaType",
-                                      f"the body of the request was in an unknown format - accepted media types "
-                                      f"include: {JSON_PATCH}, application/merge-patch+json")
+                raise errors.ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {JSON_PATCH}, application/merge-patch+json",
+                )
             self._send_json(200, store.patch(kind, namespace, name, body, content_type, status=status))
         else:
             preconditions = (body or {}).get("preconditions") if isinstance(body, dict) else None
             self._send_json(200, store.delete(kind, namespace, name, preconditions))
 
     def _list(self, kind: Kind, namespace, label_match, field_match, query: dict) -> None:
-        items, resource_version = self.server.store.list(kind, namespace, label_match=label_match,
-                                                         field_match=field_match)
+        items, resource_version = self.server.store.list(
+            kind, namespace, label_match=label_match, field_match=field_match
+        )
         metadata = {"resourceVersion": resource_version}
         start = query.get("continue")
         if start:
-            items = [item for item in items
-                     if (item["metadata"].get("namespace", ""), item["metadata"]["name"]) > tuple(start.split("/", 1))]
+            items = [
+                item
+                for item in items
+                if (item["metadata"].get("namespace", ""), item["metadata"]["name"]) > tuple(start.split("/", 1))
+            ]
         limit = int(query.get("limit") or 0)
         if limit and len(items) > limit:
             items = items[:limit]
             last = items[-1]["metadata"]
             metadata["continue"] = f"{last.get('namespace', '')}/{last['name']}"
             metadata["remainingItemCount"] = 0
-        self._send_json(200, {"apiVersion": kind.api_version, "kind": f"{kind.kind}List", "metadata": metadata,
-                              "items": items})
+        self._send_json(
+            200, {"apiVersion": kind.api_version, "kind": f"{kind.kind}List", "metadata": metadata, "items": items}
+        )
 
     def _power_action(self, method: str, identity: Identity, namespace, rest: list[str]) -> None:
         if len(rest) != 3 or rest[0] != "virtualmachines" or rest[2] not in POWER_ACTIONS or namespace is None:
@@ -360,10 +411,14 @@ class KubernetesHandler(BaseHTTPRequestHandler):
             while not dropped and time.monotonic() < deadline and not self.server.stopping.is_set():
                 events = store.events_after(last_version)
                 if events is None:
-                    emit("ERROR", errors.ApiError(
-                        410, "Expired",
-                        f"too old resource version: {last_version} ({store.oldest_resumable_version + 1})",
-                    ).status())
+                    emit(
+                        "ERROR",
+                        errors.ApiError(
+                            410,
+                            "Expired",
+                            f"too old resource version: {last_version} ({store.oldest_resumable_version + 1})",
+                        ).status(),
+                    )
                     break
                 for event in events:
                     last_version = event.resource_version

@@ -25,8 +25,11 @@ class Control:
     def handle(self, method: str, route: str, body) -> dict:
         """Answers one control request (`route` without the /_devcluster/ prefix); raises ApiError."""
         if (method, route) == ("GET", "state"):
-            return {"faults": self.faults.as_dict(), "controller": self.controller.snapshot(),
-                    "exporters": self.exporters.snapshot()}
+            return {
+                "faults": self.faults.as_dict(),
+                "controller": self.controller.snapshot(),
+                "exporters": self.exporters.snapshot(),
+            }
         if (method, route) == ("GET", "faults"):
             return self.faults.as_dict()
         if (method, route) == ("POST", "faults"):
@@ -36,7 +39,8 @@ class Control:
                 if refused:
                     raise errors.bad_request(
                         f"{', '.join(refused)}: only the development cluster's own API server can inject this; "
-                        "against a real API server the controller runs alone")
+                        "against a real API server the controller runs alone"
+                    )
             self.faults.update(changes)
             self.controller.set_paused(self.faults.paused)
             return self.faults.as_dict()
@@ -98,7 +102,7 @@ class ControlHandler(BaseHTTPRequestHandler):
                 body = json.loads(raw) if raw.strip() else None
             except ValueError as exc:
                 raise errors.bad_request(f"the body is not JSON: {exc}") from exc
-            code, payload = 200, self.server.control.handle(method, self.path[len("/_devcluster/"):], body)
+            code, payload = 200, self.server.control.handle(method, self.path[len("/_devcluster/") :], body)
         except errors.ApiError as exc:
             code, payload = exc.code, exc.status()
         except Exception as exc:

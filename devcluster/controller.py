@@ -64,8 +64,11 @@ TENANT_PREFIX = "tenant-"
 DEFAULT_QUOTA_SHARE = 2
 RUNNING_STRATEGIES = {"Always", "RerunOnFailure", "Once"}
 # Chart name and release prefix of each apps kind.
-CHARTS = {"VMDisk": ("vm-disk", "vm-disk-"), "VMInstance": ("vm-instance", "vm-instance-"),
-          "VirtualMachine": ("virtual-machine", "virtual-machine-")}
+CHARTS = {
+    "VMDisk": ("vm-disk", "vm-disk-"),
+    "VMInstance": ("vm-instance", "vm-instance-"),
+    "VirtualMachine": ("virtual-machine", "virtual-machine-"),
+}
 KINDS_BY_APP = {"VMDisk": VM_DISK, "VMInstance": VM_INSTANCE, "VirtualMachine": LEGACY_VIRTUAL_MACHINE}
 
 # Seconds each step takes on a real cluster; --speed and --time-scale shrink them.
@@ -159,8 +162,10 @@ class GpuInventory:
         self.allocations.pop(holder, None)
 
     def snapshot(self) -> dict:
-        return {resource: {"capacity": capacity, "free": self.free(resource)}
-                for resource, capacity in sorted(self.capacity.items())}
+        return {
+            resource: {"capacity": capacity, "free": self.free(resource)}
+            for resource, capacity in sorted(self.capacity.items())
+        }
 
 
 def gpu_request(gpus) -> dict[str, int]:
@@ -174,19 +179,31 @@ def gpu_request(gpus) -> dict[str, int]:
 
 def node_gpus(capacity: dict[str, int], index: int) -> dict[str, int]:
     """Node `index`'s share of the inventory: each model spread evenly, the first nodes taking the rest."""
-    return {resource: count // NODE_COUNT + (1 if index < count % NODE_COUNT else 0)
-            for resource, count in sorted(capacity.items())}
+    return {
+        resource: count // NODE_COUNT + (1 if index < count % NODE_COUNT else 0)
+        for resource, count in sorted(capacity.items())
+    }
 
 
 def chart_labels(chart: str, release: str) -> dict[str, str]:
     """The labels Cozystack's VM charts put on the KubeVirt VM, its pod template and its Service."""
-    return {"helm.sh/chart": f"{chart}-{CHART_VERSION}", "app.kubernetes.io/name": chart,
-            INSTANCE_LABEL: release, "app.kubernetes.io/version": APP_VERSION, MANAGED_BY_LABEL: "Helm"}
+    return {
+        "helm.sh/chart": f"{chart}-{CHART_VERSION}",
+        "app.kubernetes.io/name": chart,
+        INSTANCE_LABEL: release,
+        "app.kubernetes.io/version": APP_VERSION,
+        MANAGED_BY_LABEL: "Helm",
+    }
 
 
 def condition(condition_type, status, reason, message, transition_time):
-    return {"type": condition_type, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": transition_time}
+    return {
+        "type": condition_type,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition_time,
+    }
 
 
 def merged(current, desired):
@@ -203,8 +220,16 @@ def merged(current, desired):
 
 
 class Controller:
-    def __init__(self, port, gpu_capacity: dict[str, int], *, time_scale: float, faults: Faults | None = None,
-                 tenant_quotas: dict[str, dict[str, int]] | None = None, on_guests_changed=None):
+    def __init__(
+        self,
+        port,
+        gpu_capacity: dict[str, int],
+        *,
+        time_scale: float,
+        faults: Faults | None = None,
+        tenant_quotas: dict[str, dict[str, int]] | None = None,
+        on_guests_changed=None,
+    ):
         self.port = port
         self.time_scale = time_scale
         self.durations = {step: seconds * time_scale for step, seconds in REALISTIC_DURATIONS.items()}
@@ -271,8 +296,9 @@ class Controller:
 
     def _load(self, kinds) -> None:
         for kind in kinds:
-            self.view[kind.key] = {(obj["metadata"].get("namespace") or "", obj["metadata"]["name"]): obj
-                                   for obj in self.port.list(kind)}
+            self.view[kind.key] = {
+                (obj["metadata"].get("namespace") or "", obj["metadata"]["name"]): obj for obj in self.port.list(kind)
+            }
 
     def _all(self, kind: Kind) -> list[dict]:
         return list(self.view.get(kind.key, {}).values())
@@ -293,8 +319,9 @@ class Controller:
         current = self._find(kind, metadata.get("namespace"), metadata["name"])
         if current is None:
             body = {key: value for key, value in desired.items() if key != "status"}
-            return self._remember(kind, self.port.create(kind, {"apiVersion": kind.api_version, "kind": kind.kind,
-                                                                **copy.deepcopy(body)}))
+            return self._remember(
+                kind, self.port.create(kind, {"apiVersion": kind.api_version, "kind": kind.kind, **copy.deepcopy(body)})
+            )
         updated = copy.deepcopy(current)
         for key in ("labels", "annotations", "ownerReferences", "finalizers"):
             if key in metadata:
@@ -356,8 +383,12 @@ class Controller:
         with self.port.exclusive(), self._lock:
             vm = self.port.get(KUBEVIRT_VM, namespace, vm_name)
             if vm is None:
-                raise ApiError(404, "NotFound", f'virtualmachines.kubevirt.io "{vm_name}" not found',
-                               {"name": vm_name, "group": KUBEVIRT_VM.group, "kind": KUBEVIRT_VM.plural})
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    f'virtualmachines.kubevirt.io "{vm_name}" not found',
+                    {"name": vm_name, "group": KUBEVIRT_VM.group, "kind": KUBEVIRT_VM.plural},
+                )
             owner = self._instance_owner(namespace, vm)
             state = self.instances.get(owner["metadata"]["uid"]) if owner else None
             if state is None:
@@ -390,7 +421,7 @@ class Controller:
         for kind in (VM_INSTANCE, LEGACY_VIRTUAL_MACHINE):
             prefix = CHARTS[kind.kind][1]
             if name.startswith(prefix):
-                owner = self.port.get(kind, namespace, name[len(prefix):])
+                owner = self.port.get(kind, namespace, name[len(prefix) :])
                 if owner is not None:
                     return owner
         return None
@@ -410,12 +441,22 @@ class Controller:
             disks, instances = self._all(VM_DISK), self._all(VM_INSTANCE)
             apps = instances + self._all(LEGACY_VIRTUAL_MACHINE)
             for disk in disks:
-                self._guarded(f"VMDisk {disk['metadata']['namespace']}/{disk['metadata']['name']}",
-                              self._reconcile_disk, disk, instances, now)
+                self._guarded(
+                    f"VMDisk {disk['metadata']['namespace']}/{disk['metadata']['name']}",
+                    self._reconcile_disk,
+                    disk,
+                    instances,
+                    now,
+                )
             # The scheduler serves waiting VMs oldest first.
             for app in sorted(apps, key=lambda app: (app["metadata"]["creationTimestamp"], app["metadata"]["name"])):
-                self._guarded(f"{app['kind']} {app['metadata']['namespace']}/{app['metadata']['name']}",
-                              self._reconcile_instance, KINDS_BY_APP[app["kind"]], app, now)
+                self._guarded(
+                    f"{app['kind']} {app['metadata']['namespace']}/{app['metadata']['name']}",
+                    self._reconcile_instance,
+                    KINDS_BY_APP[app["kind"]],
+                    app,
+                    now,
+                )
             self._guarded("collecting orphans", self._collect_orphans, disks, apps)
             self._publish_guests(apps)
 
@@ -433,31 +474,74 @@ class Controller:
                 name = namespace["metadata"]["name"]
                 hard = self._quota_hard(name)
                 if hard is not None and not namespace["metadata"].get("deletionTimestamp"):
-                    self._guarded(f"tenant-quota of {name}", self._apply, RESOURCE_QUOTA, {
-                        "metadata": {"name": TENANT_QUOTA, "namespace": name}, "spec": {"hard": hard}})
+                    self._guarded(
+                        f"tenant-quota of {name}",
+                        self._apply,
+                        RESOURCE_QUOTA,
+                        {"metadata": {"name": TENANT_QUOTA, "namespace": name}, "spec": {"hard": hard}},
+                    )
 
     def _ensure_node(self, index: int) -> None:
         name = f"node-{index + 1}"
-        node = self._apply(NODE, {"metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}}})
-        resources = {"cpu": "64", "memory": "512Gi", "pods": "110",
-                     **{resource: str(count) for resource, count in node_gpus(self.gpu_capacity, index).items()}}
+        node = self._apply(
+            NODE,
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                    },
+                }
+            },
+        )
+        resources = {
+            "cpu": "64",
+            "memory": "512Gi",
+            "pods": "110",
+            **{resource: str(count) for resource, count in node_gpus(self.gpu_capacity, index).items()},
+        }
         ready = self._find(NODE, "", name) or node
-        ready_condition = next((c for c in (ready.get("status") or {}).get("conditions") or []
-                                if c.get("type") == "Ready"), {})
+        ready_condition = next(
+            (c for c in (ready.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
+        )
         transition = ready_condition.get("lastTransitionTime") or timestamp()
-        self._write_status(NODE, node, {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status", "lastHeartbeatTime": transition,
-                            "lastTransitionTime": transition}],
-            "addresses": [{"type": "InternalIP", "address": f"192.0.2.{index + 1}"},
-                          {"type": "Hostname", "address": name}],
-            "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "", "operatingSystem": "linux",
-                         "architecture": "amd64", "containerRuntimeVersion": "containerd://1.7.0",
-                         "osImage": "Talos", "kernelVersion": "6.6.0", "machineID": "", "systemUUID": "",
-                         "bootID": ""},
-        }, exactly=("capacity", "allocatable"))
+        self._write_status(
+            NODE,
+            node,
+            {
+                "capacity": resources,
+                "allocatable": resources,
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                        "lastHeartbeatTime": transition,
+                        "lastTransitionTime": transition,
+                    }
+                ],
+                "addresses": [
+                    {"type": "InternalIP", "address": f"192.0.2.{index + 1}"},
+                    {"type": "Hostname", "address": name},
+                ],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.32.0",
+                    "kubeProxyVersion": "",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                    "containerRuntimeVersion": "containerd://1.7.0",
+                    "osImage": "Talos",
+                    "kernelVersion": "6.6.0",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
+                },
+            },
+            exactly=("capacity", "allocatable"),
+        )
 
     def _quota_hard(self, namespace: str) -> dict[str, str] | None:
         """GPU limits of the namespace's tenant-quota, None for a namespace that is no tenant's.
@@ -490,23 +574,29 @@ class Controller:
             status, reason, message = "Unknown", "Progressing", f"Running '{action}' action with timeout of 5m0s"
         elif error:
             status, reason = "False", "UpgradeFailed" if upgrade else "InstallFailed"
-            message = (f"Helm {action} failed for release {namespace}/{release} with chart {chart}: "
-                       f"execution error at ({chart_name}/templates/vm.yaml:1:4): {error}")
+            message = (
+                f"Helm {action} failed for release {namespace}/{release} with chart {chart}: "
+                f"execution error at ({chart_name}/templates/vm.yaml:1:4): {error}"
+            )
         else:
             status, reason = "True", "UpgradeSucceeded" if upgrade else "InstallSucceeded"
-            message = (f"Helm {action} succeeded for release {namespace}/{release}.v{generation} "
-                       f"with chart {chart}")
-        transition = previous_ready.get("lastTransitionTime") if previous_ready.get("reason") == reason \
-            else timestamp()
+            message = f"Helm {action} succeeded for release {namespace}/{release}.v{generation} with chart {chart}"
+        transition = previous_ready.get("lastTransitionTime") if previous_ready.get("reason") == reason else timestamp()
         ready = condition("Ready", status, reason, message, transition)
         ready["observedGeneration"] = generation
         released = condition("Released", status, reason, message, transition)
         released["observedGeneration"] = generation
         if previous_ready.get("reason") != reason or previous_ready.get("message") != message:
             self._event(app, reason, message, warning=status == "False", component="helm-controller")
-        self._write_status(KINDS_BY_APP[app["kind"]], app, {
-            "conditions": [ready, released], "version": CHART_VERSION,
-            "observedGeneration": generation if status != "Unknown" else generation - 1})
+        self._write_status(
+            KINDS_BY_APP[app["kind"]],
+            app,
+            {
+                "conditions": [ready, released],
+                "version": CHART_VERSION,
+                "observedGeneration": generation if status != "Unknown" else generation - 1,
+            },
+        )
         return status == "True"
 
     def _ensure_finalizer(self, kind: Kind, app: dict) -> dict:
@@ -525,8 +615,11 @@ class Controller:
         state = self.disks.setdefault(uid, DiskPhase(helm_since=now, since=now))
         release = f"vm-disk-{name}"
         if disk["metadata"].get("deletionTimestamp"):
-            in_use = any(name in [d.get("name") for d in (i.get("spec") or {}).get("disks") or []
-                                  if isinstance(d, dict)] for i in instances if i["metadata"]["namespace"] == namespace)
+            in_use = any(
+                name in [d.get("name") for d in (i.get("spec") or {}).get("disks") or [] if isinstance(d, dict)]
+                for i in instances
+                if i["metadata"]["namespace"] == namespace
+            )
             if not in_use:
                 self._delete(DATA_VOLUME, namespace, release)
                 self._release_finalizer(VM_DISK, disk)
@@ -536,13 +629,24 @@ class Controller:
         if not self._helm_status(disk, state, now, None, release):
             return
         spec = disk.get("spec") or {}
-        metadata = {"name": release, "namespace": namespace, "labels": {INSTANCE_LABEL: release},
-                    "annotations": {OPTICAL_ANNOTATION: "true" if spec.get("optical") else "false"}}
-        self._advance_data_volume(state, now, metadata, spec.get("source") or {}, spec.get("storage", "5Gi"),
-                                  spec.get("storageClass", "replicated"))
+        metadata = {
+            "name": release,
+            "namespace": namespace,
+            "labels": {INSTANCE_LABEL: release},
+            "annotations": {OPTICAL_ANNOTATION: "true" if spec.get("optical") else "false"},
+        }
+        self._advance_data_volume(
+            state,
+            now,
+            metadata,
+            spec.get("source") or {},
+            spec.get("storage", "5Gi"),
+            spec.get("storageClass", "replicated"),
+        )
 
-    def _advance_data_volume(self, state: DiskPhase, now: float, metadata: dict, source: dict,
-                             storage, storage_class: str) -> None:
+    def _advance_data_volume(
+        self, state: DiskPhase, now: float, metadata: dict, source: dict, storage, storage_class: str
+    ) -> None:
         name, namespace = metadata["name"], metadata["namespace"]
         if "upload" in source:
             steps = ("Pending", "UploadScheduled", "UploadReady")
@@ -551,9 +655,14 @@ class Controller:
         else:
             steps = ("Pending", "ImportScheduled", "ImportInProgress", "Succeeded")
         scheduled, transfer = self.durations["import_scheduled"], self.durations["import"]
-        step_durations = {"Pending": self.durations["scheduling"], "ImportScheduled": scheduled,
-                          "CloneScheduled": scheduled, "UploadScheduled": scheduled,
-                          "ImportInProgress": transfer, "CloneInProgress": transfer}
+        step_durations = {
+            "Pending": self.durations["scheduling"],
+            "ImportScheduled": scheduled,
+            "CloneScheduled": scheduled,
+            "UploadScheduled": scheduled,
+            "ImportInProgress": transfer,
+            "CloneInProgress": transfer,
+        }
         existing = self._find(DATA_VOLUME, namespace, name)
         if existing is None:
             state.phase, state.since = "Pending", now
@@ -568,35 +677,61 @@ class Controller:
         succeeded = state.phase == "Succeeded"
         existing_status = (existing or {}).get("status") or {}
         previous_phase = existing_status.get("phase")
-        transition = existing_status["conditions"][0]["lastTransitionTime"] \
-            if previous_phase == state.phase else timestamp()
-        data_volume = self._apply(DATA_VOLUME, {
-            "metadata": metadata,
-            "spec": {"source": self._data_volume_source(source, namespace),
-                     "storage": {"resources": {"requests": {"storage": storage}}, "storageClassName": storage_class}},
-        })
+        transition = (
+            existing_status["conditions"][0]["lastTransitionTime"] if previous_phase == state.phase else timestamp()
+        )
+        data_volume = self._apply(
+            DATA_VOLUME,
+            {
+                "metadata": metadata,
+                "spec": {
+                    "source": self._data_volume_source(source, namespace),
+                    "storage": {"resources": {"requests": {"storage": storage}}, "storageClassName": storage_class},
+                },
+            },
+        )
         bound = state.phase != "Pending"
-        stored = self._write_status(DATA_VOLUME, data_volume, {
-            "phase": state.phase,
-            "progress": progress,
-            "claimName": name,
-            "conditions": [
-                condition("Bound", "True" if bound else "False", "Bound" if bound else "Pending",
-                          f"PVC {name} Bound" if bound else f"PVC {name} Pending", transition),
-                condition("Ready", "True" if succeeded else "False",
-                          "Completed" if succeeded else "TransferRunning", "", transition),
-                condition("Running", "True" if state.phase.endswith("InProgress") else "False",
-                          "Pod is running" if state.phase.endswith("InProgress") else "Completed", "",
-                          transition),
-            ],
-        })
+        stored = self._write_status(
+            DATA_VOLUME,
+            data_volume,
+            {
+                "phase": state.phase,
+                "progress": progress,
+                "claimName": name,
+                "conditions": [
+                    condition(
+                        "Bound",
+                        "True" if bound else "False",
+                        "Bound" if bound else "Pending",
+                        f"PVC {name} Bound" if bound else f"PVC {name} Pending",
+                        transition,
+                    ),
+                    condition(
+                        "Ready",
+                        "True" if succeeded else "False",
+                        "Completed" if succeeded else "TransferRunning",
+                        "",
+                        transition,
+                    ),
+                    condition(
+                        "Running",
+                        "True" if state.phase.endswith("InProgress") else "False",
+                        "Pod is running" if state.phase.endswith("InProgress") else "Completed",
+                        "",
+                        transition,
+                    ),
+                ],
+            },
+        )
         if previous_phase != state.phase:
             messages = {
-                "Pending": f"PVC {name} Pending", "ImportScheduled": f"Import into {name} scheduled",
+                "Pending": f"PVC {name} Pending",
+                "ImportScheduled": f"Import into {name} scheduled",
                 "ImportInProgress": f"Import into {name} in progress",
                 "CloneScheduled": f"Cloning into {name} scheduled",
                 "CloneInProgress": f"Cloning into {name} in progress",
-                "UploadScheduled": f"Upload into {name} scheduled", "UploadReady": f"Upload into {name} ready",
+                "UploadScheduled": f"Upload into {name} scheduled",
+                "UploadReady": f"Upload into {name} ready",
                 "Succeeded": f"Successfully imported into PVC {name}",
             }
             reason = "ImportSucceeded" if succeeded else state.phase
@@ -630,11 +765,19 @@ class Controller:
             volumes = [vm_name]
             run_strategy = spec.get("runStrategy") or ("Always" if spec.get("running", True) else "Halted")
         return InstanceShape(
-            kind=kind, name=name, namespace=namespace, vm_name=vm_name, disk_volumes=volumes,
-            missing_volumes=missing, gpus=gpu_request(spec.get("gpus")), run_strategy=run_strategy,
+            kind=kind,
+            name=name,
+            namespace=namespace,
+            vm_name=vm_name,
+            disk_volumes=volumes,
+            missing_volumes=missing,
+            gpus=gpu_request(spec.get("gpus")),
+            run_strategy=run_strategy,
             instance_type=spec.get("instanceType", "u1.medium"),
-            instance_profile=spec.get("instanceProfile", "ubuntu"), external=bool(spec.get("external")),
-            external_ports=spec.get("externalPorts", [22]), external_method=spec.get("externalMethod", "PortList"),
+            instance_profile=spec.get("instanceProfile", "ubuntu"),
+            external=bool(spec.get("external")),
+            external_ports=spec.get("externalPorts", [22]),
+            external_method=spec.get("externalMethod", "PortList"),
         )
 
     @staticmethod
@@ -652,8 +795,7 @@ class Controller:
 
     def _reconcile_instance(self, kind: Kind, app: dict, now: float) -> None:
         uid = app["metadata"]["uid"]
-        state = self.instances.setdefault(uid, InstancePhase(since=now, transition_time=timestamp(),
-                                                             helm_since=now))
+        state = self.instances.setdefault(uid, InstancePhase(since=now, transition_time=timestamp(), helm_since=now))
         shape = self._shape(kind, app)
         if app["metadata"].get("deletionTimestamp"):
             self._terminate(kind, app, shape, state, now)
@@ -680,33 +822,49 @@ class Controller:
         data_volume_templates = []
         if shape.kind is LEGACY_VIRTUAL_MACHINE:
             system_disk = spec.get("systemDisk") or {}
-            data_volume_templates = [{"metadata": {"name": shape.vm_name}, "spec": self._legacy_disk_spec(system_disk,
-                                                                                                        shape)}]
-        vm = self._apply(KUBEVIRT_VM, {
-            "metadata": {"name": shape.vm_name, "namespace": shape.namespace, "labels": labels,
-                         "annotations": {"kubevirt.io/latest-observed-api-version": "v1"},
-                         "finalizers": [KUBEVIRT_FINALIZER]},
-            "spec": {
-                "runStrategy": run_strategy,
-                "instancetype": {"kind": "VirtualMachineClusterInstancetype", "name": shape.instance_type},
-                "preference": {"kind": "VirtualMachineClusterPreference", "name": shape.instance_profile},
-                "dataVolumeTemplates": data_volume_templates,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "domain": {"devices": {
-                            "gpus": [{"name": f"gpu{index}", "deviceName": resource}
-                                     for index, resource in enumerate(
-                                         r for r, count in sorted(shape.gpus.items()) for _ in range(count))],
-                            "disks": [{"name": volume, "disk": {"bus": "virtio"}} for volume in shape.disk_volumes],
-                        }},
-                        "volumes": [{"name": volume, "dataVolume": {"name": volume}}
-                                    for volume in shape.disk_volumes]
-                        + [{"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": spec.get("cloudInit", "")}}],
+            data_volume_templates = [
+                {"metadata": {"name": shape.vm_name}, "spec": self._legacy_disk_spec(system_disk, shape)}
+            ]
+        vm = self._apply(
+            KUBEVIRT_VM,
+            {
+                "metadata": {
+                    "name": shape.vm_name,
+                    "namespace": shape.namespace,
+                    "labels": labels,
+                    "annotations": {"kubevirt.io/latest-observed-api-version": "v1"},
+                    "finalizers": [KUBEVIRT_FINALIZER],
+                },
+                "spec": {
+                    "runStrategy": run_strategy,
+                    "instancetype": {"kind": "VirtualMachineClusterInstancetype", "name": shape.instance_type},
+                    "preference": {"kind": "VirtualMachineClusterPreference", "name": shape.instance_profile},
+                    "dataVolumeTemplates": data_volume_templates,
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "domain": {
+                                "devices": {
+                                    "gpus": [
+                                        {"name": f"gpu{index}", "deviceName": resource}
+                                        for index, resource in enumerate(
+                                            r for r, count in sorted(shape.gpus.items()) for _ in range(count)
+                                        )
+                                    ],
+                                    "disks": [
+                                        {"name": volume, "disk": {"bus": "virtio"}} for volume in shape.disk_volumes
+                                    ],
+                                }
+                            },
+                            "volumes": [
+                                {"name": volume, "dataVolume": {"name": volume}} for volume in shape.disk_volumes
+                            ]
+                            + [{"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": spec.get("cloudInit", "")}}],
+                        },
                     },
                 },
             },
-        })
+        )
         if existing is not None and existing["spec"].get("runStrategy") != run_strategy:
             self.instances[app["metadata"]["uid"]].manual_running = False
         return vm
@@ -716,40 +874,73 @@ class Controller:
             self._delete(SERVICE, shape.namespace, shape.vm_name)
             return
         chart = CHARTS[shape.kind.kind][0]
-        ports = [{"name": f"port-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
-                 for port in shape.external_ports if isinstance(port, int)]
+        ports = [
+            {"name": f"port-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+            for port in shape.external_ports
+            if isinstance(port, int)
+        ]
         if not ports and shape.external_method == "WholeIP":
             # A Service needs a port: the chart gives a whole-IP VM a placeholder.
             ports = [{"name": "fake", "port": 65535, "targetPort": 65535, "protocol": "TCP"}]
-        service = self._apply(SERVICE, {
-            "metadata": {"name": shape.vm_name, "namespace": shape.namespace,
-                         "labels": {**chart_labels(chart, shape.vm_name), USER_SERVICE_LABEL: "true"},
-                         "annotations": {"networking.cozystack.io/wholeIP":
-                                         "true" if shape.external_method == "WholeIP" else "false"}},
-            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                     "selector": {"app.kubernetes.io/name": chart, INSTANCE_LABEL: shape.vm_name}, "ports": ports},
-        })
+        service = self._apply(
+            SERVICE,
+            {
+                "metadata": {
+                    "name": shape.vm_name,
+                    "namespace": shape.namespace,
+                    "labels": {**chart_labels(chart, shape.vm_name), USER_SERVICE_LABEL: "true"},
+                    "annotations": {
+                        "networking.cozystack.io/wholeIP": "true" if shape.external_method == "WholeIP" else "false"
+                    },
+                },
+                "spec": {
+                    "type": "LoadBalancer",
+                    "externalTrafficPolicy": "Local",
+                    "selector": {"app.kubernetes.io/name": chart, INSTANCE_LABEL: shape.vm_name},
+                    "ports": ports,
+                },
+            },
+        )
         ip_octet = 10 + zlib.crc32(f"{shape.namespace}/{shape.name}".encode()) % 240
         self._write_status(SERVICE, service, {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{ip_octet}"}]}})
 
     @staticmethod
     def _legacy_disk_spec(system_disk: dict, shape: InstanceShape) -> dict:
-        return {"source": {"pvc": {"name": f"vm-image-{system_disk.get('image', 'ubuntu')}",
-                                   "namespace": "cozy-public"}},
-                "storage": {"resources": {"requests": {"storage": system_disk.get("storage", "5Gi")}},
-                            "storageClassName": system_disk.get("storageClass", "replicated")}}
+        return {
+            "source": {"pvc": {"name": f"vm-image-{system_disk.get('image', 'ubuntu')}", "namespace": "cozy-public"}},
+            "storage": {
+                "resources": {"requests": {"storage": system_disk.get("storage", "5Gi")}},
+                "storageClassName": system_disk.get("storageClass", "replicated"),
+            },
+        }
 
     def _reconcile_legacy_system_disk(self, app: dict, vm: dict, now: float) -> None:
         """KubeVirt makes the 0.x system disk from the VM's dataVolumeTemplates: no chart label,
         owned by the KubeVirt VM."""
         system_disk = (app.get("spec") or {}).get("systemDisk") or {}
         state = self.disks.setdefault(app["metadata"]["uid"], DiskPhase(helm_since=now, since=now))
-        metadata = {"name": vm["metadata"]["name"], "namespace": vm["metadata"]["namespace"],
-                    "ownerReferences": [{"apiVersion": KUBEVIRT_VM.api_version, "kind": KUBEVIRT_VM.kind,
-                                         "name": vm["metadata"]["name"], "uid": vm["metadata"]["uid"],
-                                         "controller": True, "blockOwnerDeletion": True}]}
-        self._advance_data_volume(state, now, metadata, {"image": {"name": system_disk.get("image", "ubuntu")}},
-                                  system_disk.get("storage", "5Gi"), system_disk.get("storageClass", "replicated"))
+        metadata = {
+            "name": vm["metadata"]["name"],
+            "namespace": vm["metadata"]["namespace"],
+            "ownerReferences": [
+                {
+                    "apiVersion": KUBEVIRT_VM.api_version,
+                    "kind": KUBEVIRT_VM.kind,
+                    "name": vm["metadata"]["name"],
+                    "uid": vm["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        }
+        self._advance_data_volume(
+            state,
+            now,
+            metadata,
+            {"image": {"name": system_disk.get("image", "ubuntu")}},
+            system_disk.get("storage", "5Gi"),
+            system_disk.get("storageClass", "replicated"),
+        )
 
     def _wants_running(self, vm: dict, state: InstancePhase) -> bool:
         strategy = vm["spec"].get("runStrategy", "Always")
@@ -763,15 +954,24 @@ class Controller:
         wants_running = self._wants_running(vm, state) and not state.restart_requested
         if state.restart_requested and state.phase in ("Starting", "Running"):
             self._move(state, "Stopping", now)
-            self._event(vm, "SuccessfulDelete", "Stopped the virtual machine by deleting the virtual machine "
-                        "instance for a restart", component="virtualmachine-controller")
+            self._event(
+                vm,
+                "SuccessfulDelete",
+                "Stopped the virtual machine by deleting the virtual machine instance for a restart",
+                component="virtualmachine-controller",
+            )
         elif not wants_running:
             if state.phase in ("Starting", "Running"):
                 self._move(state, "Stopping", now)
-                self._event(vm, "SuccessfulDelete", "Stopped the virtual machine by deleting the virtual machine "
-                            "instance", component="virtualmachine-controller")
+                self._event(
+                    vm,
+                    "SuccessfulDelete",
+                    "Stopped the virtual machine by deleting the virtual machine instance",
+                    component="virtualmachine-controller",
+                )
             elif state.phase in ("Provisioning", "ErrorUnschedulable") or (
-                    state.phase == "Stopping" and elapsed >= self.durations["stop"]):
+                state.phase == "Stopping" and elapsed >= self.durations["stop"]
+            ):
                 self._power_off(shape, state, now)
         elif state.phase in ("Stopped", "Provisioning"):
             if self._disks_ready(shape) and self._quota_counted(shape.namespace):
@@ -783,8 +983,12 @@ class Controller:
         elif state.phase == "Starting" and elapsed >= self.durations["boot"]:
             self._move(state, "Running", now)
             state.started_at = time.time()
-            self._event({**vm, "kind": "VirtualMachineInstance"}, "Started", "VirtualMachineInstance started.",
-                        component="virt-handler")
+            self._event(
+                {**vm, "kind": "VirtualMachineInstance"},
+                "Started",
+                "VirtualMachineInstance started.",
+                component="virt-handler",
+            )
         self._write_vm_status(shape, state)
 
     def _power_off(self, shape: InstanceShape, state: InstancePhase, now: float) -> None:
@@ -818,8 +1022,12 @@ class Controller:
     def _schedule(self, shape: InstanceShape, vm: dict, state: InstancePhase, now: float) -> None:
         if not state.pod_name:
             state.pod_name = f"virt-launcher-{shape.vm_name}-{secrets.token_hex(3)[:5]}"
-            self._event(vm, "SuccessfulCreate", f"Started the virtual machine by creating the new virtual machine "
-                        f"instance {shape.vm_name}", component="virtualmachine-controller")
+            self._event(
+                vm,
+                "SuccessfulCreate",
+                f"Started the virtual machine by creating the new virtual machine instance {shape.vm_name}",
+                component="virtualmachine-controller",
+            )
         short = self.inventory.allocate(self._holder(shape), shape.gpus)
         node = None if short else self._node_for(shape)
         pod = self._find(POD, shape.namespace, state.pod_name)
@@ -835,26 +1043,50 @@ class Controller:
             self.inventory.release(self._holder(shape))
             if state.pod_refusal != exc.message:
                 state.pod_refusal = exc.message
-                self._event({**vm, "kind": "VirtualMachineInstance"}, "FailedCreate",
-                            f"Error creating pod: {exc.message}", warning=True, component="virtualmachine-controller")
+                self._event(
+                    {**vm, "kind": "VirtualMachineInstance"},
+                    "FailedCreate",
+                    f"Error creating pod: {exc.message}",
+                    warning=True,
+                    component="virtualmachine-controller",
+                )
             if state.phase != "Starting":
                 self._move(state, "Starting", now)
             return
         state.pod_refusal = ""
         if short:
-            message = (f"0/{NODE_COUNT} nodes are available: "
-                       + ", ".join(f"{NODE_COUNT} Insufficient {resource}" for resource in short)
-                       + f". preemption: 0/{NODE_COUNT} nodes are available: {NODE_COUNT} No preemption victims "
-                       "found for incoming pod.")
-            self._write_status(POD, pod, {"phase": "Pending", "conditions": [{
-                "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-                "lastTransitionTime": state.transition_time or timestamp()}]})
+            message = (
+                f"0/{NODE_COUNT} nodes are available: "
+                + ", ".join(f"{NODE_COUNT} Insufficient {resource}" for resource in short)
+                + f". preemption: 0/{NODE_COUNT} nodes are available: {NODE_COUNT} No preemption victims "
+                "found for incoming pod."
+            )
+            self._write_status(
+                POD,
+                pod,
+                {
+                    "phase": "Pending",
+                    "conditions": [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": message,
+                            "lastTransitionTime": state.transition_time or timestamp(),
+                        }
+                    ],
+                },
+            )
             if state.phase != "ErrorUnschedulable":
                 self._move(state, "ErrorUnschedulable", now)
                 self._event(pod, "FailedScheduling", message, warning=True, component="default-scheduler")
             return
-        self._event(pod, "Scheduled", f"Successfully assigned {shape.namespace}/{state.pod_name} to {node}",
-                    component="default-scheduler")
+        self._event(
+            pod,
+            "Scheduled",
+            f"Successfully assigned {shape.namespace}/{state.pod_name} to {node}",
+            component="default-scheduler",
+        )
         self._move(state, "Starting", now)
 
     def _node_for(self, shape: InstanceShape) -> str:
@@ -868,27 +1100,53 @@ class Controller:
     def _pod(self, vm: dict, shape: InstanceShape, state: InstancePhase, node: str | None) -> dict:
         """A virt-launcher pod: the template's labels plus KubeVirt's own."""
         labels = dict(((vm["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {})
-        labels.update({"kubevirt.io": "virt-launcher", "kubevirt.io/created-by": vm["metadata"]["uid"],
-                       "vm.kubevirt.io/name": shape.vm_name})
+        labels.update(
+            {
+                "kubevirt.io": "virt-launcher",
+                "kubevirt.io/created-by": vm["metadata"]["uid"],
+                "vm.kubevirt.io/name": shape.vm_name,
+            }
+        )
         if self.faults.pod_application_labels:
-            labels.update({"apps.cozystack.io/application.group": "apps.cozystack.io",
-                           "apps.cozystack.io/application.kind": shape.kind.kind,
-                           "apps.cozystack.io/application.name": shape.name})
+            labels.update(
+                {
+                    "apps.cozystack.io/application.group": "apps.cozystack.io",
+                    "apps.cozystack.io/application.kind": shape.kind.kind,
+                    "apps.cozystack.io/application.name": shape.name,
+                }
+            )
         gpus = {resource: str(count) for resource, count in sorted(shape.gpus.items())}
-        spec = {"containers": [{"name": "compute", "image": "quay.io/kubevirt/virt-launcher:v1.8.4",
-                                "resources": {"requests": gpus, "limits": gpus}}],
-                "automountServiceAccountToken": False}
+        spec = {
+            "containers": [
+                {
+                    "name": "compute",
+                    "image": "quay.io/kubevirt/virt-launcher:v1.8.4",
+                    "resources": {"requests": gpus, "limits": gpus},
+                }
+            ],
+            "automountServiceAccountToken": False,
+        }
         if node:
             spec["nodeName"] = node
         return {
-            "apiVersion": "v1", "kind": "Pod",
+            "apiVersion": "v1",
+            "kind": "Pod",
             "metadata": {
-                "name": state.pod_name, "namespace": shape.namespace, "labels": labels,
+                "name": state.pod_name,
+                "namespace": shape.namespace,
+                "labels": labels,
                 # No VirtualMachineInstance kind is served (../shared/kube has no such CRD): the pod
                 # is owned by the KubeVirt VM, so that garbage collection removes it with the VM.
-                "ownerReferences": [{"apiVersion": KUBEVIRT_VM.api_version, "kind": KUBEVIRT_VM.kind,
-                                     "name": shape.vm_name, "uid": vm["metadata"]["uid"], "controller": True,
-                                     "blockOwnerDeletion": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": KUBEVIRT_VM.api_version,
+                        "kind": KUBEVIRT_VM.kind,
+                        "name": shape.vm_name,
+                        "uid": vm["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
             },
             "spec": spec,
         }
@@ -899,34 +1157,54 @@ class Controller:
             return
         running = state.phase == "Running"
         ready_reason = {"Running": "", "Starting": "PodNotReady", "ErrorUnschedulable": "Unschedulable"}.get(
-            state.phase, "VMINotExists")
-        conditions = [condition("Ready", "True" if running else "False", ready_reason,
-                                "" if running else f"VMI is {state.phase.lower()}", state.transition_time)]
+            state.phase, "VMINotExists"
+        )
+        conditions = [
+            condition(
+                "Ready",
+                "True" if running else "False",
+                ready_reason,
+                "" if running else f"VMI is {state.phase.lower()}",
+                state.transition_time,
+            )
+        ]
         pod = self._find(POD, shape.namespace, state.pod_name) if state.pod_name else None
         if state.phase == "ErrorUnschedulable":
             message = (((pod or {}).get("status") or {}).get("conditions") or [{}])[0].get("message", "")
             conditions.append(condition("PodScheduled", "False", "Unschedulable", message, state.transition_time))
         if state.pod_refusal:
-            conditions.append(condition("Synchronized", "False", "FailedCreate", state.pod_refusal,
-                                        state.transition_time))
-        self._write_status(KUBEVIRT_VM, current, {
-            "printableStatus": state.phase,
-            "ready": running,
-            "created": state.phase in ("Starting", "Running", "Stopping", "ErrorUnschedulable"),
-            "runStrategy": current["spec"].get("runStrategy"),
-            "conditions": conditions,
-            "desiredGeneration": current["metadata"].get("generation", 1),
-        })
+            conditions.append(
+                condition("Synchronized", "False", "FailedCreate", state.pod_refusal, state.transition_time)
+            )
+        self._write_status(
+            KUBEVIRT_VM,
+            current,
+            {
+                "printableStatus": state.phase,
+                "ready": running,
+                "created": state.phase in ("Starting", "Running", "Stopping", "ErrorUnschedulable"),
+                "runStrategy": current["spec"].get("runStrategy"),
+                "conditions": conditions,
+                "desiredGeneration": current["metadata"].get("generation", 1),
+            },
+        )
         if pod is not None and state.phase in ("Starting", "Running"):
-            self._write_status(POD, pod, {
-                "phase": "Running",
-                "podIP": f"10.244.{zlib.crc32(state.pod_name.encode()) % 250}.{10 + len(shape.name)}",
-                "conditions": [
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": state.transition_time},
-                    {"type": "Ready", "status": "True" if running else "False",
-                     "lastTransitionTime": state.transition_time},
-                ],
-            })
+            self._write_status(
+                POD,
+                pod,
+                {
+                    "phase": "Running",
+                    "podIP": f"10.244.{zlib.crc32(state.pod_name.encode()) % 250}.{10 + len(shape.name)}",
+                    "conditions": [
+                        {"type": "PodScheduled", "status": "True", "lastTransitionTime": state.transition_time},
+                        {
+                            "type": "Ready",
+                            "status": "True" if running else "False",
+                            "lastTransitionTime": state.transition_time,
+                        },
+                    ],
+                },
+            )
 
     def _terminate(self, kind: Kind, app: dict, shape: InstanceShape, state: InstancePhase, now: float) -> None:
         vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
@@ -938,8 +1216,9 @@ class Controller:
                 vm = self._find(KUBEVIRT_VM, shape.namespace, shape.vm_name)
                 if vm is not None:
                     self._write_status(KUBEVIRT_VM, vm, {"printableStatus": "Terminating", "ready": False})
-                    self._event(vm, "SuccessfulDelete", "Deleting the virtual machine",
-                                component="virtualmachine-controller")
+                    self._event(
+                        vm, "SuccessfulDelete", "Deleting the virtual machine", component="virtualmachine-controller"
+                    )
             return
         if now - state.since < self.durations["terminate"]:
             return
@@ -963,8 +1242,7 @@ class Controller:
         by name and chart label as Helm's release records would; force-deletes the pods nothing
         runs any more (no kubelet ends a pod on its own)."""
         releases = {(d["metadata"]["namespace"], f"vm-disk-{d['metadata']['name']}") for d in disks}
-        releases |= {(app["metadata"]["namespace"], CHARTS[app["kind"]][1] + app["metadata"]["name"])
-                     for app in apps}
+        releases |= {(app["metadata"]["namespace"], CHARTS[app["kind"]][1] + app["metadata"]["name"]) for app in apps}
         for kind in (KUBEVIRT_VM, SERVICE, DATA_VOLUME):
             for obj in self._all(kind):
                 metadata = obj["metadata"]
@@ -990,8 +1268,7 @@ class Controller:
         for holder in set(self.inventory.allocations) - holders:
             self.inventory.release(holder)
 
-    def _event(self, involved: dict, reason: str, message: str, *, warning: bool = False,
-               component: str) -> None:
+    def _event(self, involved: dict, reason: str, message: str, *, warning: bool = False, component: str) -> None:
         """Records an event, or counts it again; like client-go's recorder, never fails the caller
         (a namespace being deleted refuses new events)."""
         metadata = involved["metadata"]
@@ -1001,30 +1278,42 @@ class Controller:
         try:
             if existing is not None:
                 try:
-                    self.events[key] = self.port.replace(EVENT, {**existing, "count": existing.get("count", 1) + 1,
-                                                                 "lastTimestamp": now})
+                    self.events[key] = self.port.replace(
+                        EVENT, {**existing, "count": existing.get("count", 1) + 1, "lastTimestamp": now}
+                    )
                     return
                 except ApiError as exc:
                     if exc.code not in (404, 409):
                         raise
-            involved_object = {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                               "name": metadata["name"], "namespace": metadata["namespace"],
-                               "uid": metadata.get("uid"), "resourceVersion": metadata.get("resourceVersion")}
-            self.events[key] = self.port.create(EVENT, {
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": f"{metadata['name']}.{secrets.token_hex(8)}",
-                             "namespace": metadata["namespace"]},
-                "involvedObject": {field: value for field, value in involved_object.items() if value},
-                "reason": reason,
-                "message": message,
-                "type": "Warning" if warning else "Normal",
-                "source": {"component": component},
-                "reportingComponent": component,
-                "reportingInstance": "",
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-            })
+            involved_object = {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            }
+            self.events[key] = self.port.create(
+                EVENT,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {
+                        "name": f"{metadata['name']}.{secrets.token_hex(8)}",
+                        "namespace": metadata["namespace"],
+                    },
+                    "involvedObject": {field: value for field, value in involved_object.items() if value},
+                    "reason": reason,
+                    "message": message,
+                    "type": "Warning" if warning else "Normal",
+                    "source": {"component": component},
+                    "reportingComponent": component,
+                    "reportingInstance": "",
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
+                },
+            )
         except ApiError as exc:
             log.debug("event %s on %s not recorded: %s %s", reason, metadata["name"], exc.code, exc.message)
 
@@ -1043,8 +1332,17 @@ class Controller:
             profile = annotations.get(WORKLOAD_ANNOTATION)
             if profile not in WORKLOAD_PROFILES:
                 profile = WORKLOAD_PROFILES[zlib.crc32(shape.name.encode()) % len(WORKLOAD_PROFILES)]
-            guests.append(GpuGuest(shape.namespace, shape.name, shape.vm_name, app["metadata"]["uid"], resources,
-                                   state.started_at, profile))
+            guests.append(
+                GpuGuest(
+                    shape.namespace,
+                    shape.name,
+                    shape.vm_name,
+                    app["metadata"]["uid"],
+                    resources,
+                    state.started_at,
+                    profile,
+                )
+            )
         guests_tuple = tuple(guests)
         if guests_tuple != self.guests:
             self.guests = guests_tuple
@@ -1059,6 +1357,8 @@ class Controller:
                 "allocations": dict(self.inventory.allocations),
                 "instances": {uid: state.phase for uid, state in self.instances.items()},
                 "tenant_quotas": {namespace: hard for namespace, hard in sorted(self.tenant_quotas.items())},
-                "guests": [{"namespace": g.namespace, "vm": g.vm, "gpus": list(g.gpu_resources),
-                            "profile": g.profile} for g in self.guests],
+                "guests": [
+                    {"namespace": g.namespace, "vm": g.vm, "gpus": list(g.gpu_resources), "profile": g.profile}
+                    for g in self.guests
+                ],
             }

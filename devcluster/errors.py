@@ -25,18 +25,27 @@ class ApiError(Exception):
 
 
 def not_found(kind, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{kind.qualified} "{name}" not found',
-                    {"name": name, "group": kind.group, "kind": kind.plural})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{kind.qualified} "{name}" not found',
+        {"name": name, "group": kind.group, "kind": kind.plural},
+    )
 
 
 def already_exists(kind, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{kind.qualified} "{name}" already exists',
-                    {"name": name, "group": kind.group, "kind": kind.plural})
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{kind.qualified} "{name}" already exists',
+        {"name": name, "group": kind.group, "kind": kind.plural},
+    )
 
 
 def conflict(kind, name: str) -> ApiError:
     return ApiError(
-        409, "Conflict",
+        409,
+        "Conflict",
         f'Operation cannot be fulfilled on {kind.qualified} "{name}": the object has been modified; '
         "please apply your changes to the latest version and try again",
         {"name": name, "group": kind.group, "kind": kind.plural},
@@ -48,11 +57,16 @@ def invalid(kind, name: str, causes: list[tuple[str, str]]) -> ApiError:
     summary = ", ".join(f"{field}: {message}" for field, message in causes)
     label = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
     return ApiError(
-        422, "Invalid", f'{label} "{name}" is invalid: {summary}',
+        422,
+        "Invalid",
+        f'{label} "{name}" is invalid: {summary}',
         {
-            "name": name, "group": kind.group, "kind": kind.kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}
-                       for field, message in causes],
+            "name": name,
+            "group": kind.group,
+            "kind": kind.kind,
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": message, "field": field} for field, message in causes
+            ],
         },
     )
 

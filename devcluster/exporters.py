@@ -41,21 +41,38 @@ COUNTERS = (
     ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", False),
     ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", False),
     ("DCGM_FI_DEV_FB_RESERVED", "gauge", "Framebuffer memory reserved (in MiB).", False),
-    ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter",
-     "Total number of NVLink bandwidth counters for all lanes.", False),
+    (
+        "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
+        "counter",
+        "Total number of NVLink bandwidth counters for all lanes.",
+        False,
+    ),
     ("DCGM_FI_DEV_VGPU_LICENSE_STATUS", "gauge", "vGPU License status", False),
-    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter",
-     "Number of remapped rows for uncorrectable errors", False),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for uncorrectable errors", False),
     ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for correctable errors", False),
     ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed", False),
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active.", True),
     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active.", True),
-    ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge",
-     "Ratio of cycles the device memory interface is active sending or receiving data.", True),
-    ("DCGM_FI_PROF_PCIE_TX_BYTES", "gauge", "The rate of data transmitted over the PCIe bus - including both "
-     "protocol headers and data payloads - in bytes per second.", False),
-    ("DCGM_FI_PROF_PCIE_RX_BYTES", "gauge", "The rate of data received over the PCIe bus - including both "
-     "protocol headers and data payloads - in bytes per second.", False),
+    (
+        "DCGM_FI_PROF_DRAM_ACTIVE",
+        "gauge",
+        "Ratio of cycles the device memory interface is active sending or receiving data.",
+        True,
+    ),
+    (
+        "DCGM_FI_PROF_PCIE_TX_BYTES",
+        "gauge",
+        "The rate of data transmitted over the PCIe bus - including both "
+        "protocol headers and data payloads - in bytes per second.",
+        False,
+    ),
+    (
+        "DCGM_FI_PROF_PCIE_RX_BYTES",
+        "gauge",
+        "The rate of data received over the PCIe bus - including both "
+        "protocol headers and data payloads - in bytes per second.",
+        False,
+    ),
 )
 RESERVED_MIB = 512
 
@@ -66,14 +83,24 @@ def workload(profile: str, uptime: float, seed: float) -> dict:
     slow_wave = math.sin(uptime / 31 + seed)
     if profile == "training":
         compute = 0.92 + 0.06 * wave
-        return {"compute": compute, "memory": 0.82 + 0.08 * slow_wave, "tensor": 0.65 + 0.1 * wave,
-                "dram": 0.6 + 0.1 * slow_wave, "pcie": 0.3}
+        return {
+            "compute": compute,
+            "memory": 0.82 + 0.08 * slow_wave,
+            "tensor": 0.65 + 0.1 * wave,
+            "dram": 0.6 + 0.1 * slow_wave,
+            "pcie": 0.3,
+        }
     if profile == "inference":
         # Requests arrive in bursts: busy for 6 s out of every 20 s.
         busy = (uptime + seed * 3) % 20 < 6
         compute = 0.8 + 0.15 * wave if busy else 0.03 + 0.02 * wave
-        return {"compute": compute, "memory": 0.55 + 0.02 * slow_wave, "tensor": compute * 0.6,
-                "dram": compute * 0.5, "pcie": 0.15 if busy else 0.01}
+        return {
+            "compute": compute,
+            "memory": 0.55 + 0.02 * slow_wave,
+            "tensor": compute * 0.6,
+            "dram": compute * 0.5,
+            "pcie": 0.15 if busy else 0.01,
+        }
     return {"compute": 0.0, "memory": 0.0, "tensor": 0.0, "dram": 0.0, "pcie": 0.0}
 
 
@@ -85,8 +112,12 @@ class GuestFaults:
         self.down = False
 
     def as_dict(self) -> dict:
-        return {"profile": self.profile, "garbage_util": self.garbage_samples, "drop_dcp": self.drop_dcp,
-                "down": self.down}
+        return {
+            "profile": self.profile,
+            "garbage_util": self.garbage_samples,
+            "drop_dcp": self.drop_dcp,
+            "down": self.down,
+        }
 
 
 class ExporterRegistry:
@@ -144,10 +175,17 @@ class ExporterRegistry:
     def _write_file_sd(self, guests) -> None:
         if self.file_sd_path is None:
             return
-        groups = [{"targets": [self.address],
-                   "labels": {"__metrics_path__": f"/metrics/{guest.namespace}/{guest.vm}",
-                              "namespace": guest.namespace, "vm": guest.vm}}
-                  for guest in sorted(guests, key=lambda g: (g.namespace, g.vm))]
+        groups = [
+            {
+                "targets": [self.address],
+                "labels": {
+                    "__metrics_path__": f"/metrics/{guest.namespace}/{guest.vm}",
+                    "namespace": guest.namespace,
+                    "vm": guest.vm,
+                },
+            }
+            for guest in sorted(guests, key=lambda g: (g.namespace, g.vm))
+        ]
         self.file_sd_path.parent.mkdir(parents=True, exist_ok=True)
         # Prometheus watches the file: it must never see a half-written one.
         descriptor, temporary = tempfile.mkstemp(dir=self.file_sd_path.parent, suffix=".tmp")
@@ -169,8 +207,10 @@ class ExporterRegistry:
             profile = faults.profile or guest.profile
             now = time.time()
             uptime = max(0.0, now - guest.started_at)
-            samples = [self._sample(guest, index, resource, profile, uptime, now)
-                       for index, resource in enumerate(guest.gpu_resources)]
+            samples = [
+                self._sample(guest, index, resource, profile, uptime, now)
+                for index, resource in enumerate(guest.gpu_resources)
+            ]
         if garbage:
             samples[0]["DCGM_FI_DEV_GPU_UTIL"] = GARBAGE_UTILISATION
         lines = []
@@ -198,10 +238,12 @@ class ExporterRegistry:
         self.energy[(guest.uid, index)] = (now, energy)
         used = 1 if profile == "idle" else int((model.memory_mib - RESERVED_MIB) * activity["memory"])
         temperature = 30 + 45 * compute + 2 * math.sin(uptime / 13 + seed)
-        labels = (f'gpu="{index}",UUID="{gpu_uuid(guest.namespace, guest.vm, index)}",'
-                  f'pci_bus_id="{pci_bus_id(index)}",device="nvidia{index}",'
-                  f'modelName="{model.model_name}",Hostname="{guest.hostname}",'
-                  f'DCGM_FI_DRIVER_VERSION="{DRIVER_VERSION}"')
+        labels = (
+            f'gpu="{index}",UUID="{gpu_uuid(guest.namespace, guest.vm, index)}",'
+            f'pci_bus_id="{pci_bus_id(index)}",device="nvidia{index}",'
+            f'modelName="{model.model_name}",Hostname="{guest.hostname}",'
+            f'DCGM_FI_DRIVER_VERSION="{DRIVER_VERSION}"'
+        )
         pcie_rate = 25e9 * activity["pcie"]
         return {
             "labels": labels,

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from devcluster.errors import bad_request
 
 # What only the development cluster's own API server can do: a real one answers for itself.
-API_SERVER_FAULTS = ("latency_ms", "error_rate", "conflict_rate", "drop_watch_after_events",
-                     "drop_watch_after_seconds")
+API_SERVER_FAULTS = ("latency_ms", "error_rate", "conflict_rate", "drop_watch_after_events", "drop_watch_after_seconds")
 SWITCHES = ("paused", "legacy_running_ignored", "pod_application_labels")
 
 

@@ -39,24 +39,37 @@ class Kind:
         return (self.group, self.plural)
 
 
-VM_INSTANCE = Kind(APPS_GROUP, APPS_VERSION, "vminstances", "VMInstance", writable=True,
-                   max_name_length=41, dns1035_names=True)
-VM_DISK = Kind(APPS_GROUP, APPS_VERSION, "vmdisks", "VMDisk", writable=True,
-               max_name_length=45, dns1035_names=True)
-LEGACY_VIRTUAL_MACHINE = Kind(APPS_GROUP, APPS_VERSION, "virtualmachines", "VirtualMachine", writable=True,
-                              max_name_length=37, dns1035_names=True)
+VM_INSTANCE = Kind(
+    APPS_GROUP, APPS_VERSION, "vminstances", "VMInstance", writable=True, max_name_length=41, dns1035_names=True
+)
+VM_DISK = Kind(APPS_GROUP, APPS_VERSION, "vmdisks", "VMDisk", writable=True, max_name_length=45, dns1035_names=True)
+LEGACY_VIRTUAL_MACHINE = Kind(
+    APPS_GROUP, APPS_VERSION, "virtualmachines", "VirtualMachine", writable=True, max_name_length=37, dns1035_names=True
+)
 KUBEVIRT_VM = Kind("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
 DATA_VOLUME = Kind("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
 SERVICE = Kind("", "v1", "services", "Service", subdomain_names=False, max_name_length=63)
 POD = Kind("", "v1", "pods", "Pod")
 EVENT = Kind("", "v1", "events", "Event", status_subresource=False)
-NAMESPACE = Kind("", "v1", "namespaces", "Namespace", namespaced=False, writable=True, subdomain_names=False,
-                 max_name_length=63)
+NAMESPACE = Kind(
+    "", "v1", "namespaces", "Namespace", namespaced=False, writable=True, subdomain_names=False, max_name_length=63
+)
 NODE = Kind("", "v1", "nodes", "Node", namespaced=False)
 RESOURCE_QUOTA = Kind("", "v1", "resourcequotas", "ResourceQuota")
 
-ALL_KINDS = (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE, KUBEVIRT_VM, DATA_VOLUME, SERVICE, POD, EVENT,
-             NAMESPACE, NODE, RESOURCE_QUOTA)
+ALL_KINDS = (
+    VM_INSTANCE,
+    VM_DISK,
+    LEGACY_VIRTUAL_MACHINE,
+    KUBEVIRT_VM,
+    DATA_VOLUME,
+    SERVICE,
+    POD,
+    EVENT,
+    NAMESPACE,
+    NODE,
+    RESOURCE_QUOTA,
+)
 APPS_KINDS = (VM_INSTANCE, VM_DISK, LEGACY_VIRTUAL_MACHINE)
 KINDS_BY_KEY = {kind.key: kind for kind in ALL_KINDS}
 

@@ -49,16 +49,26 @@ class KubePort:
     def _call(self, method: str, path: str, body=None, query=()):
         try:
             response = self.api_client.call_api(
-                path, method, query_params=list(query), body=body, auth_settings=["BearerToken"],
+                path,
+                method,
+                query_params=list(query),
+                body=body,
+                auth_settings=["BearerToken"],
                 header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                _preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         except ApiException as exc:
             try:
                 status = json.loads(exc.body or "{}")
             except ValueError:
                 status = {}
-            raise ApiError(exc.status or 503, status.get("reason") or str(exc.reason),
-                           status.get("message") or str(exc.reason), status.get("details")) from exc
+            raise ApiError(
+                exc.status or 503,
+                status.get("reason") or str(exc.reason),
+                status.get("message") or str(exc.reason),
+                status.get("details"),
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
             # No answer at all (the API server is down or restarting): the next pass tries again.
             raise ApiError(503, "ServiceUnavailable", f"no answer from the API server: {exc}") from exc
@@ -106,9 +116,16 @@ class KubePort:
         return result if isinstance(result, dict) and result.get("kind") == kind.kind else None
 
     def bind(self, namespace: str, pod: str, node: str) -> dict:
-        self._call("POST", self._path(POD, namespace, pod, "binding"), {
-            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod, "namespace": namespace},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+        self._call(
+            "POST",
+            self._path(POD, namespace, pod, "binding"),
+            {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": pod, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            },
+        )
         return self._call("GET", self._path(POD, namespace, pod))
 
     def housekeeping(self) -> None:

@@ -60,11 +60,28 @@ def parse_label_selector(selector: str | None) -> Callable[[dict], bool]:
 
 # Field selectors each kind supports on a real API server (the ones the portal can use).
 SUPPORTED_FIELDS = {
-    "events": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-               "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-               "reason", "reportingComponent", "source", "type"},
-    "pods": {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-             "status.phase", "status.podIP", "status.nominatedNodeName"},
+    "events": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
+    "pods": {
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    },
     "namespaces": {"status.phase"},
 }
 
@@ -89,7 +106,7 @@ def parse_field_selector(plural: str, selector: str | None) -> Callable[[dict], 
             raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
         field, operator, value = match.groups()
         if field not in supported:
-            raise bad_request(f'field label not supported: {field}')
+            raise bad_request(f"field label not supported: {field}")
         if operator == "!=":
             requirements.append(lambda obj, f=field, v=value: _field_value(obj, f) != v)
         else:

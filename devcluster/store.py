@@ -44,8 +44,15 @@ DNS1123_MESSAGE = (
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
 # Fields of metadata only the server sets: a client's value is ignored on every write.
-SERVER_OWNED_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion",
-                         "name", "namespace")
+SERVER_OWNED_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "resourceVersion",
+    "name",
+    "namespace",
+)
 
 
 def timestamp() -> str:
@@ -90,8 +97,12 @@ def json_patch(target: dict, operations: list) -> dict:
                 elif op == "replace":
                     parent[index] = operation["value"]
                 elif op == "test" and parent[index] != operation["value"]:
-                    raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in "
-                                          f"our request: testing value {operation['path']} failed")
+                    raise errors.ApiError(
+                        422,
+                        "Invalid",
+                        f"the server rejected our request due to an error in "
+                        f"our request: testing value {operation['path']} failed",
+                    )
             elif op in ("add", "replace"):
                 if op == "replace" and last not in parent:
                     raise KeyError(last)
@@ -99,14 +110,22 @@ def json_patch(target: dict, operations: list) -> dict:
             elif op == "remove":
                 del parent[last]
             elif op == "test" and parent.get(last) != operation["value"]:
-                raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
-                                      f"request: testing value {operation['path']} failed")
+                raise errors.ApiError(
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an error in our "
+                    f"request: testing value {operation['path']} failed",
+                )
             elif op not in ("test",):
                 raise errors.bad_request(f"unsupported JSON patch operation: {op!r}")
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
-                                  f"request: {op} operation does not apply: doc is missing path: "
-                                  f"{operation.get('path')}") from exc
+            raise errors.ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our "
+                f"request: {op} operation does not apply: doc is missing path: "
+                f"{operation.get('path')}",
+            ) from exc
     return result
 
 
@@ -192,8 +211,12 @@ class Store:
 
     def namespace_is_empty(self, namespace: str) -> bool:
         with self.condition:
-            return not any(key[0] == namespace for kind_key, bucket in self.objects.items()
-                           if kind_key != NAMESPACE.key for key in bucket)
+            return not any(
+                key[0] == namespace
+                for kind_key, bucket in self.objects.items()
+                if kind_key != NAMESPACE.key
+                for key in bucket
+            )
 
     # -- writes by clients (with the API server's checks) ------------------------------------
 
@@ -239,20 +262,23 @@ class Store:
         self._check_type_and_namespace(kind, namespace, body)
         if body["metadata"].get("name") != name:
             raise errors.bad_request(
-                f"the name of the object ({body['metadata'].get('name')}) does not match the name on the URL ({name})")
+                f"the name of the object ({body['metadata'].get('name')}) does not match the name on the URL ({name})"
+            )
         self._validate(kind, name, body["metadata"])
         with self.condition:
             current = self._current(kind, namespace, name)
             sent_version = body["metadata"].get("resourceVersion")
             if not sent_version:
-                raise errors.invalid(kind, name, [("metadata.resourceVersion",
-                                                   "Invalid value: 0x0: must be specified for an update")])
+                raise errors.invalid(
+                    kind, name, [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")]
+                )
             if str(sent_version) != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(kind, name)
             return self._client_write(kind, current, body, status=status)
 
-    def patch(self, kind: Kind, namespace: str | None, name: str, patch, content_type: str, *,
-              status: bool = False) -> dict:
+    def patch(
+        self, kind: Kind, namespace: str | None, name: str, patch, content_type: str, *, status: bool = False
+    ) -> dict:
         with self.condition:
             current = self._current(kind, namespace, name)
             if content_type == "application/json-patch+json":
@@ -277,12 +303,16 @@ class Store:
             preconditions = preconditions or {}
             if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
                 raise errors.ApiError(
-                    409, "Conflict",
+                    409,
+                    "Conflict",
                     f'Operation cannot be fulfilled on {kind.qualified} "{name}": Precondition failed: '
-                    f'UID in precondition: {preconditions["uid"]}, UID in object meta: {current["metadata"]["uid"]}',
-                    {"name": name, "group": kind.group, "kind": kind.plural})
-            if (preconditions.get("resourceVersion")
-                    and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]):
+                    f"UID in precondition: {preconditions['uid']}, UID in object meta: {current['metadata']['uid']}",
+                    {"name": name, "group": kind.group, "kind": kind.plural},
+                )
+            if (
+                preconditions.get("resourceVersion")
+                and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]
+            ):
                 raise errors.conflict(kind, name)
             return self.mark_deleted(kind, current)
 
@@ -291,9 +321,13 @@ class Store:
         with self.condition:
             current = self._current(POD, namespace, name)
             if (current.get("spec") or {}).get("nodeName"):
-                raise errors.ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": pod '
-                                      f'{name} is already assigned to node "{current["spec"]["nodeName"]}"',
-                                      {"name": name, "kind": "pods"})
+                raise errors.ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on pods/binding "{name}": pod '
+                    f'{name} is already assigned to node "{current["spec"]["nodeName"]}"',
+                    {"name": name, "kind": "pods"},
+                )
             bound = copy.deepcopy(current)
             bound.setdefault("spec", {})["nodeName"] = node
             return self._commit(POD, bound, current)
@@ -427,7 +461,8 @@ class Store:
             for obj in list(self._bucket(kind).values()):
                 references = obj["metadata"].get("ownerReferences") or []
                 if any(reference.get("uid") == owner_uid for reference in references) and not any(
-                        self._uid_exists(reference.get("uid")) for reference in references):
+                    self._uid_exists(reference.get("uid")) for reference in references
+                ):
                     key = (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
                     if key in self._bucket(kind):
                         self.mark_deleted(kind, obj)
@@ -449,8 +484,7 @@ class Store:
     def _refresh_quota_usage(self, namespace: str) -> None:
         """Keeps each quota's status.used at what the namespace's pods request. A real cluster's
         quota controller does it a moment later; here it is part of the write."""
-        quotas = [obj for (obj_namespace, _), obj in self._bucket(RESOURCE_QUOTA).items()
-                  if obj_namespace == namespace]
+        quotas = [obj for (obj_namespace, _), obj in self._bucket(RESOURCE_QUOTA).items() if obj_namespace == namespace]
         if not quotas:
             return
         usage = self._namespace_usage(namespace)
@@ -470,17 +504,28 @@ class Store:
             if quota_namespace != namespace:
                 continue
             hard = (quota.get("spec") or {}).get("hard") or {}
-            over = sorted(key for key in hard if requested.get(key, 0)
-                          and usage.get(key, 0) + requested[key] > whole_quantity(hard[key]))
+            over = sorted(
+                key
+                for key in hard
+                if requested.get(key, 0) and usage.get(key, 0) + requested[key] > whole_quantity(hard[key])
+            )
             if not over:
                 continue
-            figures = {name: ",".join(f"{key}={value(key)}" for key in over) for name, value in (
-                ("requested", requested.get), ("used", lambda key: usage.get(key, 0)), ("limited", hard.get))}
+            figures = {
+                name: ",".join(f"{key}={value(key)}" for key in over)
+                for name, value in (
+                    ("requested", requested.get),
+                    ("used", lambda key: usage.get(key, 0)),
+                    ("limited", hard.get),
+                )
+            }
             raise errors.ApiError(
-                403, "Forbidden",
+                403,
+                "Forbidden",
                 f'pods "{pod["metadata"]["name"]}" is forbidden: exceeded quota: {quota_name}, '
                 f"requested: {figures['requested']}, used: {figures['used']}, limited: {figures['limited']}",
-                {"name": pod["metadata"]["name"], "kind": "pods"})
+                {"name": pod["metadata"]["name"], "kind": "pods"},
+            )
 
     def _allocate_cluster_ip(self, service: dict) -> None:
         spec = service.setdefault("spec", {})
@@ -493,12 +538,16 @@ class Store:
                 spec["clusterIP"] = address
                 spec["clusterIPs"] = [address]
                 return
-        raise errors.ApiError(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: "
-                              "range is full")
+        raise errors.ApiError(
+            500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full"
+        )
 
     def _record(self, event_type: str, kind: Kind, namespace: str, obj: dict, previous: dict | None):
-        self.history.append(WatchEvent(self.resource_version, kind.key, namespace, event_type,
-                                       copy.deepcopy(obj), copy.deepcopy(previous)))
+        self.history.append(
+            WatchEvent(
+                self.resource_version, kind.key, namespace, event_type, copy.deepcopy(obj), copy.deepcopy(previous)
+            )
+        )
         while len(self.history) > self.history_size:
             self.oldest_resumable_version = self.history.popleft().resource_version
         self.condition.notify_all()
@@ -509,22 +558,28 @@ class Store:
             raise errors.not_found(NAMESPACE, namespace)
         if ns["metadata"].get("deletionTimestamp"):
             raise errors.ApiError(
-                403, "Forbidden",
+                403,
+                "Forbidden",
                 f"unable to create new content in namespace {namespace} because it is being terminated",
-                {"name": namespace, "kind": "namespaces"})
+                {"name": namespace, "kind": "namespaces"},
+            )
 
     @staticmethod
     def _check_type_and_namespace(kind: Kind, namespace: str | None, body: dict):
         if body.get("apiVersion") not in (None, kind.api_version):
-            raise errors.bad_request(f"the API version in the data ({body['apiVersion']}) does not match the "
-                                     f"expected API version ({kind.api_version})")
+            raise errors.bad_request(
+                f"the API version in the data ({body['apiVersion']}) does not match the "
+                f"expected API version ({kind.api_version})"
+            )
         if body.get("kind") not in (None, kind.kind):
-            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected "
-                                     f"kind ({kind.kind})")
+            raise errors.bad_request(
+                f"the kind in the data ({body['kind']}) does not match the expected kind ({kind.kind})"
+            )
         sent_namespace = body["metadata"].get("namespace")
         if kind.namespaced and sent_namespace and sent_namespace != namespace:
-            raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
-                                     "on the request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
 
     @staticmethod
     def _validate(kind: Kind, name: str, metadata: dict):
@@ -541,21 +596,35 @@ class Store:
             if not pattern.match(name):
                 causes.append(("metadata.name", f'Invalid value: "{name}": {message}'))
             if len(name) > kind.max_name_length:
-                causes.append(("metadata.name",
-                               f'Invalid value: "{name}": must be no more than {kind.max_name_length} characters'))
+                causes.append(
+                    (
+                        "metadata.name",
+                        f'Invalid value: "{name}": must be no more than {kind.max_name_length} characters',
+                    )
+                )
         labels = metadata.get("labels") or {}
         if not isinstance(labels, dict):
             causes.append(("metadata.labels", "Invalid value: must be a map of strings"))
             labels = {}
         for key, value in labels.items():
             if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-                causes.append(("metadata.labels", f'Invalid value: "{value}": a valid label must be an empty '
-                               "string or consist of alphanumeric characters, '-', '_' or '.', and must start "
-                               "and end with an alphanumeric character (at most 63 characters)"))
+                causes.append(
+                    (
+                        "metadata.labels",
+                        f'Invalid value: "{value}": a valid label must be an empty '
+                        "string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+                        "and end with an alphanumeric character (at most 63 characters)",
+                    )
+                )
             label_name = key.rsplit("/", 1)[-1]
             if len(label_name) > 63 or not LABEL_NAME.match(label_name):
-                causes.append(("metadata.labels", f'Invalid value: "{key}": name part must consist of '
-                               "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                               "alphanumeric character (at most 63 characters)"))
+                causes.append(
+                    (
+                        "metadata.labels",
+                        f'Invalid value: "{key}": name part must consist of '
+                        "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                        "alphanumeric character (at most 63 characters)",
+                    )
+                )
         if causes:
             raise errors.invalid(kind, name, causes)

@@ -36,7 +36,8 @@ class LockedScheduler(PersistentScheduler):
         self._held = False
         if settings.REDIS_URL:
             self._lock = redis.Redis.from_url(settings.REDIS_URL).lock(
-                LOCK_KEY, timeout=LOCK_SECONDS, thread_local=False)
+                LOCK_KEY, timeout=LOCK_SECONDS, thread_local=False
+            )
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs) -> float:

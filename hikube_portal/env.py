@@ -41,8 +41,7 @@ def env_bool(name: str, default: bool, *, environ=None) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None,
-            environ=None) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None, environ=None) -> int:
     value = _raw(name, environ)
     if value is None or value == "":
         return default
@@ -54,8 +53,9 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return number
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None,
-              environ=None) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None, environ=None
+) -> float:
     value = _raw(name, environ)
     if value is None or value == "":
         return default

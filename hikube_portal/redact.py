@@ -27,9 +27,13 @@ def _configured_secrets() -> set[str]:
     urls = [getattr(settings, name, "") for name in ("PROMETHEUS_URL", "REDIS_URL", "CELERY_BROKER_URL")]
     passwords = {urlsplit(url).password for url in urls if url}
     values = {
-        settings.SECRET_KEY, settings.DATABASES["default"].get("PASSWORD"),
-        getattr(settings, "PROMETHEUS_PASSWORD", ""), getattr(settings, "PROMETHEUS_BEARER_TOKEN", ""),
-        getattr(settings, "EMAIL_HOST_PASSWORD", ""), getattr(settings, "HEALTHZ_TOKEN", ""), *passwords,
+        settings.SECRET_KEY,
+        settings.DATABASES["default"].get("PASSWORD"),
+        getattr(settings, "PROMETHEUS_PASSWORD", ""),
+        getattr(settings, "PROMETHEUS_BEARER_TOKEN", ""),
+        getattr(settings, "EMAIL_HOST_PASSWORD", ""),
+        getattr(settings, "HEALTHZ_TOKEN", ""),
+        *passwords,
     }
     return {value for value in values if value and len(value) >= _MIN_SECRET_LENGTH}
 

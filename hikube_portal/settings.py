@@ -24,9 +24,11 @@ VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "django-insecure-development-only-key" if DEBUG else None,
-                     hint="Set it to a long random string in production; for development set DEBUG=1, "
-                          "which uses a built-in key.")
+SECRET_KEY = env_str(
+    "SECRET_KEY",
+    "django-insecure-development-only-key" if DEBUG else None,
+    hint="Set it to a long random string in production; for development set DEBUG=1, which uses a built-in key.",
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -81,8 +83,9 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
-                schemes=("sqlite", "postgres", "postgresql")),
+        env_url(
+            "DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}", schemes=("sqlite", "postgres", "postgresql")
+        ),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
@@ -265,7 +268,8 @@ IDLE_GPU_WARN_AFTER_HOURS = env_int("IDLE_GPU_WARN_AFTER_HOURS", 24, minimum=1, 
 IDLE_GPU_STOP_AFTER_HOURS = env_int("IDLE_GPU_STOP_AFTER_HOURS", 0, minimum=0)
 IDLE_GPU_CHECK_INTERVAL_SECONDS = env_int("IDLE_GPU_CHECK_INTERVAL_SECONDS", 3600, minimum=60)
 CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
-    "task": task_names.CHECK_IDLE_GPUS, "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
+    "task": task_names.CHECK_IDLE_GPUS,
+    "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
 }
 
 # Provisioning and status sync (vms.tasks, vms.sync). A task that fails in a way worth retrying
@@ -289,7 +293,8 @@ CLUSTER_CONFIRM_DEADLINE_SECONDS = env_float("CLUSTER_CONFIRM_DEADLINE_SECONDS",
 # failed (its owner may retry, which re-creates it); "recreate" re-creates it at once.
 CLUSTER_DRIFT_POLICY = env_choice("CLUSTER_DRIFT_POLICY", "fail", choices=("fail", "recreate"))
 CELERY_BEAT_SCHEDULE["cluster-sync"] = {
-    "task": task_names.SYNC_CLUSTER, "schedule": CLUSTER_SYNC_INTERVAL_SECONDS,
+    "task": task_names.SYNC_CLUSTER,
+    "schedule": CLUSTER_SYNC_INTERVAL_SECONDS,
     # A cycle nobody picked up in time is superseded by the next one.
     "options": {"expires": CLUSTER_SYNC_INTERVAL_SECONDS},
 }
@@ -306,9 +311,11 @@ LEASE_REQUIRED_FOR_APPROVAL = env_bool("LEASE_REQUIRED_FOR_APPROVAL", True)
 LEASE_MAX_DAYS = env_int("LEASE_MAX_DAYS", 30, minimum=1)
 LEASE_REMINDER_HOURS = env_int("LEASE_REMINDER_HOURS", 24, minimum=1)
 GOVERNANCE_INTERVAL_SECONDS = env_float("GOVERNANCE_INTERVAL_SECONDS", 60.0, minimum=1.0)
-CELERY_BEAT_SCHEDULE.update({
-    "advance-waitlist": {"task": task_names.ADVANCE_WAITLIST, "schedule": GOVERNANCE_INTERVAL_SECONDS},
-    "notify-approvers": {"task": task_names.NOTIFY_APPROVERS, "schedule": GOVERNANCE_INTERVAL_SECONDS},
-    "remind-approvers": {"task": task_names.REMIND_APPROVERS, "schedule": 3600.0},
-    "check-leases": {"task": task_names.CHECK_LEASES, "schedule": GOVERNANCE_INTERVAL_SECONDS},
-})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "advance-waitlist": {"task": task_names.ADVANCE_WAITLIST, "schedule": GOVERNANCE_INTERVAL_SECONDS},
+        "notify-approvers": {"task": task_names.NOTIFY_APPROVERS, "schedule": GOVERNANCE_INTERVAL_SECONDS},
+        "remind-approvers": {"task": task_names.REMIND_APPROVERS, "schedule": 3600.0},
+        "check-leases": {"task": task_names.CHECK_LEASES, "schedule": GOVERNANCE_INTERVAL_SECONDS},
+    }
+)

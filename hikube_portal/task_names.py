@@ -26,8 +26,23 @@ CHECK_LEASES = "vms.approval_tasks.check_leases"
 RECORD_WORKER_HEARTBEAT = "monitoring.tasks.record_worker_heartbeat"
 CHECK_IDLE_GPUS = "monitoring.tasks.check_idle_gpus"
 
-ALL = frozenset({
-    PROVISION_VM, START_VM, STOP_VM, RESTART_VM, POWER_CYCLE_VM, RESIZE_VM, DELETE_VM, SYNC_CLUSTER,
-    ADVANCE_WAITLIST, NOTIFY_REQUESTER, NOTIFY_CHANGE_DECISION, NOTIFY_APPROVERS, REMIND_APPROVERS, CHECK_LEASES,
-    RECORD_WORKER_HEARTBEAT, CHECK_IDLE_GPUS,
-})
+ALL = frozenset(
+    {
+        PROVISION_VM,
+        START_VM,
+        STOP_VM,
+        RESTART_VM,
+        POWER_CYCLE_VM,
+        RESIZE_VM,
+        DELETE_VM,
+        SYNC_CLUSTER,
+        ADVANCE_WAITLIST,
+        NOTIFY_REQUESTER,
+        NOTIFY_CHANGE_DECISION,
+        NOTIFY_APPROVERS,
+        REMIND_APPROVERS,
+        CHECK_LEASES,
+        RECORD_WORKER_HEARTBEAT,
+        CHECK_IDLE_GPUS,
+    }
+)

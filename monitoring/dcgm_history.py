@@ -166,9 +166,19 @@ def energy_counter(power: list[float], grid: list[int], boot_value: float) -> li
     return values
 
 
-def add_gpu(fleet: Fleet, rng: random.Random, gpu: Gpu, *, util_grid: list[int], util: list[float],
-            idle_watts: float, watts_per_percent: float, fb_used_mib: float, power_grid: list[int],
-            detail_span: int = 6 * HOUR):
+def add_gpu(
+    fleet: Fleet,
+    rng: random.Random,
+    gpu: Gpu,
+    *,
+    util_grid: list[int],
+    util: list[float],
+    idle_watts: float,
+    watts_per_percent: float,
+    fb_used_mib: float,
+    power_grid: list[int],
+    detail_span: int = 6 * HOUR,
+):
     """A GPU's utilisation over `util_grid`, power and energy over `power_grid`, and memory,
     temperature, clock and (with DCP) profiling ratios over the last `detail_span` seconds."""
     labels = gpu.labels()
@@ -183,21 +193,23 @@ def add_gpu(fleet: Fleet, rng: random.Random, gpu: Gpu, *, util_grid: list[int],
     reserved = 551
     used = [round(fb_used_mib + rng.uniform(-200, 200)) if util_at[t] > 10 else fb_used_mib for t in detail]
     fleet.add("DCGM_FI_DEV_FB_USED", labels, list(zip(detail, used, strict=True)))
-    fleet.add("DCGM_FI_DEV_FB_FREE", labels,
-              [(t, gpu.total_mib - reserved - u) for t, u in zip(detail, used, strict=True)])
+    fleet.add(
+        "DCGM_FI_DEV_FB_FREE", labels, [(t, gpu.total_mib - reserved - u) for t, u in zip(detail, used, strict=True)]
+    )
     fleet.add("DCGM_FI_DEV_GPU_TEMP", labels, [(t, round(32 + 0.35 * util_at[t])) for t in detail])
     fleet.add("DCGM_FI_DEV_SM_CLOCK", labels, [(t, 1980 if util_at[t] > 10 else 345) for t in detail])
     if gpu.dcp:
-        for metric, share in (("DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.97), ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", 0.61),
-                              ("DCGM_FI_PROF_DRAM_ACTIVE", 0.44)):
+        for metric, share in (
+            ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.97),
+            ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", 0.61),
+            ("DCGM_FI_PROF_DRAM_ACTIVE", 0.44),
+        ):
             fleet.add(metric, labels, [(t, round(min(util_at[t], 100) / 100 * share, 4)) for t in detail])
 
 
 def add_up(fleet: Fleet, gpu: Gpu, points: list[tuple[int, float]]):
     labels = {name: gpu.labels()[name] for name in ("job", "instance", "namespace", "vm")}
     fleet.add("up", labels, points)
-
-
 
 
 def daily_util(rng: random.Random, grid: list[int], *, utc_offset_hours: int = 1) -> list[float]:
@@ -208,8 +220,9 @@ def daily_util(rng: random.Random, grid: list[int], *, utc_offset_hours: int = 1
         hour = (t / HOUR + utc_offset_hours) % 24
         demand = max(0.0, math.cos((hour - 14) / 24 * 2 * math.pi)) ** 2
         burst = rng.uniform(0, 25) if rng.random() < 0.1 else 0.0
-        values.append(round(min(100.0, 3 + 80 * demand + burst + rng.uniform(-2, 2)) if demand or burst
-                            else rng.uniform(0, 3), 2))
+        values.append(
+            round(min(100.0, 3 + 80 * demand + burst + rng.uniform(-2, 2)) if demand or burst else rng.uniform(0, 3), 2)
+        )
     return values
 
 
@@ -221,5 +234,8 @@ def backfill(chunks: list[str], data_dir: Path, *, promtool: str) -> None:
         source = Path(workdir) / "backfill.om"
         for chunk in chunks:
             source.write_text(chunk if chunk.rstrip().endswith("# EOF") else chunk.rstrip("\n") + "\n# EOF\n")
-            subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+                check=True,
+                capture_output=True,
+            )

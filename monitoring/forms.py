@@ -28,8 +28,10 @@ class ChartRange:
     def query(self) -> str:
         if self.relative:
             return f"range={self.key}"
-        return (f"range=custom&start={timezone.localtime(self.start).strftime(DATETIME_LOCAL)}"
-                f"&end={timezone.localtime(self.end).strftime(DATETIME_LOCAL)}")
+        return (
+            f"range=custom&start={timezone.localtime(self.start).strftime(DATETIME_LOCAL)}"
+            f"&end={timezone.localtime(self.end).strftime(DATETIME_LOCAL)}"
+        )
 
 
 class RangeForm(forms.Form):
@@ -37,10 +39,18 @@ class RangeForm(forms.Form):
     portal's time zone (the datetime-local inputs carry no zone)."""
 
     range = forms.ChoiceField(choices=[*RANGE_LABELS.items(), ("custom", _("Custom"))], required=False)
-    start = forms.DateTimeField(label=_("From"), required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL))
-    end = forms.DateTimeField(label=_("To"), required=False, input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
-                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL))
+    start = forms.DateTimeField(
+        label=_("From"),
+        required=False,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
+    end = forms.DateTimeField(
+        label=_("To"),
+        required=False,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
 
     def __init__(self, *args, now: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,9 +90,13 @@ class RangeForm(forms.Form):
 
 
 class MonthForm(forms.Form):
-    month = forms.RegexField(regex=r"^\d{4}-\d{2}$", required=False, label=_("Month"),
-                             error_messages={"invalid": _("Give a month as YYYY-MM, e.g. 2026-11.")},
-                             widget=forms.TextInput(attrs={"type": "month"}))
+    month = forms.RegexField(
+        regex=r"^\d{4}-\d{2}$",
+        required=False,
+        label=_("Month"),
+        error_messages={"invalid": _("Give a month as YYYY-MM, e.g. 2026-11.")},
+        widget=forms.TextInput(attrs={"type": "month"}),
+    )
 
     def __init__(self, *args, now: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -36,8 +36,11 @@ def check_idle_gpus(*, now: datetime | None = None, gateway: PrometheusGateway |
     (nothing is changed then: the next pass decides)."""
     now = now or timezone.now()
     policy = idle_policy()
-    vms = list(VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
-               .select_related("team", "owner", "idle_status"))
+    vms = list(
+        VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0).select_related(
+            "team", "owner", "idle_status"
+        )
+    )
     averages = utilisation_by_vm(vms, window_seconds=policy.window_seconds, at=now, gateway=gateway)
     counts = {"warned": 0, "cleared": 0, "stopped": 0}
     for vm in vms:
@@ -59,16 +62,21 @@ def _warn(vm: VirtualMachine, average: float, *, policy, now: datetime) -> int:
     status, _created = IdleStatus.objects.get_or_create(vm=vm)
     # The condition on warned_at makes the warning happen once even if two passes overlap.
     claimed = IdleStatus.objects.filter(pk=status.pk, warned_at__isnull=True).update(
-        idle_since=now - timedelta(seconds=policy.window_seconds), average_percent=average, warned_at=now,
-        checked_at=now)
+        idle_since=now - timedelta(seconds=policy.window_seconds),
+        average_percent=average,
+        warned_at=now,
+        checked_at=now,
+    )
     if not claimed:
         IdleStatus.objects.filter(pk=status.pk).update(average_percent=average, checked_at=now)
         return 0
-    data = {"average": round(average, 2), "hours": policy.warn_after_hours,
-            "threshold": policy.threshold_percent}
-    event_record(kind=Event.Kind.USAGE, vm=vm,
-                 message=N_("GPUs idle: %(average).1f %% average utilisation over %(hours)d h; the owner was warned"),
-                 data=data)
+    data = {"average": round(average, 2), "hours": policy.warn_after_hours, "threshold": policy.threshold_percent}
+    event_record(
+        kind=Event.Kind.USAGE,
+        vm=vm,
+        message=N_("GPUs idle: %(average).1f %% average utilisation over %(hours)d h; the owner was warned"),
+        data=data,
+    )
     transaction.on_commit(lambda: _send_warning(vm, data))
     return 1
 
@@ -78,14 +86,22 @@ def _stop(vm: VirtualMachine, average: float, *, policy, now: datetime) -> int:
         with transaction.atomic():
             # Claimed in the same transaction as the stop, so a VM is stopped once per idle period.
             claimed = IdleStatus.objects.filter(
-                vm=vm, stopped_at__isnull=True, warned_at__lte=now - timedelta(hours=policy.stop_after_hours),
+                vm=vm,
+                stopped_at__isnull=True,
+                warned_at__lte=now - timedelta(hours=policy.stop_after_hours),
             ).update(stopped_at=now)
             if not claimed:
                 return 0
             data = {"average": round(average, 2), "hours": policy.stop_after_hours}
-            event_record(kind=Event.Kind.USAGE, vm=vm, data=data,
-                         message=N_("GPUs still idle %(hours)d h after the warning (%(average).1f %% average "
-                                    "utilisation): the VM is stopped, its disks are kept"))
+            event_record(
+                kind=Event.Kind.USAGE,
+                vm=vm,
+                data=data,
+                message=N_(
+                    "GPUs still idle %(hours)d h after the warning (%(average).1f %% average "
+                    "utilisation): the VM is stopped, its disks are kept"
+                ),
+            )
             vm_stop(vm_id=vm.pk, reason="idle GPUs")
     except InvalidTransition:
         # Somebody stopped, deleted or restarted it meanwhile: nothing left to do.
@@ -97,9 +113,12 @@ def _stop(vm: VirtualMachine, average: float, *, policy, now: datetime) -> int:
 def _clear(vm: VirtualMachine, status: IdleStatus, average: float) -> int:
     deleted, _rows = IdleStatus.objects.filter(pk=status.pk).delete()
     if deleted and status.warned_at is not None:
-        event_record(kind=Event.Kind.USAGE, vm=vm,
-                     message=N_("GPUs busy again: %(average).1f %% average utilisation; idle warning withdrawn"),
-                     data={"average": round(average, 2)})
+        event_record(
+            kind=Event.Kind.USAGE,
+            vm=vm,
+            message=N_("GPUs busy again: %(average).1f %% average utilisation; idle warning withdrawn"),
+            data={"average": round(average, 2)},
+        )
         return 1
     return 0
 
@@ -112,5 +131,6 @@ def _send_warning(vm: VirtualMachine, data: dict):
     send_mail(
         subject=_("Your GPU VM %(name)s is idle") % {"name": vm.name},
         message=render_to_string("monitoring/email/idle_warning.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[vm.owner.email],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[vm.owner.email],
     )

@@ -18,8 +18,9 @@ class IdleStatus(models.Model):
     period (not at every check) and its pages can show the warning while it stands. Cleared
     when the GPUs are busy again, so the next idle period warns anew."""
 
-    vm = models.OneToOneField("vms.VirtualMachine", on_delete=models.CASCADE, related_name="idle_status",
-                              verbose_name=_("virtual machine"))
+    vm = models.OneToOneField(
+        "vms.VirtualMachine", on_delete=models.CASCADE, related_name="idle_status", verbose_name=_("virtual machine")
+    )
     idle_since = models.DateTimeField(_("idle since"), null=True, blank=True)
     average_percent = models.FloatField(_("average GPU utilisation (%)"), null=True, blank=True)
     warned_at = models.DateTimeField(_("owner warned"), null=True, blank=True)

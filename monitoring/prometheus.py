@@ -74,8 +74,7 @@ def config_from_settings() -> Config:
         bearer_token=getattr(settings, "PROMETHEUS_BEARER_TOKEN", ""),
         username=getattr(settings, "PROMETHEUS_USERNAME", ""),
         password=getattr(settings, "PROMETHEUS_PASSWORD", ""),
-        scrape_interval_seconds=getattr(settings, "PROMETHEUS_SCRAPE_INTERVAL_SECONDS",
-                                        promql.DEFAULT_SCRAPE_INTERVAL),
+        scrape_interval_seconds=getattr(settings, "PROMETHEUS_SCRAPE_INTERVAL_SECONDS", promql.DEFAULT_SCRAPE_INTERVAL),
         labels=promql.LabelNames(
             namespace=getattr(settings, "MONITORING_NAMESPACE_LABEL", "namespace"),
             vm=getattr(settings, "MONITORING_VM_LABEL", "vm"),
@@ -119,7 +118,10 @@ class PrometheusGateway:
             headers = {"Authorization": f"Bearer {token}"} if token else None
             auth = (self.config.username, self.config.password) if self.config.username else None
             self._client = PrometheusConnect(
-                url=self.config.url.rstrip("/"), headers=headers, auth=auth, session=session,
+                url=self.config.url.rstrip("/"),
+                headers=headers,
+                auth=auth,
+                session=session,
                 timeout=self.config.timeout_seconds,
                 # No transport-level retries (the client's default retries 3 times with 1 s
                 # backoff, beyond any page's patience); _call() retries within the budget.
@@ -128,31 +130,49 @@ class PrometheusGateway:
 
     def instant(self, query: str, *, at: datetime | None = None) -> list[Series]:
         params = {} if at is None else {"time": at.timestamp()}
-        result = self._call(query, lambda client, timeout: client.custom_query(
-            query, params={**params, "timeout": timeout}, timeout=timeout))
+        result = self._call(
+            query,
+            lambda client, timeout: client.custom_query(query, params={**params, "timeout": timeout}, timeout=timeout),
+        )
         return [_series(item, "value") for item in _vector(result)]
 
     def range(self, query: str, *, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
-        result = self._call(query, lambda client, timeout: client.custom_query_range(
-            query, start_time=start, end_time=end, step=str(step_seconds), params={"timeout": timeout},
-            timeout=timeout))
+        result = self._call(
+            query,
+            lambda client, timeout: client.custom_query_range(
+                query,
+                start_time=start,
+                end_time=end,
+                step=str(step_seconds),
+                params={"timeout": timeout},
+                timeout=timeout,
+            ),
+        )
         return [_series(item, "values") for item in _vector(result)]
 
     def reachable(self) -> tuple[bool, str]:
         """For the health endpoint: one attempt at a trivial query, and what went wrong."""
         try:
-            self._call("vector(1)", lambda client, timeout: client.custom_query(
-                "vector(1)", params={"timeout": timeout}, timeout=timeout), attempts=1)
+            self._call(
+                "vector(1)",
+                lambda client, timeout: client.custom_query("vector(1)", params={"timeout": timeout}, timeout=timeout),
+                attempts=1,
+            )
         except PrometheusError as error:
             return False, error.message
         return True, "ok"
 
-    def panel(self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime,
-              width_px: int) -> dict:
+    def panel(self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int) -> dict:
         """One chart panel for all GPUs of a VM: one range query, JSON-ready."""
         query = promql.panel_query(
-            key, namespace=namespace, vm=vm, start=start, end=end, width_px=width_px,
-            labels=self.config.labels, scrape_interval=self.config.scrape_interval_seconds,
+            key,
+            namespace=namespace,
+            vm=vm,
+            start=start,
+            end=end,
+            width_px=width_px,
+            labels=self.config.labels,
+            scrape_interval=self.config.scrape_interval_seconds,
         )
         series = self.range(query.query, start=query.start, end=query.end, step_seconds=query.step_seconds)
         spec = metrics.panel(key)
@@ -161,8 +181,9 @@ class PrometheusGateway:
             "title": str(spec.title),
             "unit": str(spec.unit),
             "dcp": spec.dcp,
-            **chart_data(series, start=query.start.timestamp(), end=query.end.timestamp(),
-                         step_seconds=query.step_seconds),
+            **chart_data(
+                series, start=query.start.timestamp(), end=query.end.timestamp(), step_seconds=query.step_seconds
+            ),
         }
 
     def _call(self, query: str, send: Callable, *, attempts: int | None = None):
@@ -193,21 +214,28 @@ class PrometheusGateway:
         try:
             return send(self._client, timeout)
         except requests.Timeout as exc:
-            raise PrometheusError(f"Prometheus did not answer within {self.config.timeout_seconds:g} s",
-                                  kind=TIMEOUT, retryable=True) from exc
+            raise PrometheusError(
+                f"Prometheus did not answer within {self.config.timeout_seconds:g} s", kind=TIMEOUT, retryable=True
+            ) from exc
         except requests.ConnectionError as exc:
             # The exception's text repeats the whole query URL; it stays in the chained cause.
-            raise PrometheusError(f"cannot connect to Prometheus at {url_without_credentials(self.config.url)}",
-                                  kind=UNREACHABLE, retryable=True) from exc
+            raise PrometheusError(
+                f"cannot connect to Prometheus at {url_without_credentials(self.config.url)}",
+                kind=UNREACHABLE,
+                retryable=True,
+            ) from exc
         except PrometheusApiClientException as exc:
             raise self._http_error() from exc
         except (requests.JSONDecodeError, KeyError, TypeError) as exc:
-            raise PrometheusError(f"Prometheus sent a response that is not its API's JSON: {exc}",
-                                  kind=SERVER, retryable=False) from exc
+            raise PrometheusError(
+                f"Prometheus sent a response that is not its API's JSON: {exc}", kind=SERVER, retryable=False
+            ) from exc
         except requests.RequestException as exc:
-            raise PrometheusError(f"cannot query Prometheus at {url_without_credentials(self.config.url)}: "
-                                  f"{redact(str(exc))}",
-                                  kind=UNREACHABLE, retryable=False) from exc
+            raise PrometheusError(
+                f"cannot query Prometheus at {url_without_credentials(self.config.url)}: {redact(str(exc))}",
+                kind=UNREACHABLE,
+                retryable=False,
+            ) from exc
 
     def _remember_response(self, response, *args, **kwargs):
         self._last_response.value = response
@@ -229,8 +257,9 @@ class PrometheusGateway:
 
 def _vector(result) -> list[dict]:
     if not isinstance(result, list) or any(not isinstance(item, dict) for item in result):
-        raise PrometheusError("the query must return an instant vector or a range vector",
-                              kind=BAD_QUERY, retryable=False)
+        raise PrometheusError(
+            "the query must return an instant vector or a range vector", kind=BAD_QUERY, retryable=False
+        )
     return result
 
 
@@ -261,14 +290,16 @@ def chart_data(series: list[Series], *, start: float, end: float, step_seconds: 
         # The last instant is aligned up to a step past the end, where no sample exists yet:
         # "current" is the newest of the last two points.
         recent = [value for value in values[-2:] if value is not None]
-        gpus.append({
-            "uuid": item.labels.get(metrics.GPU_UUID_LABEL, ""),
-            "index": item.labels.get(metrics.GPU_INDEX_LABEL, ""),
-            "model": item.labels.get(metrics.GPU_MODEL_LABEL, ""),
-            "values": values,
-            "current": recent[-1] if recent else None,
-            "avg": sum(present) / len(present) if present else None,
-            "max": max(present) if present else None,
-        })
+        gpus.append(
+            {
+                "uuid": item.labels.get(metrics.GPU_UUID_LABEL, ""),
+                "index": item.labels.get(metrics.GPU_INDEX_LABEL, ""),
+                "model": item.labels.get(metrics.GPU_MODEL_LABEL, ""),
+                "values": values,
+                "current": recent[-1] if recent else None,
+                "avg": sum(present) / len(present) if present else None,
+                "max": max(present) if present else None,
+            }
+        )
     gpus.sort(key=lambda gpu: (int(gpu["index"]) if gpu["index"].isdecimal() else math.inf, gpu["uuid"]))
     return {"timestamps": timestamps, "gpus": gpus}

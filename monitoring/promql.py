@@ -19,8 +19,28 @@ DEFAULT_SCRAPE_INTERVAL = 30
 # Steps a chart may use, in seconds: round numbers a person reads on an axis. Consecutive
 # values are at most about 2x apart, so rounding up keeps one point per 1-2 pixels.
 NICE_STEPS = (
-    1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800,
-    3600, 7200, 10800, 21600, 43200, 86400,
+    1,
+    2,
+    3,
+    5,
+    10,
+    15,
+    20,
+    30,
+    60,
+    120,
+    180,
+    300,
+    600,
+    900,
+    1200,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
 )
 _DAY = 86400
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -60,7 +80,7 @@ def escape(value: str) -> str:
     parse error, and other controls would be invisible in logs."""
     out = []
     for char in value:
-        if char in ('\\', '"'):
+        if char in ("\\", '"'):
             out.append("\\" + char)
         elif char == "\n":
             out.append("\\n")
@@ -150,8 +170,15 @@ def panel_expr(key: str, *, namespace: str, vm: str, labels: LabelNames = DEFAUL
 
 
 def panel_query(
-    key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int,
-    labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+    key: str,
+    *,
+    namespace: str,
+    vm: str,
+    start: datetime,
+    end: datetime,
+    width_px: int,
+    labels: LabelNames = DEFAULT_LABELS,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
 ) -> PanelQuery:
     """What one chart panel asks Prometheus: one range query for all the VM's GPUs.
 
@@ -173,8 +200,7 @@ def panel_query(
     )
 
 
-def _over_window(function: str, spec: Panel, *, window_seconds: int, labels: LabelNames,
-                 scrape_interval: int) -> str:
+def _over_window(function: str, spec: Panel, *, window_seconds: int, labels: LabelNames, scrape_interval: int) -> str:
     """`function` over the window of every GPU series of the fleet, in display units.
 
     A range selector takes only a plain series, so filtered or derived values go through a
@@ -200,46 +226,62 @@ def _per_gpu_mean(per_series: str, labels: LabelNames) -> str:
     return f"avg by ({labels.namespace}, {labels.vm}, UUID) ({per_series})"
 
 
-def fleet_average(key: str, *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                  scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
+def fleet_average(
+    key: str,
+    *,
+    window_seconds: int,
+    labels: LabelNames = DEFAULT_LABELS,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+) -> str:
     """Per VM: the mean over its GPUs of each GPU's mean over the window. One query for all VMs."""
-    per_series = _over_window("avg_over_time", panel(key), window_seconds=window_seconds, labels=labels,
-                              scrape_interval=scrape_interval)
+    per_series = _over_window(
+        "avg_over_time", panel(key), window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval
+    )
     return f"avg {_by_vm(labels)} ({_per_gpu_mean(per_series, labels)})"
 
 
-def fleet_maximum(key: str, *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                  scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
+def fleet_maximum(
+    key: str,
+    *,
+    window_seconds: int,
+    labels: LabelNames = DEFAULT_LABELS,
+    scrape_interval: int = DEFAULT_SCRAPE_INTERVAL,
+) -> str:
     """Per VM: the highest value any of its GPUs reached in the window. One query for all VMs."""
-    per_gpu = _over_window("max_over_time", panel(key), window_seconds=window_seconds, labels=labels,
-                           scrape_interval=scrape_interval)
+    per_gpu = _over_window(
+        "max_over_time", panel(key), window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval
+    )
     return f"max {_by_vm(labels)} ({per_gpu})"
 
 
-def fleet_utilisation_average(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                              scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
-    return fleet_average("gpu_util", window_seconds=window_seconds, labels=labels,
-                         scrape_interval=scrape_interval)
+def fleet_utilisation_average(
+    *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> str:
+    return fleet_average("gpu_util", window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval)
 
 
-def fleet_utilisation_maximum(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                              scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
-    return fleet_maximum("gpu_util", window_seconds=window_seconds, labels=labels,
-                         scrape_interval=scrape_interval)
+def fleet_utilisation_maximum(
+    *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> str:
+    return fleet_maximum("gpu_util", window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval)
 
 
-def fleet_memory_used_percent(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                              scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
-    return fleet_average("fb_used_percent", window_seconds=window_seconds, labels=labels,
-                         scrape_interval=scrape_interval)
+def fleet_memory_used_percent(
+    *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> str:
+    return fleet_average(
+        "fb_used_percent", window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval
+    )
 
 
-def fleet_power_watts(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                      scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
+def fleet_power_watts(
+    *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> str:
     """Per VM: its mean total draw over the window (the sum over its GPUs, since the VM draws
     all of them at once)."""
-    per_series = _over_window("avg_over_time", panel("power"), window_seconds=window_seconds, labels=labels,
-                              scrape_interval=scrape_interval)
+    per_series = _over_window(
+        "avg_over_time", panel("power"), window_seconds=window_seconds, labels=labels, scrape_interval=scrape_interval
+    )
     return f"sum {_by_vm(labels)} ({_per_gpu_mean(per_series, labels)})"
 
 
@@ -279,8 +321,9 @@ def exporter_up(*, namespace: str, vm: str, job: str, labels: LabelNames = DEFAU
     return f"max ({_up(job, matcher(labels.namespace, namespace), matcher(labels.vm, vm))})"
 
 
-def fleet_gpu_hours_used(*, window_seconds: int, labels: LabelNames = DEFAULT_LABELS,
-                         scrape_interval: int = DEFAULT_SCRAPE_INTERVAL) -> str:
+def fleet_gpu_hours_used(
+    *, window_seconds: int, labels: LabelNames = DEFAULT_LABELS, scrape_interval: int = DEFAULT_SCRAPE_INTERVAL
+) -> str:
     """Per VM: GPU-hours weighted by measured utilisation over the window. Each GPU's filtered
     utilisation is sampled once per scrape interval and counts as that share of one GPU for the
     interval (100 % for 30 s = 30 GPU-seconds), so a VM's figure is comparable with the

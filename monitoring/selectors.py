@@ -48,8 +48,9 @@ def _fleet_values(gateway: PrometheusGateway, query: str, *, at: datetime | None
     return _values_by_vm(gateway.instant(query, at=at), gateway.config.labels)
 
 
-def utilisation_by_vm(vms, *, window_seconds: int, at: datetime | None = None,
-                      gateway: PrometheusGateway | None = None) -> dict[int, float | None]:
+def utilisation_by_vm(
+    vms, *, window_seconds: int, at: datetime | None = None, gateway: PrometheusGateway | None = None
+) -> dict[int, float | None]:
     """Mean GPU utilisation (0-100 %, garbage samples dropped) of each VM over the last
     `window_seconds` (before `at`, default now), keyed by VM id; None where Prometheus has no
     data for the VM.
@@ -61,13 +62,20 @@ def utilisation_by_vm(vms, *, window_seconds: int, at: datetime | None = None,
     if not vms:
         return {}
     gateway = _gateway(gateway)
-    values = _fleet_values(gateway, promql.fleet_utilisation_average(
-        window_seconds=window_seconds, labels=gateway.config.labels,
-        scrape_interval=gateway.config.scrape_interval_seconds), at=at)
+    values = _fleet_values(
+        gateway,
+        promql.fleet_utilisation_average(
+            window_seconds=window_seconds,
+            labels=gateway.config.labels,
+            scrape_interval=gateway.config.scrape_interval_seconds,
+        ),
+        at=at,
+    )
     return {vm.pk: values.get((vm.namespace, vm.name)) for vm in vms}
 
 
 # --- One VM's GPU page ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Telemetry:
@@ -85,8 +93,9 @@ def vm_telemetry(vm: VirtualMachine, *, gateway: PrometheusGateway | None = None
     gateway = _gateway(gateway)
     config = gateway.config
     try:
-        series = gateway.instant(promql.exporter_up(namespace=vm.namespace, vm=vm.name, job=config.exporter_job,
-                                                    labels=config.labels))
+        series = gateway.instant(
+            promql.exporter_up(namespace=vm.namespace, vm=vm.name, job=config.exporter_job, labels=config.labels)
+        )
     except PrometheusError as error:
         return Telemetry(PROMETHEUS_FAILED, prometheus_error_text(error))
     if not series:
@@ -115,21 +124,25 @@ def exporter_block() -> dict:
     }
 
 
-def vm_energy_kwh(vm: VirtualMachine, *, start: datetime, end: datetime,
-                  gateway: PrometheusGateway | None = None) -> float | None:
+def vm_energy_kwh(
+    vm: VirtualMachine, *, start: datetime, end: datetime, gateway: PrometheusGateway | None = None
+) -> float | None:
     """Energy the VM's GPUs consumed between start and end, in kWh (None: no data). One query.
 
     Raises PrometheusError."""
     gateway = _gateway(gateway)
     window = max(int((end - start).total_seconds()), 1)
-    series = gateway.instant(promql.energy_kwh(namespace=vm.namespace, vm=vm.name, window_seconds=window,
-                                               labels=gateway.config.labels), at=end)
+    series = gateway.instant(
+        promql.energy_kwh(namespace=vm.namespace, vm=vm.name, window_seconds=window, labels=gateway.config.labels),
+        at=end,
+    )
     if not series or not math.isfinite(series[0].points[0][1]):
         return None
     return series[0].points[0][1]
 
 
 # --- Idle policy ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class IdlePolicy:
@@ -166,6 +179,7 @@ def idle_banner(vm: VirtualMachine) -> IdleStatus | None:
 
 # --- Fleet ---------------------------------------------------------------------------------------
 
+
 def sees_fleet(user) -> bool:
     """Admins see the whole fleet, team managers their teams', everyone else none of it."""
     return user.is_authenticated and (user.is_superuser or managed_teams(user).exists())
@@ -194,8 +208,20 @@ class FleetRow:
         return {True: _("idle"), False: _("busy"), None: _("unknown")}[self.idle]
 
 
-FLEET_COLUMNS = ("name", "team", "owner", "gpu_model", "gpus", "avg_24h", "max_24h", "avg_7d", "max_7d",
-                 "memory_percent", "power_watts", "idle")
+FLEET_COLUMNS = (
+    "name",
+    "team",
+    "owner",
+    "gpu_model",
+    "gpus",
+    "avg_24h",
+    "max_24h",
+    "avg_7d",
+    "max_7d",
+    "memory_percent",
+    "power_watts",
+    "idle",
+)
 _SORT_KEYS = {
     "name": lambda row: row.vm.name,
     "team": lambda row: row.vm.team.name,
@@ -205,9 +231,15 @@ _SORT_KEYS = {
 }
 
 
-def fleet_rows(user, *, team_ids: list[int] | None = None, sort: str = "name", descending: bool = False,
-               now: datetime | None = None, gateway: PrometheusGateway | None = None,
-               ) -> tuple[list[FleetRow], str]:
+def fleet_rows(
+    user,
+    *,
+    team_ids: list[int] | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    now: datetime | None = None,
+    gateway: PrometheusGateway | None = None,
+) -> tuple[list[FleetRow], str]:
     """Every running GPU VM of the teams the user manages, with its utilisation figures, and
     what went wrong with Prometheus ("" when nothing did). One SQL query and a fixed number of
     Prometheus queries, whatever the number of VMs."""
@@ -215,9 +247,11 @@ def fleet_rows(user, *, team_ids: list[int] | None = None, sort: str = "name", d
     teams = managed_teams(user)
     if team_ids:
         teams = teams.filter(pk__in=team_ids)
-    vms = list(VirtualMachine.objects.filter(team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING,
-                                             gpu_count__gt=0)
-               .select_related("team", "owner", "gpu_model"))
+    vms = list(
+        VirtualMachine.objects.filter(
+            team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0
+        ).select_related("team", "owner", "gpu_model")
+    )
     rows = [FleetRow(vm=vm) for vm in vms]
     problem = ""
     if rows:
@@ -247,8 +281,9 @@ def _fill_fleet_figures(rows: list[FleetRow], gateway: PrometheusGateway, *, now
         "avg_7d": promql.fleet_utilisation_average(window_seconds=WEEK, **common),
         "max_7d": promql.fleet_utilisation_maximum(window_seconds=WEEK, **common),
         "memory_percent": promql.fleet_memory_used_percent(window_seconds=HOUR, **common),
-        "power_watts": promql.fleet_power_watts(window_seconds=HOUR, labels=config.labels,
-                                                scrape_interval=config.scrape_interval_seconds),
+        "power_watts": promql.fleet_power_watts(
+            window_seconds=HOUR, labels=config.labels, scrape_interval=config.scrape_interval_seconds
+        ),
         "idle_average": promql.fleet_utilisation_average(window_seconds=policy.window_seconds, **common),
     }
     # The idle window is often 24 h: the same query text is asked once.
@@ -266,6 +301,7 @@ def _fill_fleet_figures(rows: list[FleetRow], gateway: PrometheusGateway, *, now
 
 
 # --- GPU-hours -----------------------------------------------------------------------------------
+
 
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     """First instant of the month and of the next one, in the portal's time zone."""
@@ -318,8 +354,9 @@ class GpuHoursReport:
     problem: str = ""
 
 
-def gpu_hours(user, *, start: datetime, end: datetime, now: datetime | None = None,
-              gateway: PrometheusGateway | None = None) -> GpuHoursReport:
+def gpu_hours(
+    user, *, start: datetime, end: datetime, now: datetime | None = None, gateway: PrometheusGateway | None = None
+) -> GpuHoursReport:
     """GPU-hours held and used between start and end, per VM, owner and team, for the teams
     the user manages.
 
@@ -331,15 +368,17 @@ def gpu_hours(user, *, start: datetime, end: datetime, now: datetime | None = No
     now = now or timezone.now()
     until = min(end, now)
     vms = list(
-        VirtualMachine.objects.filter(team__in=managed_teams(user).values("pk"), gpu_count__gt=0,
-                                      created_at__lt=end)
+        VirtualMachine.objects.filter(team__in=managed_teams(user).values("pk"), gpu_count__gt=0, created_at__lt=end)
         .filter(Q(state_changed_at__gte=start) | Q(state__in=VirtualMachine.GPU_HOLDING_STATES))
-        .select_related("team", "owner", "gpu_model").order_by("team__name", "name", "pk")
+        .select_related("team", "owner", "gpu_model")
+        .order_by("team__name", "name", "pk")
     )
     timelines: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    for vm_id, created_at, data in (Event.objects.filter(vm__in=[vm.pk for vm in vms], kind=Event.Kind.STATE,
-                                                          created_at__lt=until)
-                                    .order_by("created_at", "pk").values_list("vm_id", "created_at", "data")):
+    for vm_id, created_at, data in (
+        Event.objects.filter(vm__in=[vm.pk for vm in vms], kind=Event.Kind.STATE, created_at__lt=until)
+        .order_by("created_at", "pk")
+        .values_list("vm_id", "created_at", "data")
+    ):
         timelines[vm_id].append((created_at, data.get("state", "")))
 
     report = GpuHoursReport(start=start, end=end)
@@ -348,9 +387,15 @@ def gpu_hours(user, *, start: datetime, end: datetime, now: datetime | None = No
         gateway = _gateway(gateway)
         window = max(int((until - start).total_seconds()), 1)
         try:
-            used_by_vm = _fleet_values(gateway, promql.fleet_gpu_hours_used(
-                window_seconds=window, labels=gateway.config.labels,
-                scrape_interval=gateway.config.scrape_interval_seconds), at=until)
+            used_by_vm = _fleet_values(
+                gateway,
+                promql.fleet_gpu_hours_used(
+                    window_seconds=window,
+                    labels=gateway.config.labels,
+                    scrape_interval=gateway.config.scrape_interval_seconds,
+                ),
+                at=until,
+            )
         except PrometheusError as error:
             report.problem = prometheus_error_text(error)
 
@@ -367,8 +412,17 @@ def gpu_hours(user, *, start: datetime, end: datetime, now: datetime | None = No
         if not held and used is None:
             continue
         owner = vm.owner.get_full_name() or vm.owner.username
-        row = UsageRow(key=str(vm.pk), label=vm.name, team=vm.team.name, owner=owner, gpu_model=vm.gpu_model.slug,
-                       gpus=vm.gpu_count, held_hours=held, used_hours=used, vm_count=1)
+        row = UsageRow(
+            key=str(vm.pk),
+            label=vm.name,
+            team=vm.team.name,
+            owner=owner,
+            gpu_model=vm.gpu_model.slug,
+            gpus=vm.gpu_count,
+            held_hours=held,
+            used_hours=used,
+            vm_count=1,
+        )
         report.vms.append(row)
         for group, key, label in ((users, vm.owner_id, owner), (teams, vm.team_id, vm.team.name)):
             if key not in group:

@@ -33,17 +33,31 @@ def vm_gpus(request, vm_id):
     telemetry = selectors.vm_telemetry(vm)
     query = chart_range.query()
     panels = [
-        {"key": key, "title": metrics.panel(key).title, "unit": metrics.panel(key).unit,
-         "url": f"{reverse('vm_gpu_panel', args=[vm.pk, key])}?{query}"}
+        {
+            "key": key,
+            "title": metrics.panel(key).title,
+            "unit": metrics.panel(key).unit,
+            "url": f"{reverse('vm_gpu_panel', args=[vm.pk, key])}?{query}",
+        }
         for key in metrics.CHART_PANELS
     ]
     ranges = [{"key": key, "label": label, "active": chart_range.key == key} for key, label in RANGE_LABELS.items()]
-    return render(request, "monitoring/vm_gpus.html", {
-        "vm": vm, "form": form, "chart_range": chart_range, "ranges": ranges, "panels": panels,
-        "telemetry": telemetry, "exporter_block": selectors.exporter_block(),
-        "energy_url": f"{reverse('vm_gpu_energy', args=[vm.pk])}?{query}", "energy_loading": True,
-        "refresh_seconds": MIN_REFRESH_SECONDS if chart_range.relative else 0,
-    })
+    return render(
+        request,
+        "monitoring/vm_gpus.html",
+        {
+            "vm": vm,
+            "form": form,
+            "chart_range": chart_range,
+            "ranges": ranges,
+            "panels": panels,
+            "telemetry": telemetry,
+            "exporter_block": selectors.exporter_block(),
+            "energy_url": f"{reverse('vm_gpu_energy', args=[vm.pk])}?{query}",
+            "energy_loading": True,
+            "refresh_seconds": MIN_REFRESH_SECONDS if chart_range.relative else 0,
+        },
+    )
 
 
 @login_required
@@ -59,18 +73,28 @@ def vm_gpu_panel(request, vm_id, key):
         width = DEFAULT_WIDTH_PX
     spec = metrics.panel(key)
     try:
-        chart = PrometheusGateway().panel(key, namespace=vm.namespace, vm=vm.name, start=chart_range.start,
-                                          end=chart_range.end, width_px=width)
+        chart = PrometheusGateway().panel(
+            key, namespace=vm.namespace, vm=vm.name, start=chart_range.start, end=chart_range.end, width_px=width
+        )
     except PrometheusError as error:
-        return JsonResponse({"panel": key, "title": str(spec.title), "unit": str(spec.unit),
-                             "error": selectors.prometheus_error_text(error)}, status=503)
+        return JsonResponse(
+            {
+                "panel": key,
+                "title": str(spec.title),
+                "unit": str(spec.unit),
+                "error": selectors.prometheus_error_text(error),
+            },
+            status=503,
+        )
     timestamps = chart["timestamps"]
     chart["step_seconds"] = int(timestamps[1] - timestamps[0]) if len(timestamps) > 1 else 0
     chart["refresh_seconds"] = max(MIN_REFRESH_SECONDS, chart["step_seconds"]) if chart_range.relative else 0
     if not chart["gpus"]:
         chart["message"] = (
             _("Not reported by this GPU: it or its driver does not support the profiling field %(metric)s.")
-            % {"metric": spec.metric} if spec.dcp else _("No data in this range.")
+            % {"metric": spec.metric}
+            if spec.dcp
+            else _("No data in this range.")
         )
     return JsonResponse(chart)
 
@@ -117,26 +141,75 @@ def fleet(request):
     if request.GET.get("format") == "csv":
         return _csv_response(
             f"gpu-fleet-{timezone.localdate():%Y-%m-%d}.csv",
-            ["vm", "team", "owner", "gpu_model", "gpus", "avg_util_24h_percent", "max_util_24h_percent",
-             "avg_util_7d_percent", "max_util_7d_percent", "memory_used_1h_percent", "power_1h_watts", "idle"],
-            ([row.vm.name, row.vm.team.name, row.vm.owner.username, row.vm.gpu_model.slug, row.vm.gpu_count,
-              _figure(row.avg_24h), _figure(row.max_24h), _figure(row.avg_7d), _figure(row.max_7d),
-              _figure(row.memory_percent), _figure(row.power_watts),
-              "" if row.idle is None else ("yes" if row.idle else "no")] for row in rows),
+            [
+                "vm",
+                "team",
+                "owner",
+                "gpu_model",
+                "gpus",
+                "avg_util_24h_percent",
+                "max_util_24h_percent",
+                "avg_util_7d_percent",
+                "max_util_7d_percent",
+                "memory_used_1h_percent",
+                "power_1h_watts",
+                "idle",
+            ],
+            (
+                [
+                    row.vm.name,
+                    row.vm.team.name,
+                    row.vm.owner.username,
+                    row.vm.gpu_model.slug,
+                    row.vm.gpu_count,
+                    _figure(row.avg_24h),
+                    _figure(row.max_24h),
+                    _figure(row.avg_7d),
+                    _figure(row.max_7d),
+                    _figure(row.memory_percent),
+                    _figure(row.power_watts),
+                    "" if row.idle is None else ("yes" if row.idle else "no"),
+                ]
+                for row in rows
+            ),
         )
     columns = [
-        ("name", _("VM")), ("team", _("Team")), ("owner", _("Owner")), ("gpu_model", _("GPU model")),
-        ("gpus", _("GPUs")), ("avg_24h", _("Avg 24 h")), ("max_24h", _("Peak 24 h")), ("avg_7d", _("Avg 7 d")),
-        ("max_7d", _("Peak 7 d")), ("memory_percent", _("Memory (1 h)")), ("power_watts", _("Power (1 h)")),
+        ("name", _("VM")),
+        ("team", _("Team")),
+        ("owner", _("Owner")),
+        ("gpu_model", _("GPU model")),
+        ("gpus", _("GPUs")),
+        ("avg_24h", _("Avg 24 h")),
+        ("max_24h", _("Peak 24 h")),
+        ("avg_7d", _("Avg 7 d")),
+        ("max_7d", _("Peak 7 d")),
+        ("memory_percent", _("Memory (1 h)")),
+        ("power_watts", _("Power (1 h)")),
         ("idle", _("Idle")),
     ]
-    headers = [{"key": key, "label": label, "active": key == sort,
-                "dir": "asc" if key == sort and descending else "desc" if key == sort else "asc"}
-               for key, label in columns]
-    return render(request, "monitoring/fleet.html", {
-        "rows": rows, "problem": problem, "headers": headers, "sort": sort, "descending": descending,
-        "teams": teams, "team_id": team_id, "policy": selectors.idle_policy(),
-    })
+    headers = [
+        {
+            "key": key,
+            "label": label,
+            "active": key == sort,
+            "dir": "asc" if key == sort and descending else "desc" if key == sort else "asc",
+        }
+        for key, label in columns
+    ]
+    return render(
+        request,
+        "monitoring/fleet.html",
+        {
+            "rows": rows,
+            "problem": problem,
+            "headers": headers,
+            "sort": sort,
+            "descending": descending,
+            "teams": teams,
+            "team_id": team_id,
+            "policy": selectors.idle_policy(),
+        },
+    )
 
 
 @login_required
@@ -151,13 +224,33 @@ def gpu_hours(request):
         rows = {"user": report.users, "team": report.teams}.get(table, report.vms)
         return _csv_response(
             f"gpu-hours-{year:04d}-{month:02d}-{table if table in ('user', 'team') else 'vm'}.csv",
-            ["name", "team", "owner", "gpu_model", "gpus", "vms", "held_gpu_hours", "used_gpu_hours",
-             "used_percent"],
-            ([row.label, row.team, row.owner, row.gpu_model, "" if row.gpus is None else row.gpus, row.vm_count,
-              _figure(row.held_hours, 2), _figure(row.used_hours, 2), _figure(row.used_percent)] for row in rows),
+            ["name", "team", "owner", "gpu_model", "gpus", "vms", "held_gpu_hours", "used_gpu_hours", "used_percent"],
+            (
+                [
+                    row.label,
+                    row.team,
+                    row.owner,
+                    row.gpu_model,
+                    "" if row.gpus is None else row.gpus,
+                    row.vm_count,
+                    _figure(row.held_hours, 2),
+                    _figure(row.used_hours, 2),
+                    _figure(row.used_percent),
+                ]
+                for row in rows
+            ),
         )
-    return render(request, "monitoring/gpu_hours.html", {
-        "form": form, "report": report, "month": f"{year:04d}-{month:02d}",
-        "tables": [("vm", _("Per VM"), report.vms), ("user", _("Per owner"), report.users),
-                   ("team", _("Per team"), report.teams)],
-    })
+    return render(
+        request,
+        "monitoring/gpu_hours.html",
+        {
+            "form": form,
+            "report": report,
+            "month": f"{year:04d}-{month:02d}",
+            "tables": [
+                ("vm", _("Per VM"), report.vms),
+                ("user", _("Per owner"), report.users),
+                ("team", _("Per team"), report.teams),
+            ],
+        },
+    )

@@ -46,8 +46,12 @@ def apt_install(*packages):
         _apt_updated = True
     log(f"installing Debian packages: {' '.join(packages)}")
     with services_not_started():
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 @contextlib.contextmanager
@@ -94,15 +98,16 @@ def ensure_optional_binaries():
         apt_install(*missing)
     for package in missing:
         if not Path(APT_BINARIES[package]).exists():
-            log(f"{APT_BINARIES[package]} is missing and cannot be installed here (not root on Debian): "
-                f"tests that need {package} will fail or be skipped")
+            log(
+                f"{APT_BINARIES[package]} is missing and cannot be installed here (not root on Debian): "
+                f"tests that need {package} will fail or be skipped"
+            )
 
 
 def start_postgres(workdir: Path, processes: list) -> str:
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         if not can_install_packages():
-            sys.exit("PostgreSQL is not reachable at DATABASE_URL and cannot be installed "
-                     "(not root on Debian).")
+            sys.exit("PostgreSQL is not reachable at DATABASE_URL and cannot be installed (not root on Debian).")
         apt_install("postgresql")
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     datadir = workdir / "postgres"
@@ -111,12 +116,30 @@ def start_postgres(workdir: Path, processes: list) -> str:
     # initdb and postgres run as the postgres user, who must be able to enter the directory.
     os.chmod(workdir, 0o755)  # noqa: S103
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     port = free_port()
-    process = subprocess.Popen([*as_postgres, str(bindir / "postgres"), "-D", str(datadir),
-                                "-p", str(port), "-h", "127.0.0.1", "-k", str(datadir), "-c", "fsync=off"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            *as_postgres,
+            str(bindir / "postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(datadir),
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     processes.append(process)
     wait_port(port, process, "PostgreSQL")
     log(f"started a throwaway PostgreSQL on 127.0.0.1:{port}")
@@ -129,9 +152,23 @@ def start_redis(workdir: Path, processes: list) -> str:
             sys.exit("Redis is not reachable at REDIS_URL and cannot be installed (not root on Debian).")
         apt_install("redis-server")
     port = free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(workdir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     processes.append(process)
     wait_port(port, process, "Redis")
     log(f"started a throwaway Redis on 127.0.0.1:{port}")
@@ -141,7 +178,7 @@ def start_redis(workdir: Path, processes: list) -> str:
 def main(argv):
     if "--" not in argv:
         sys.exit(__doc__)
-    command = argv[argv.index("--") + 1:]
+    command = argv[argv.index("--") + 1 :]
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)

@@ -18,8 +18,9 @@ DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 
 # Property tests (tests/fuzz): `ci`, what `make test` runs, is derandomised (the same inputs every
 # run, so a failure reproduces) and keeps no example database; `deep` explores ten times further.
-hypothesis_settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
-                                     print_blob=True)
+hypothesis_settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, database=None, print_blob=True
+)
 hypothesis_settings.register_profile("deep", max_examples=1000, deadline=None, database=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -69,8 +70,15 @@ def chromium():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield browser
         browser.close()
@@ -103,6 +111,7 @@ def screenshot(request):
     """A full-page screenshot in test-artifacts/. With SCREENSHOTS=1 (`make screenshots`), one
     given a `docs` name is also written to docs/screenshots/ for README, as a reader's screen
     shows it (the viewport)."""
+
     def take(page, name, *, docs=None):
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{request.node.name}-{name}.png"

@@ -35,8 +35,11 @@ def can_manage_vm(user, vm: VirtualMachine) -> bool:
 
 def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None = None) -> VirtualMachine:
     """The VM `vm_id` if `user` may see it (404 otherwise) and, with manage=True, act on it (403)."""
-    queryset = queryset if queryset is not None else VirtualMachine.objects.select_related(
-        "team", "owner", "instance_type", "gpu_model")
+    queryset = (
+        queryset
+        if queryset is not None
+        else VirtualMachine.objects.select_related("team", "owner", "instance_type", "gpu_model")
+    )
     try:
         vm = queryset.get(Q(pk=vm_id) & Q(pk__in=visible_vms(user).values("pk")))
     except (VirtualMachine.DoesNotExist, ValueError, TypeError):

@@ -38,7 +38,9 @@ class AuditedAdmin(admin.ModelAdmin):
     def _audit(self, request, obj, what: str, fields: str = ""):
         team = obj if isinstance(obj, Team) else getattr(obj, "team", None)
         services.event_record(
-            kind=Event.Kind.ADMIN, actor=request.user, target=f"{obj._meta.verbose_name}: {obj}",
+            kind=Event.Kind.ADMIN,
+            actor=request.user,
+            target=f"{obj._meta.verbose_name}: {obj}",
             team=team if isinstance(team, Team) else None,
             message=ADMIN_MESSAGES[what],
             data={"model": str(obj._meta.verbose_name), "object": str(obj), "fields": fields, "pk": obj.pk},
@@ -79,8 +81,9 @@ def sync_now(modeladmin, request, queryset):
     from vms.tasks import sync_cluster
 
     sync_cluster.delay()
-    modeladmin.message_user(request, _("A status sync is queued; the list shows its result in a few seconds."),
-                            messages.SUCCESS)
+    modeladmin.message_user(
+        request, _("A status sync is queued; the list shows its result in a few seconds."), messages.SUCCESS
+    )
 
 
 class MembershipInline(admin.TabularInline):

@@ -44,10 +44,12 @@ def notify_approvers():
         now = timezone.now()
         # Mark first, conditionally: a second worker running at the same time finds nothing left.
         marked_vms = VirtualMachine.objects.filter(
-            pk__in=[i.vm.pk for i in items if i.change is None], approvers_notified_at__isnull=True,
+            pk__in=[i.vm.pk for i in items if i.change is None],
+            approvers_notified_at__isnull=True,
         ).update(approvers_notified_at=now)
         marked_changes = ChangeRequest.objects.filter(
-            pk__in=[i.change.pk for i in items if i.change], approvers_notified_at__isnull=True,
+            pk__in=[i.change.pk for i in items if i.change],
+            approvers_notified_at__isnull=True,
         ).update(approvers_notified_at=now)
         if marked_vms + marked_changes != len(items):
             transaction.set_rollback(True)
@@ -64,8 +66,11 @@ def remind_approvers():
     due = Q(approvers_reminded_at__isnull=True) | Q(approvers_reminded_at__lt=cutoff)
     items = [item for item in selectors.approval_items(older_than=cutoff) if item.change is None]
     with transaction.atomic():
-        marked = set(VirtualMachine.objects.select_for_update(skip_locked=True).filter(
-            due, pk__in=[item.vm.pk for item in items]).values_list("pk", flat=True))
+        marked = set(
+            VirtualMachine.objects.select_for_update(skip_locked=True)
+            .filter(due, pk__in=[item.vm.pk for item in items])
+            .values_list("pk", flat=True)
+        )
         VirtualMachine.objects.filter(pk__in=marked).update(approvers_reminded_at=now)
     items = [item for item in items if item.vm.pk in marked]
     if items:
@@ -81,8 +86,12 @@ def check_leases():
     soon = now + timedelta(hours=settings.LEASE_REMINDER_HOURS)
     for vm in selectors.leases_to_remind(until=soon):
         if VirtualMachine.objects.filter(pk=vm.pk, lease_reminded_at__isnull=True).update(lease_reminded_at=now):
-            services.event_record(kind=Event.Kind.LEASE, vm=vm, message=N_("Lease ends on %(end)s: owner reminded"),
-                                  data={"end": vm.lease_ends_at.isoformat(timespec="minutes")})
+            services.event_record(
+                kind=Event.Kind.LEASE,
+                vm=vm,
+                message=N_("Lease ends on %(end)s: owner reminded"),
+                data={"end": vm.lease_ends_at.isoformat(timespec="minutes")},
+            )
             notifications.send_lease_reminder(vm)
     for vm in selectors.leases_ended(now=now):
         try:

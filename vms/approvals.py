@@ -41,16 +41,18 @@ def approval_queue(request):
         team_vms = context["held"].get(item.vm.team_id, [])
         requester = item.requested_by
         free = capacity.free(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
-        rows.append({
-            "item": item,
-            "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],
-            "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
-            "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
-            "team_gpus": sum(vm.gpu_count for vm in team_vms),
-            "free": free,
-            "will_wait": not free.fits(item.vm.gpu_count),
-            "own": is_own_request(request.user, vm=item.vm, change=item.change),
-        })
+        rows.append(
+            {
+                "item": item,
+                "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],
+                "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
+                "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
+                "team_gpus": sum(vm.gpu_count for vm in team_vms),
+                "free": free,
+                "will_wait": not free.fits(item.vm.gpu_count),
+                "own": is_own_request(request.user, vm=item.vm, change=item.change),
+            }
+        )
     return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
 
 
@@ -90,10 +92,13 @@ def approval_decide_vm(request, vm_id):
     vm = VirtualMachine.objects.filter(pk=vm_id).first()
     if vm is None:
         raise Http404
-    return _decide(request, approve=partial(services.vm_approve, vm_id=vm_id),
-                   reject=partial(services.vm_reject, vm_id=vm_id),
-                   approved_message=_("%(name)s approved.") % {"name": vm.name},
-                   rejected_message=_("%(name)s rejected.") % {"name": vm.name})
+    return _decide(
+        request,
+        approve=partial(services.vm_approve, vm_id=vm_id),
+        reject=partial(services.vm_reject, vm_id=vm_id),
+        approved_message=_("%(name)s approved.") % {"name": vm.name},
+        rejected_message=_("%(name)s rejected.") % {"name": vm.name},
+    )
 
 
 @login_required
@@ -102,6 +107,10 @@ def approval_decide_change(request, change_id):
     require_approver(request.user)
     if not ChangeRequest.objects.filter(pk=change_id).exists():
         raise Http404
-    return _decide(request, approve=partial(services.change_request_approve, change_id=change_id),
-                   reject=partial(services.change_request_reject, change_id=change_id),
-                   approved_message=_("Change approved."), rejected_message=_("Change rejected."))
+    return _decide(
+        request,
+        approve=partial(services.change_request_approve, change_id=change_id),
+        reject=partial(services.change_request_reject, change_id=change_id),
+        approved_message=_("Change approved."),
+        rejected_message=_("Change rejected."),
+    )

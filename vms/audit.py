@@ -20,8 +20,9 @@ EVENTS_PER_PAGE = 50
 
 class AuditFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, label=_("Kind"), choices=[("", _("All kinds")), *Event.Kind.choices])
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, label=_("Team"),
-                                  empty_label=_("All teams"))
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(), required=False, label=_("Team"), empty_label=_("All teams")
+    )
     actor = forms.CharField(required=False, max_length=150, label=_("Who (username)"))
     q = forms.CharField(required=False, max_length=200, label=_("Text"))
     since = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
@@ -65,10 +66,21 @@ def audit_log(request):
     if request.GET.get("format") == "csv":
         writer = csv.writer(_Echo())
         header = ["when", "kind", "who", "team", "on what", "what", "why"]
-        rows = ([e.created_at.isoformat(), e.kind, e.actor.username if e.actor else "", e.team.name if e.team else "",
-                 e.target, e.text, e.reason] for e in events.iterator(chunk_size=2000))
-        response = StreamingHttpResponse((writer.writerow(row) for row in chain([header], safe_rows(rows))),
-                                         content_type="text/csv; charset=utf-8")
+        rows = (
+            [
+                e.created_at.isoformat(),
+                e.kind,
+                e.actor.username if e.actor else "",
+                e.team.name if e.team else "",
+                e.target,
+                e.text,
+                e.reason,
+            ]
+            for e in events.iterator(chunk_size=2000)
+        )
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in chain([header], safe_rows(rows))), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))

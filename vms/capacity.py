@@ -92,16 +92,24 @@ class CapacityReading:
         recorded = VirtualMachine.objects.filter(state__in=VirtualMachine.GPU_HOLDING_STATES)
         if gpu_model_ids is not None:
             models, recorded = models.filter(pk__in=gpu_model_ids), recorded.filter(gpu_model_id__in=gpu_model_ids)
-        self._models = {row["pk"]: row for row in models.annotate(
-            observed=Subquery(fresh.values("allocated")[:1]), allocatable=Subquery(fresh.values("allocatable")[:1]),
-        ).values("pk", "resource_name", "capacity", "observed", "allocatable")}
+        self._models = {
+            row["pk"]: row
+            for row in models.annotate(
+                observed=Subquery(fresh.values("allocated")[:1]),
+                allocatable=Subquery(fresh.values("allocatable")[:1]),
+            ).values("pk", "resource_name", "capacity", "observed", "allocatable")
+        }
         self._recorded_by_team: Counter = Counter()
         self._recorded: Counter = Counter()
         for row in recorded.values("team_id", "gpu_model_id").annotate(gpus=Sum("gpu_count")):
             self._recorded_by_team[row["team_id"], row["gpu_model_id"]] += row["gpus"]
             self._recorded[row["gpu_model_id"]] += row["gpus"]
-        self._quotas = {(row.team_id, row.resource_name): row for row in TenantQuota.objects.filter(
-            team_id__in=[pk for pk in team_ids if pk is not None], observed_at__gte=fresh_since)}
+        self._quotas = {
+            (row.team_id, row.resource_name): row
+            for row in TenantQuota.objects.filter(
+                team_id__in=[pk for pk in team_ids if pk is not None], observed_at__gte=fresh_since
+            )
+        }
         self._taken_by_team: Counter = Counter()
         self._taken: Counter = Counter()
 
@@ -112,16 +120,26 @@ class CapacityReading:
         quota = self._quotas.get((team_id, model["resource_name"]))
         quota_left = None
         if quota is not None:
-            team_held = max(quota.used, self._recorded_by_team[team_id, gpu_model_id]) + \
-                self._taken_by_team[team_id, gpu_model_id]
+            team_held = (
+                max(quota.used, self._recorded_by_team[team_id, gpu_model_id])
+                + self._taken_by_team[team_id, gpu_model_id]
+            )
             quota_left = max(quota.hard - team_held, 0)
         known = [room for room in (quota_left, nodes_free) if room is not None]
         if known:
-            return FreeGpus(count=min(known), capacity=model["capacity"], quota_left=quota_left,
-                            quota_hard=None if quota is None else quota.hard, nodes_free=nodes_free,
-                            allocatable=model["allocatable"])
-        return FreeGpus(count=max(model["capacity"] - held, 0), capacity=model["capacity"],
-                        estimate_reason=NOT_READ_RECENTLY if model["observed"] is None else NOT_READABLE)
+            return FreeGpus(
+                count=min(known),
+                capacity=model["capacity"],
+                quota_left=quota_left,
+                quota_hard=None if quota is None else quota.hard,
+                nodes_free=nodes_free,
+                allocatable=model["allocatable"],
+            )
+        return FreeGpus(
+            count=max(model["capacity"] - held, 0),
+            capacity=model["capacity"],
+            estimate_reason=NOT_READ_RECENTLY if model["observed"] is None else NOT_READABLE,
+        )
 
     def take(self, *, team_id: int, gpu_model_id: int, gpus: int) -> None:
         """Counts GPUs just sent to the cluster, which neither the reading nor the last sync saw."""

@@ -14,9 +14,14 @@ def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
     rows = {"active": True} if offered_only else {}
     return Catalogue(
         gpu_models={
-            gpu.slug: GpuModelInfo(slug=gpu.slug, resource_name=gpu.resource_name,
-                                   needs_approval=gpu.needs_approval, memory_gb=gpu.memory_gb,
-                                   capacity=gpu.capacity, price_per_gpu_hour=gpu.price_per_gpu_hour)
+            gpu.slug: GpuModelInfo(
+                slug=gpu.slug,
+                resource_name=gpu.resource_name,
+                needs_approval=gpu.needs_approval,
+                memory_gb=gpu.memory_gb,
+                capacity=gpu.capacity,
+                price_per_gpu_hour=gpu.price_per_gpu_hour,
+            )
             for gpu in GpuModel.objects.filter(**rows)
         },
         instance_types={
@@ -24,8 +29,12 @@ def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
             for it in InstanceType.objects.filter(**rows)
         },
         images={
-            image.slug: ImageInfo(slug=image.slug, profile=image.profile, default_user=image.default_user,
-                                  runs_software_blocks=image.runs_software_blocks)
+            image.slug: ImageInfo(
+                slug=image.slug,
+                profile=image.profile,
+                default_user=image.default_user,
+                runs_software_blocks=image.runs_software_blocks,
+            )
             for image in Image.objects.filter(**rows)
         },
         storage_classes=tuple(StorageClass.objects.filter(**rows).values_list("name", flat=True)),
@@ -54,12 +63,14 @@ def catalogue_seed(*, apps) -> None:
         gpu_model.objects.get_or_create(slug=row["slug"], defaults={k: v for k, v in row.items() if k != "slug"})
     for row in catalogue_data.INSTANCE_TYPES:
         instance_type.objects.get_or_create(
-            name=row["name"], defaults={"vcpu": row["vcpu"], "ram_gib": row["ram_gib"], "gpu_count": row["gpus"]})
+            name=row["name"], defaults={"vcpu": row["vcpu"], "ram_gib": row["ram_gib"], "gpu_count": row["gpus"]}
+        )
     for row in catalogue_data.IMAGES:
         image.objects.get_or_create(slug=row["slug"], defaults={k: v for k, v in row.items() if k != "slug"})
     for row in catalogue_data.STORAGE_CLASSES:
-        storage_class.objects.get_or_create(name=row["name"], defaults={"label": row["label"],
-                                                                       "guidance": row["guidance"]})
+        storage_class.objects.get_or_create(
+            name=row["name"], defaults={"label": row["label"], "guidance": row["guidance"]}
+        )
     for position, row in enumerate(catalogue_data.PRESETS):
         fields = {k: v for k, v in row.items() if k not in ("slug", "instance_type", "gpu_model")}
         preset.objects.get_or_create(

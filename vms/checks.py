@@ -14,8 +14,9 @@ def sqlite_does_not_lock_rows(app_configs=None, **kwargs) -> list[CheckWarning]:
         CheckWarning(
             f"Database {alias!r} is SQLite: select_for_update() does not lock rows there.",
             hint="Fine for `make run` on one machine; use PostgreSQL (DATABASE_URL=postgres://…) in production, "
-                 "where several web and worker processes write at once.",
+            "where several web and worker processes write at once.",
             id="hikube.W001",
         )
-        for alias, database in settings.DATABASES.items() if database["ENGINE"] == SQLITE_ENGINE
+        for alias, database in settings.DATABASES.items()
+        if database["ENGINE"] == SQLITE_ENGINE
     ]

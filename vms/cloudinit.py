@@ -93,9 +93,7 @@ def parse_user_cloud_config(text: str, *, max_bytes: int | None = None) -> tuple
     except yaml.constructor.ConstructorError as error:
         if "tag" not in (error.problem or ""):
             return None, _yaml_problem(error)
-        return None, _("Tags such as !!python/object are not allowed (%(problem)s).") % {
-            "problem": error.problem
-        }
+        return None, _("Tags such as !!python/object are not allowed (%(problem)s).") % {"problem": error.problem}
     except yaml.YAMLError as error:
         return None, _yaml_problem(error)
     if data is None:
@@ -157,9 +155,7 @@ def _blocks_config(software: list[str] | tuple[str, ...], default_user: str, ssh
     return config
 
 
-def conflicting_user_keys(
-    user_config: dict, *, software: list[str] | tuple[str, ...]
-) -> list[tuple[str, type]]:
+def conflicting_user_keys(user_config: dict, *, software: list[str] | tuple[str, ...]) -> list[tuple[str, type]]:
     """Top-level keys where the user's value would replace the blocks' list or mapping.
 
     Returns (key, the type the value must have) pairs.

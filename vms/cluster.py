@@ -137,8 +137,9 @@ class ClusterGateway:
     def reachable(self, *, timeout: float) -> tuple[bool, str]:
         """For the health endpoint: the API server's version, or why it could not be read."""
         try:
-            response = self.api_client.call_api("/version", "GET", auth_settings=["BearerToken"],
-                                                _preload_content=False, _request_timeout=timeout)
+            response = self.api_client.call_api(
+                "/version", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout
+            )
             version = json.loads(response.data or b"{}").get("gitVersion", "unknown version")
         except ApiException as exc:
             return False, _error_from_api_exception(exc).message
@@ -148,8 +149,9 @@ class ClusterGateway:
 
     def create(self, obj: dict) -> dict:
         kind = kind_of(obj)
-        return self._call("create", kind, "POST", kind.path(obj["metadata"]["namespace"]), body=obj,
-                          query=STRICT_FIELDS)
+        return self._call(
+            "create", kind, "POST", kind.path(obj["metadata"]["namespace"]), body=obj, query=STRICT_FIELDS
+        )
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict | None:
         try:
@@ -159,12 +161,16 @@ class ClusterGateway:
                 return None
             raise
 
-    def list(self, kind: Kind, namespace: str | None, *, label_selector: str = "",
-             field_selector: str = "") -> list[dict]:
+    def list(
+        self, kind: Kind, namespace: str | None, *, label_selector: str = "", field_selector: str = ""
+    ) -> list[dict]:
         """Every object of `kind` in `namespace` (None for cluster-scoped kinds) matching the
         selectors; a missing namespace, or a kind the API does not serve, has none."""
-        query = [(key, value) for key, value in (("labelSelector", label_selector),
-                                                 ("fieldSelector", field_selector)) if value]
+        query = [
+            (key, value)
+            for key, value in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+            if value
+        ]
         try:
             return self._call("list", kind, "GET", kind.path(namespace), query=query)["items"] or []
         except ClusterError as exc:
@@ -174,8 +180,15 @@ class ClusterGateway:
 
     def patch(self, kind: Kind, namespace: str, name: str, patch: dict) -> dict:
         """A JSON merge patch: what it names is replaced, what it leaves out is kept."""
-        return self._call("patch", kind, "PATCH", kind.path(namespace, name), body=patch, content_type=MERGE_PATCH,
-                          query=STRICT_FIELDS)
+        return self._call(
+            "patch",
+            kind,
+            "PATCH",
+            kind.path(namespace, name),
+            body=patch,
+            content_type=MERGE_PATCH,
+            query=STRICT_FIELDS,
+        )
 
     def delete(self, kind: Kind, namespace: str, name: str) -> bool:
         """Asks for the deletion; False when the object was already gone (which counts as done)."""
@@ -195,30 +208,53 @@ class ClusterGateway:
         """Creates a namespace unless it exists. For development tooling: on a real cluster the
         tenant namespaces are Cozystack's to create."""
         try:
-            self._call("create", NAMESPACE, "POST", NAMESPACE.path(), body={
-                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            self._call(
+                "create",
+                NAMESPACE,
+                "POST",
+                NAMESPACE.path(),
+                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+            )
         except ClusterError as exc:
             if not exc.already_exists:
                 raise
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _call(self, verb: str, kind: Kind, method: str, path: str, *, query=None, body=None,
-              content_type: str = "application/json"):
+    def _call(
+        self,
+        verb: str,
+        kind: Kind,
+        method: str,
+        path: str,
+        *,
+        query=None,
+        body=None,
+        content_type: str = "application/json",
+    ):
         with self._lock:
             self.calls[(verb, kind.plural)] += 1
         try:
             response = self.api_client.call_api(
-                path, method, query_params=query or [], body=body,
+                path,
+                method,
+                query_params=query or [],
+                body=body,
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self.timeout,
             )
         except ApiException as exc:
             error = _error_from_api_exception(exc)
             if error.status == 403 and not self._ready():
-                raise ClusterError(f"The cluster API is still starting (it refused the request until its "
-                                   f"authorisation caches are loaded): {error.message}",
-                                   retryable=True, status=503, reason="NotReady") from exc
+                raise ClusterError(
+                    f"The cluster API is still starting (it refused the request until its "
+                    f"authorisation caches are loaded): {error.message}",
+                    retryable=True,
+                    status=503,
+                    reason="NotReady",
+                ) from exc
             raise error from exc
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"The cluster API did not answer: {exc}", retryable=True) from exc
@@ -232,8 +268,9 @@ class ClusterGateway:
         with self._lock:
             self.calls[("get", "readyz")] += 1
         try:
-            response = self.api_client.call_api("/readyz", "GET", auth_settings=["BearerToken"],
-                                                _preload_content=False, _request_timeout=self.timeout)
+            response = self.api_client.call_api(
+                "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout
+            )
         except (ApiException, urllib3.exceptions.HTTPError):
             return False
         return response.status == 200
@@ -249,6 +286,6 @@ def gateway() -> ClusterGateway:
     with _gateways_lock:
         if key not in _gateways:
             _gateways[key] = ClusterGateway.from_kubeconfig(
-                settings.CLUSTER_KUBECONFIG, context=settings.CLUSTER_CONTEXT,
-                timeout=settings.CLUSTER_TIMEOUT_SECONDS)
+                settings.CLUSTER_KUBECONFIG, context=settings.CLUSTER_CONTEXT, timeout=settings.CLUSTER_TIMEOUT_SECONDS
+            )
         return _gateways[key]

@@ -28,11 +28,18 @@ from vms.provisioning import vm_object_names, vm_spec
 State = VirtualMachine.State
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 # (team, GPU model slug, GPUs at most)
-DEMO_QUOTAS = [("ml-research", "H100", 16), ("ml-research", "L40S", 8), ("ml-research", "A100", 4),
-               ("vision", "A100", 8), ("vision", "L40S", 4)]
+DEMO_QUOTAS = [
+    ("ml-research", "H100", 16),
+    ("ml-research", "L40S", 8),
+    ("ml-research", "A100", 4),
+    ("vision", "A100", 8),
+    ("vision", "L40S", 4),
+]
 # What KubeVirt says when no node has a free GPU of the model (an ErrorUnschedulable VM's condition).
-UNSCHEDULABLE = ("0/3 nodes are available: 3 Insufficient nvidia.com/GA100_A100_PCIE_80GB. preemption: 0/3 "
-                 "nodes are available: 3 No preemption victims found for incoming pod.")
+UNSCHEDULABLE = (
+    "0/3 nodes are available: 3 Insufficient nvidia.com/GA100_A100_PCIE_80GB. preemption: 0/3 "
+    "nodes are available: 3 No preemption victims found for incoming pod."
+)
 
 
 @dataclass(frozen=True)
@@ -54,22 +61,65 @@ class DemoVm:
 
 
 DEMO_VMS = [
-    DemoVm("llama-finetune", "ml-research", "alice", "g4.xlarge", "H100", State.RUNNING, 6 * DAY + 2 * HOUR,
-           6 * DAY, workload="training", lease=3 * DAY, approver="bob",
-           justification="Fine-tune Llama 3 70B on the support tickets corpus"),
-    DemoVm("chat-inference", "ml-research", "carol", "g1.large", "L40S", State.RUNNING, 9 * DAY, 9 * DAY,
-           workload="inference"),
-    DemoVm("notebook-forgotten", "vision", "carol", "g1.large", "A100", State.RUNNING, 5 * DAY, 5 * DAY,
-           workload="idle"),
-    DemoVm("eval-sprint", "ml-research", "alice", "g1.large", "L40S", State.RUNNING, 2 * DAY, 2 * DAY,
-           workload="idle", lease=20 * HOUR),
-    DemoVm("render-scenes", "vision", "carol", "g2.large", "L40S", State.STOPPED, 6 * DAY, 2 * DAY,
-           workload="training"),
-    DemoVm("llm-70b", "ml-research", "alice", "g8.2xlarge", "H100", State.PENDING_APPROVAL, 3 * HOUR, 3 * HOUR,
-           lease=5 * DAY, justification="Pre-train the 70B model on the legal corpus before the review"),
+    DemoVm(
+        "llama-finetune",
+        "ml-research",
+        "alice",
+        "g4.xlarge",
+        "H100",
+        State.RUNNING,
+        6 * DAY + 2 * HOUR,
+        6 * DAY,
+        workload="training",
+        lease=3 * DAY,
+        approver="bob",
+        justification="Fine-tune Llama 3 70B on the support tickets corpus",
+    ),
+    DemoVm(
+        "chat-inference",
+        "ml-research",
+        "carol",
+        "g1.large",
+        "L40S",
+        State.RUNNING,
+        9 * DAY,
+        9 * DAY,
+        workload="inference",
+    ),
+    DemoVm(
+        "notebook-forgotten", "vision", "carol", "g1.large", "A100", State.RUNNING, 5 * DAY, 5 * DAY, workload="idle"
+    ),
+    DemoVm(
+        "eval-sprint",
+        "ml-research",
+        "alice",
+        "g1.large",
+        "L40S",
+        State.RUNNING,
+        2 * DAY,
+        2 * DAY,
+        workload="idle",
+        lease=20 * HOUR,
+    ),
+    DemoVm(
+        "render-scenes", "vision", "carol", "g2.large", "L40S", State.STOPPED, 6 * DAY, 2 * DAY, workload="training"
+    ),
+    DemoVm(
+        "llm-70b",
+        "ml-research",
+        "alice",
+        "g8.2xlarge",
+        "H100",
+        State.PENDING_APPROVAL,
+        3 * HOUR,
+        3 * HOUR,
+        lease=5 * DAY,
+        justification="Pre-train the 70B model on the legal corpus before the review",
+    ),
     DemoVm("sweep-a100", "vision", "carol", "g8.2xlarge", "A100", State.APPROVED, HOUR, HOUR),
-    DemoVm("train-oom", "ml-research", "alice", "g2.large", "A100", State.FAILED, DAY + HOUR, DAY,
-           failure=UNSCHEDULABLE),
+    DemoVm(
+        "train-oom", "ml-research", "alice", "g2.large", "A100", State.FAILED, DAY + HOUR, DAY, failure=UNSCHEDULABLE
+    ),
 ]
 DEMO_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAMC2rlzOT2tMIz5pLIA9d8+2nWeuUMhQlGoE/Lq8thr demo@hikube"
 
@@ -86,20 +136,33 @@ def demo_record(*, users: dict, now: datetime) -> list[VirtualMachine]:
     for demo in DEMO_VMS:
         instance_type = types[demo.instance_type]
         vm, created = VirtualMachine.objects.exclude(state__in=VirtualMachine.FINAL_STATES).update_or_create(
-            team=teams[demo.team], name=demo.name,
+            team=teams[demo.team],
+            name=demo.name,
             defaults={
-                "owner": users[demo.owner], "instance_type": instance_type, "gpu_model": models[demo.gpu],
-                "gpu_count": instance_type.gpu_count, "image": "ubuntu", "system_disk_gib": 100,
-                "system_disk_class": "replicated", "public_ports": [22], "ssh_keys": [DEMO_SSH_KEY],
-                "software": ["nvidia-driver", "dcgm-exporter"], "justification": demo.justification,
-                "lease_ends_at": now + demo.lease if demo.lease else None, "state": demo.state,
+                "owner": users[demo.owner],
+                "instance_type": instance_type,
+                "gpu_model": models[demo.gpu],
+                "gpu_count": instance_type.gpu_count,
+                "image": "ubuntu",
+                "system_disk_gib": 100,
+                "system_disk_class": "replicated",
+                "public_ports": [22],
+                "ssh_keys": [DEMO_SSH_KEY],
+                "software": ["nvidia-driver", "dcgm-exporter"],
+                "justification": demo.justification,
+                "lease_ends_at": now + demo.lease if demo.lease else None,
+                "state": demo.state,
                 "cluster_status": "ErrorUnschedulable" if demo.failure else "",
-                "failure_message": demo.failure, "failure_retryable": bool(demo.failure),
-                "lease_reminded_at": None, "work_touched_at": None,
-            })
+                "failure_message": demo.failure,
+                "failure_retryable": bool(demo.failure),
+                "lease_reminded_at": None,
+                "work_touched_at": None,
+            },
+        )
         # auto_now_add fields are set by an UPDATE: the demo's past is relative to this run.
-        VirtualMachine.objects.filter(pk=vm.pk).update(created_at=now - demo.requested_ago,
-                                                       state_changed_at=now - demo.since_ago)
+        VirtualMachine.objects.filter(pk=vm.pk).update(
+            created_at=now - demo.requested_ago, state_changed_at=now - demo.since_ago
+        )
         if created:
             _timeline(vm, demo, users=users, now=now)
         vm.refresh_from_db()
@@ -112,25 +175,55 @@ def _timeline(vm: VirtualMachine, demo: DemoVm, *, users: dict, now: datetime) -
     started = requested + (HOUR if demo.approver else 5 * timedelta(minutes=1))
     first = State.PENDING_APPROVAL if demo.gpu == "H100" else State.APPROVED
     request = N_("Requested %(gpus)d× %(model)s on %(instance_type)s")
-    lines = [(requested, Event.Kind.REQUEST, users[demo.owner], request,
-              {"state": first, "gpus": vm.gpu_count, "model": demo.gpu, "instance_type": demo.instance_type})]
+    lines = [
+        (
+            requested,
+            Event.Kind.REQUEST,
+            users[demo.owner],
+            request,
+            {"state": first, "gpus": vm.gpu_count, "model": demo.gpu, "instance_type": demo.instance_type},
+        )
+    ]
     if demo.approver:
-        lines.append((requested + HOUR - timedelta(minutes=2), Event.Kind.DECISION, users[demo.approver],
-                      N_("Approved"), {"state": State.APPROVED}))
+        lines.append(
+            (
+                requested + HOUR - timedelta(minutes=2),
+                Event.Kind.DECISION,
+                users[demo.approver],
+                N_("Approved"),
+                {"state": State.APPROVED},
+            )
+        )
     if demo.state in (State.RUNNING, State.STOPPED, State.FAILED):
         lines.append((started - timedelta(minutes=1), Event.Kind.STATE, None, "", {"state": State.PROVISIONING}))
     if demo.state in (State.RUNNING, State.STOPPED):
         lines.append((started, Event.Kind.STATE, None, "", {"state": State.RUNNING}))
     if demo.state == State.STOPPED:
-        lines.append((now - demo.since_ago - timedelta(minutes=1), Event.Kind.STATE, users[demo.owner], "",
-                      {"state": State.STOPPING}))
+        lines.append(
+            (
+                now - demo.since_ago - timedelta(minutes=1),
+                Event.Kind.STATE,
+                users[demo.owner],
+                "",
+                {"state": State.STOPPING},
+            )
+        )
         lines.append((now - demo.since_ago, Event.Kind.STATE, None, "", {"state": State.STOPPED}))
     if demo.state == State.FAILED:
         lines.append((now - demo.since_ago, Event.Kind.STATE, None, "", {"state": State.FAILED}))
     for when, kind, actor, message, data in lines:
-        event = Event.objects.create(kind=kind, vm=vm, team=vm.team, target=str(vm), actor=actor, message=message,
-                                     reason=demo.failure if data.get("state") == State.FAILED else
-                                     (demo.justification if kind == Event.Kind.REQUEST else ""), data=data)
+        event = Event.objects.create(
+            kind=kind,
+            vm=vm,
+            team=vm.team,
+            target=str(vm),
+            actor=actor,
+            message=message,
+            reason=demo.failure
+            if data.get("state") == State.FAILED
+            else (demo.justification if kind == Event.Kind.REQUEST else ""),
+            data=data,
+        )
         Event.objects.filter(pk=event.pk).update(created_at=when)
 
 
@@ -144,8 +237,14 @@ def demo_cluster_apply(*, gateway: ClusterGateway) -> int:
     for vm in VirtualMachine.objects.filter(state__in=(State.RUNNING, State.STOPPED)).select_related("team"):
         if (vm.team.name, vm.name) not in names:
             continue
-        for obj in render_manifests(vm_spec(vm), catalogue=catalogue, namespace=vm.namespace, vm_id=vm.pk,
-                                    api_shape=vm.api_shape, running=vm.state == State.RUNNING):
+        for obj in render_manifests(
+            vm_spec(vm),
+            catalogue=catalogue,
+            namespace=vm.namespace,
+            vm_id=vm.pk,
+            api_shape=vm.api_shape,
+            running=vm.state == State.RUNNING,
+        ):
             try:
                 gateway.create(obj)
             except ClusterError as error:
@@ -157,8 +256,11 @@ def demo_cluster_apply(*, gateway: ClusterGateway) -> int:
 
 
 # What each GPU model's exporter reports as modelName, and its power curve (idle W, W per % load).
-GPU_PROFILES = {"H100": ("NVIDIA H100 NVL", 70, 3.3, 95830), "A100": ("NVIDIA A100 80GB PCIe", 45, 2.5, 81920),
-                "L40S": ("NVIDIA L40S", 35, 3.1, 46068)}
+GPU_PROFILES = {
+    "H100": ("NVIDIA H100 NVL", 70, 3.3, 95830),
+    "A100": ("NVIDIA A100 80GB PCIe", 45, 2.5, 81920),
+    "L40S": ("NVIDIA L40S", 35, 3.1, 46068),
+}
 
 
 def live_gpu_uuid(namespace: str, vm: str, index: int) -> str:
@@ -193,9 +295,17 @@ def demo_history(vms: list[VirtualMachine], *, now: float, since: float | None =
             continue
         model, idle_watts, watts_per_percent, memory_mib = GPU_PROFILES[demo.gpu]
         for index in range(vm.gpu_count):
-            gpu = history.Gpu(vm.namespace, vm.name, index=index, uuid=live_gpu_uuid(vm.namespace, vm.name, index),
-                              model=model, total_mib=memory_mib, dcp=True, instance="127.0.0.1:8002",
-                              hostname=vm_object_names(vm).kubevirt_vm)
+            gpu = history.Gpu(
+                vm.namespace,
+                vm.name,
+                index=index,
+                uuid=live_gpu_uuid(vm.namespace, vm.name, index),
+                model=model,
+                total_mib=memory_mib,
+                dcp=True,
+                instance="127.0.0.1:8002",
+                hostname=vm_object_names(vm).kubevirt_vm,
+            )
             if demo.workload == "training":
                 # Its checkpoint dips fall on the half hours, so the latest sample shows it busy.
                 util = history.training_util(rng, grid, fleet.end_grid + 3600)
@@ -203,8 +313,17 @@ def demo_history(vms: list[VirtualMachine], *, now: float, since: float | None =
                 util = history.daily_util(rng, grid)
             else:
                 util = history.idle_util(rng, grid)
-            history.add_gpu(fleet, rng, gpu, util_grid=grid, util=util, idle_watts=idle_watts,
-                            watts_per_percent=watts_per_percent, power_grid=grid, detail_span=DETAIL_SECONDS,
-                            fb_used_mib={"training": 0.8, "inference": 0.4, "idle": 0.0}[demo.workload] * memory_mib)
+            history.add_gpu(
+                fleet,
+                rng,
+                gpu,
+                util_grid=grid,
+                util=util,
+                idle_watts=idle_watts,
+                watts_per_percent=watts_per_percent,
+                power_grid=grid,
+                detail_span=DETAIL_SECONDS,
+                fb_used_mib={"training": 0.8, "inference": 0.4, "idle": 0.0}[demo.workload] * memory_mib,
+            )
             history.add_up(fleet, gpu, [(t, 1.0) for t in grid if t > fleet.end_grid - DETAIL_SECONDS])
     return fleet if fleet.series else None

@@ -15,12 +15,15 @@ from vms.spec import API_SHAPE_LEGACY, MAX_LEGACY_VM_NAME_LENGTH, MAX_VM_NAME_LE
 
 
 class VmFilterForm(forms.Form):
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label=_("Team"),
-                                  empty_label=_("All teams"))
-    state = forms.ChoiceField(required=False, label=_("State"),
-                              choices=[("", _("Active")), *VirtualMachine.State.choices])
-    gpu_model = forms.ModelChoiceField(queryset=GpuModel.objects.all(), required=False, label=_("GPU model"),
-                                       empty_label=_("All models"))
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, label=_("Team"), empty_label=_("All teams")
+    )
+    state = forms.ChoiceField(
+        required=False, label=_("State"), choices=[("", _("Active")), *VirtualMachine.State.choices]
+    )
+    gpu_model = forms.ModelChoiceField(
+        queryset=GpuModel.objects.all(), required=False, label=_("GPU model"), empty_label=_("All models")
+    )
     mine = forms.BooleanField(required=False, label=_("Only mine"))
 
     def __init__(self, *args, teams, **kwargs):
@@ -38,41 +41,70 @@ class VmRequestForm(forms.Form):
     """The GPU VM request. Field names match the error keys of vms.spec.validate_spec, which
     holds every rule that needs no database; this form adds the ones that do."""
 
-    preset = forms.ModelChoiceField(queryset=Preset.objects.all(), to_field_name="slug", required=False,
-                                    label=_("Start from a preset"), empty_label=_("From scratch"))
+    preset = forms.ModelChoiceField(
+        queryset=Preset.objects.all(),
+        to_field_name="slug",
+        required=False,
+        label=_("Start from a preset"),
+        empty_label=_("From scratch"),
+    )
     name = forms.CharField(label=_("Name"), max_length=63)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label=_("Team"), empty_label=None)
-    instance_type = forms.ModelChoiceField(queryset=InstanceType.objects.filter(active=True),
-                                           to_field_name="name", label=_("Instance type"), empty_label=None)
-    gpu_model = forms.ModelChoiceField(queryset=GpuModel.objects.filter(active=True), to_field_name="slug",
-                                       label=_("GPU model"), empty_label=None)
-    image = forms.ModelChoiceField(queryset=Image.objects.filter(active=True), to_field_name="slug",
-                                   label=_("Image"), empty_label=None)
+    instance_type = forms.ModelChoiceField(
+        queryset=InstanceType.objects.filter(active=True),
+        to_field_name="name",
+        label=_("Instance type"),
+        empty_label=None,
+    )
+    gpu_model = forms.ModelChoiceField(
+        queryset=GpuModel.objects.filter(active=True), to_field_name="slug", label=_("GPU model"), empty_label=None
+    )
+    image = forms.ModelChoiceField(
+        queryset=Image.objects.filter(active=True), to_field_name="slug", label=_("Image"), empty_label=None
+    )
     system_disk_size = forms.IntegerField(label=_("System disk (GiB)"), min_value=1)
-    system_disk_class = forms.ModelChoiceField(queryset=StorageClass.objects.filter(active=True),
-                                               to_field_name="name", label=_("System disk storage class"),
-                                               empty_label=None)
+    system_disk_class = forms.ModelChoiceField(
+        queryset=StorageClass.objects.filter(active=True),
+        to_field_name="name",
+        label=_("System disk storage class"),
+        empty_label=None,
+    )
     public_ports = forms.CharField(
-        label=_("Public ports"), required=False, max_length=200,
-        help_text=_("Ports opened on the VM's public IP, separated by commas (e.g. 22, 8000). "
-                    "Empty = no public IP."))
-    ssh_keys = forms.CharField(label=_("SSH public keys"), required=False, max_length=64_000,
-                               widget=forms.Textarea(attrs={"rows": 3}),
-                               help_text=_("One OpenSSH public key per line (ed25519, ecdsa or RSA ≥ 2048 bits)."))
-    software = forms.MultipleChoiceField(choices=SOFTWARE_CHOICES, required=False, label=_("Software"),
-                                         widget=forms.CheckboxSelectMultiple)
+        label=_("Public ports"),
+        required=False,
+        max_length=200,
+        help_text=_("Ports opened on the VM's public IP, separated by commas (e.g. 22, 8000). Empty = no public IP."),
+    )
+    ssh_keys = forms.CharField(
+        label=_("SSH public keys"),
+        required=False,
+        max_length=64_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One OpenSSH public key per line (ed25519, ecdsa or RSA ≥ 2048 bits)."),
+    )
+    software = forms.MultipleChoiceField(
+        choices=SOFTWARE_CHOICES, required=False, label=_("Software"), widget=forms.CheckboxSelectMultiple
+    )
     cloud_config = forms.CharField(
-        label=_("Additional cloud-config"), required=False, max_length=64_000,
+        label=_("Additional cloud-config"),
+        required=False,
+        max_length=64_000,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=_("A YAML mapping merged after the software blocks, e.g. packages: [htop]."))
+        help_text=_("A YAML mapping merged after the software blocks, e.g. packages: [htop]."),
+    )
     network = forms.ChoiceField(label=_("HPC interconnect network"), required=False)
-    justification = forms.CharField(label=_("Justification"), required=False, max_length=4000,
-                                    widget=forms.Textarea(attrs={"rows": 3}))
+    justification = forms.CharField(
+        label=_("Justification"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
     lease_ends_at = forms.DateTimeField(
-        label=_("Lease ends"), required=False,
+        label=_("Lease ends"),
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_("When the GPUs go back: the VM is stopped then (disks kept). Required for models that "
-                    "need approval; you can ask for an extension later."))
+        help_text=_(
+            "When the GPUs go back: the VM is stopped then (disks kept). Required for models that "
+            "need approval; you can ask for an extension later."
+        ),
+    )
 
     def __init__(self, *args, teams, catalogue, api_shape, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,7 +113,8 @@ class VmRequestForm(forms.Form):
         self.fields["team"].queryset = teams
         longest = MAX_LEGACY_VM_NAME_LENGTH if api_shape == API_SHAPE_LEGACY else MAX_VM_NAME_LENGTH
         self.fields["name"].help_text = _("Lowercase letters, digits and hyphens; at most %(max)s characters.") % {
-            "max": longest}
+            "max": longest
+        }
         # Catalogue rows loaded from the seed keep English labels marked for translation; labels an
         # admin typed are shown as typed (gettext returns what it does not know).
         self.fields["preset"].label_from_instance = lambda preset: _t(preset.title)
@@ -101,8 +134,11 @@ class VmRequestForm(forms.Form):
         sizes = self.data.getlist("disk_size")[:MAX_DISK_ROWS_POSTED]
         classes = self.data.getlist("disk_class")[:MAX_DISK_ROWS_POSTED]
         return [
-            {"name": (name or "").strip()[:64], "size": (size or "").strip()[:16],
-             "storage_class": (klass or "").strip()[:64]}
+            {
+                "name": (name or "").strip()[:64],
+                "size": (size or "").strip()[:16],
+                "storage_class": (klass or "").strip()[:64],
+            }
             for name, size, klass in zip(names, sizes, classes, strict=False)
         ]
 
@@ -178,17 +214,26 @@ class VmRequestForm(forms.Form):
     def _check_lease(self, cleaned):
         lease_ends_at, gpu_model = cleaned.get("lease_ends_at"), cleaned.get("gpu_model")
         if lease_ends_at is None:
-            if gpu_model and gpu_model.needs_approval and settings.LEASE_REQUIRED_FOR_APPROVAL \
-                    and "lease_ends_at" not in self.errors:
-                self.add_error("lease_ends_at", _t("%(model)s requests need a lease end: say when the GPUs go back.")
-                               % {"model": gpu_model.slug})
+            if (
+                gpu_model
+                and gpu_model.needs_approval
+                and settings.LEASE_REQUIRED_FOR_APPROVAL
+                and "lease_ends_at" not in self.errors
+            ):
+                self.add_error(
+                    "lease_ends_at",
+                    _t("%(model)s requests need a lease end: say when the GPUs go back.") % {"model": gpu_model.slug},
+                )
             return
         now = timezone.now()
         if lease_ends_at <= now + timedelta(hours=1):
             self.add_error("lease_ends_at", _t("The lease must end at least one hour from now."))
         elif lease_ends_at > now + timedelta(days=settings.LEASE_MAX_DAYS):
-            self.add_error("lease_ends_at", _t("A lease lasts at most %(days)d days; ask for an extension later.")
-                           % {"days": settings.LEASE_MAX_DAYS})
+            self.add_error(
+                "lease_ends_at",
+                _t("A lease lasts at most %(days)d days; ask for an extension later.")
+                % {"days": settings.LEASE_MAX_DAYS},
+            )
 
     @property
     def other_errors(self) -> list[str]:
@@ -200,16 +245,24 @@ def initial_from_preset(preset: Preset | None) -> dict:
     defaults = catalogue_data.FORM_DEFAULTS
     if preset is None:
         return {
-            "instance_type": defaults["instance_type"], "gpu_model": defaults["gpu_model"],
-            "image": defaults["image"], "system_disk_size": defaults["system_disk_gib"],
+            "instance_type": defaults["instance_type"],
+            "gpu_model": defaults["gpu_model"],
+            "image": defaults["image"],
+            "system_disk_size": defaults["system_disk_gib"],
             "system_disk_class": defaults["system_disk_class"],
-            "public_ports": ", ".join(map(str, defaults["public_ports"])), "software": defaults["software"],
+            "public_ports": ", ".join(map(str, defaults["public_ports"])),
+            "software": defaults["software"],
         }
     return {
-        "preset": preset.slug, "name": preset.suggested_name, "instance_type": preset.instance_type.name,
-        "gpu_model": preset.gpu_model.slug, "image": defaults["image"],
-        "system_disk_size": preset.system_disk_gib, "system_disk_class": preset.system_disk_class,
-        "disks": preset.disks, "public_ports": ", ".join(map(str, preset.public_ports)),
+        "preset": preset.slug,
+        "name": preset.suggested_name,
+        "instance_type": preset.instance_type.name,
+        "gpu_model": preset.gpu_model.slug,
+        "image": defaults["image"],
+        "system_disk_size": preset.system_disk_gib,
+        "system_disk_class": preset.system_disk_class,
+        "disks": preset.disks,
+        "public_ports": ", ".join(map(str, preset.public_ports)),
         "software": preset.software,
         "cloud_config": yaml.safe_dump(preset.cloud_config, sort_keys=False) if preset.cloud_config else "",
     }
@@ -217,9 +270,11 @@ def initial_from_preset(preset: Preset | None) -> dict:
 
 class LeaseExtensionForm(forms.Form):
     lease_ends_at = forms.DateTimeField(
-        label=_("New lease end"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    justification = forms.CharField(label=_("Why"), max_length=2000, required=False,
-                                    widget=forms.Textarea(attrs={"rows": 2}))
+        label=_("New lease end"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    )
+    justification = forms.CharField(
+        label=_("Why"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args, vm, **kwargs):
         super().__init__(*args, **kwargs)
@@ -231,8 +286,9 @@ class LeaseExtensionForm(forms.Form):
         if value <= max(now, self.vm.lease_ends_at or now):
             raise forms.ValidationError(_t("The new end must be later than the current one and in the future."))
         if value > now + timedelta(days=settings.LEASE_MAX_DAYS):
-            raise forms.ValidationError(_t("A lease lasts at most %(days)d days from now.")
-                                        % {"days": settings.LEASE_MAX_DAYS})
+            raise forms.ValidationError(
+                _t("A lease lasts at most %(days)d days from now.") % {"days": settings.LEASE_MAX_DAYS}
+            )
         return value
 
     def clean(self):

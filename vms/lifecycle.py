@@ -42,8 +42,11 @@ _ACTIONS_BY_STATE = {
 
 # States in which the portal waits for the cluster to confirm what it asked for, and the task
 # that asks again.
-_AWAITED_TASKS = {State.STARTING: task_names.START_VM, State.STOPPING: task_names.STOP_VM,
-                  State.DELETING: task_names.DELETE_VM}
+_AWAITED_TASKS = {
+    State.STARTING: task_names.START_VM,
+    State.STOPPING: task_names.STOP_VM,
+    State.DELETING: task_names.DELETE_VM,
+}
 
 
 def confirmation_overdue(vm: VirtualMachine) -> bool:
@@ -78,8 +81,9 @@ def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachin
 
 
 def _work(vm_id: int, to_state: str, task_name: str, *, actor=None, reason: str = "", **fields) -> VirtualMachine:
-    vm = vm_transition(vm_id=vm_id, to_state=to_state, actor=actor, reason=reason, work_touched_at=timezone.now(),
-                       **fields)
+    vm = vm_transition(
+        vm_id=vm_id, to_state=to_state, actor=actor, reason=reason, work_touched_at=timezone.now(), **fields
+    )
     enqueue(task_name, vm_id=vm_id)
     return vm
 
@@ -95,8 +99,9 @@ class LeaseEnded(Exception):
     """The VM's lease is over: it may not take GPUs again until an extension is granted."""
 
     def __init__(self, vm):
-        super().__init__(gettext("The lease of %(name)s has ended: ask for an extension before starting it.")
-                         % {"name": vm.name})
+        super().__init__(
+            gettext("The lease of %(name)s has ended: ask for an extension before starting it.") % {"name": vm.name}
+        )
 
 
 def _require_lease(vm_id: int) -> None:
@@ -126,14 +131,21 @@ def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
     (InvalidTransition), in the same conditional UPDATE that records it."""
     now = timezone.now()
     not_pending = Q(restart_requested_at__isnull=True) | Q(
-        restart_requested_at__lt=now - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS))
-    if VirtualMachine.objects.filter(not_pending, pk=vm_id, state=State.RUNNING).update(
-            restart_requested_at=now, work_touched_at=now) != 1:
-        raise InvalidTransition(vm_id, "restart", VirtualMachine.objects.filter(pk=vm_id).values_list(
-            "state", flat=True).first())
+        restart_requested_at__lt=now - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS)
+    )
+    if (
+        VirtualMachine.objects.filter(not_pending, pk=vm_id, state=State.RUNNING).update(
+            restart_requested_at=now, work_touched_at=now
+        )
+        != 1
+    ):
+        raise InvalidTransition(
+            vm_id, "restart", VirtualMachine.objects.filter(pk=vm_id).values_list("state", flat=True).first()
+        )
     vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
-    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"),
-                 data={"restart": "requested"})
+    event_record(
+        kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"), data={"restart": "requested"}
+    )
     enqueue(task_names.RESTART_VM, vm_id=vm_id)
     return vm
 
@@ -142,8 +154,13 @@ def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
 def vm_power_cycle(*, vm_id: int, actor) -> VirtualMachine:
     """Running → stopping → stopped → starting: a restart for clusters that refuse KubeVirt's."""
     vm = _work(vm_id, State.STOPPING, task_names.POWER_CYCLE_VM, actor=actor)
-    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Stop and start requested"),
-                 data={"restart": "power_cycle"})
+    event_record(
+        kind=Event.Kind.ACTION,
+        vm=vm,
+        actor=actor,
+        message=N_("Stop and start requested"),
+        data={"restart": "power_cycle"},
+    )
     return vm
 
 
@@ -166,8 +183,10 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
     if new_type.pk == vm.instance_type_id:
         raise ResizeRefused(gettext("The VM already is a %(type)s.") % {"type": new_type.name})
     if new_type.gpu_count != vm.gpu_count:
-        raise ResizeRefused(gettext("%(type)s has %(new)d GPU(s) and this VM %(old)d: a resize keeps the GPU count.")
-                            % {"type": new_type.name, "new": new_type.gpu_count, "old": vm.gpu_count})
+        raise ResizeRefused(
+            gettext("%(type)s has %(new)d GPU(s) and this VM %(old)d: a resize keeps the GPU count.")
+            % {"type": new_type.name, "new": new_type.gpu_count, "old": vm.gpu_count}
+        )
     old_name = vm.instance_type.name
     running = vm.state == State.RUNNING
     fields = {"instance_type_id": new_type.pk, "work_touched_at": timezone.now()}
@@ -175,8 +194,13 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
         vm = vm_transition(vm_id=vm_id, to_state=State.STOPPING, actor=actor, **fields)
     else:
         VirtualMachine.objects.filter(pk=vm_id).update(**fields)
-    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Resize from %(old)s to %(new)s"),
-                 data={"old": old_name, "new": new_type.name})
+    event_record(
+        kind=Event.Kind.ACTION,
+        vm=vm,
+        actor=actor,
+        message=N_("Resize from %(old)s to %(new)s"),
+        data={"old": old_name, "new": new_type.name},
+    )
     enqueue(task_names.RESIZE_VM, vm_id=vm_id, start_after=running)
     return VirtualMachine.objects.get(pk=vm_id)
 
@@ -187,7 +211,8 @@ def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
     A lease extension still waiting for approval is withdrawn with it."""
     state = VirtualMachine.objects.select_for_update().filter(pk=vm_id).values_list("state", flat=True).first()
     ChangeRequest.objects.filter(vm_id=vm_id, state=ChangeRequest.State.PENDING).update(
-        state=ChangeRequest.State.WITHDRAWN)
+        state=ChangeRequest.State.WITHDRAWN
+    )
     if state in (State.PENDING_APPROVAL, State.APPROVED):
         return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
     return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor)
@@ -204,14 +229,21 @@ def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
         return _ask_again(vm, actor=actor)
     if not vm.failure_retryable:
         raise InvalidTransition(vm_id, State.PROVISIONING, vm.state)
-    failed_from = (vm.events.filter(kind=Event.Kind.STATE).exclude(data__state=State.FAILED)
-                   .order_by("-created_at", "-id").values_list("data__state", flat=True).first())
+    failed_from = (
+        vm.events.filter(kind=Event.Kind.STATE)
+        .exclude(data__state=State.FAILED)
+        .order_by("-created_at", "-id")
+        .values_list("data__state", flat=True)
+        .first()
+    )
     if failed_from == State.DELETING:
-        return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor, failure_message="",
-                     failure_retryable=False)
+        return _work(
+            vm_id, State.DELETING, task_names.DELETE_VM, actor=actor, failure_message="", failure_retryable=False
+        )
     _require_lease(vm_id)
-    return _work(vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor, failure_message="",
-                 failure_retryable=False)
+    return _work(
+        vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor, failure_message="", failure_retryable=False
+    )
 
 
 def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
@@ -219,10 +251,15 @@ def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
         raise InvalidTransition(vm.pk, vm.state, vm.state)
     # Conditional on the instant read: of two clicks, the second finds the deadline restarted.
     now = timezone.now()
-    if VirtualMachine.objects.filter(pk=vm.pk, state=vm.state, state_changed_at=vm.state_changed_at).update(
-            state_changed_at=now, work_touched_at=now) != 1:
+    if (
+        VirtualMachine.objects.filter(pk=vm.pk, state=vm.state, state_changed_at=vm.state_changed_at).update(
+            state_changed_at=now, work_touched_at=now
+        )
+        != 1
+    ):
         raise InvalidTransition(vm.pk, vm.state, vm.state)
-    event_record(kind=Event.Kind.ACTION, vm=vm, actor=actor,
-                 message=N_("Asked the cluster again: it had not confirmed in time"))
+    event_record(
+        kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Asked the cluster again: it had not confirmed in time")
+    )
     enqueue(_AWAITED_TASKS[vm.state], vm_id=vm.pk)
     return VirtualMachine.objects.get(pk=vm.pk)

@@ -153,9 +153,7 @@ def _gpus(spec: VmSpec, catalogue: Catalogue) -> list[dict]:
     return [{"name": resource_name} for _ in range(catalogue.instance_types[spec.instance_type].gpus)]
 
 
-def _current(
-    spec: VmSpec, *, catalogue: Catalogue, namespace: str, vm_id: int | str, running: bool
-) -> list[dict]:
+def _current(spec: VmSpec, *, catalogue: Catalogue, namespace: str, vm_id: int | str, running: bool) -> list[dict]:
     names = object_names(spec, api_shape=API_SHAPE_CURRENT)
     system_disk, *data_disks = names.disks
     objects = [
@@ -206,9 +204,7 @@ def _current(
     return objects
 
 
-def _legacy(
-    spec: VmSpec, *, catalogue: Catalogue, namespace: str, vm_id: int | str, running: bool
-) -> list[dict]:
+def _legacy(spec: VmSpec, *, catalogue: Catalogue, namespace: str, vm_id: int | str, running: bool) -> list[dict]:
     # Validation refuses these for the legacy shape; dropping them here would lose data silently.
     if spec.disks or spec.network is not None:
         raise ValueError("the legacy VirtualMachine app has no additional disks or networks")

@@ -65,17 +65,22 @@ class GpuModel(models.Model):
     performance = models.CharField(_("headline performance"), max_length=200, blank=True)
     typical_use = models.CharField(_("typical use"), max_length=200, blank=True)
     resource_name = models.CharField(
-        _("cluster resource name"), max_length=253, unique=True,
+        _("cluster resource name"),
+        max_length=253,
+        unique=True,
         help_text=_("The PCI-database name the cluster allocates, e.g. nvidia.com/H100_94GB."),
     )
     capacity = models.PositiveIntegerField(
         _("total capacity"),
-        help_text=_("GPUs of this model in the cluster. Free GPUs are estimated from it only when neither the "
-                    "team's tenant quota nor the nodes can be read."),
+        help_text=_(
+            "GPUs of this model in the cluster. Free GPUs are estimated from it only when neither the "
+            "team's tenant quota nor the nodes can be read."
+        ),
     )
     needs_approval = models.BooleanField(_("requests need approval"), default=False)
-    price_per_gpu_hour = models.DecimalField(_("price per GPU-hour (EUR)"), max_digits=8, decimal_places=2,
-                                             null=True, blank=True)
+    price_per_gpu_hour = models.DecimalField(
+        _("price per GPU-hour (EUR)"), max_digits=8, decimal_places=2, null=True, blank=True
+    )
     active = models.BooleanField(_("offered"), default=True)
 
     class Meta:
@@ -187,23 +192,43 @@ class VirtualMachine(models.Model):
         State.STOPPING: {State.RUNNING, State.STARTING, State.PROVISIONING},
         State.STOPPED: {State.STOPPING},
         State.STARTING: {State.STOPPED},
-        State.DELETING: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING,
-                         State.FAILED},
+        State.DELETING: {
+            State.PROVISIONING,
+            State.RUNNING,
+            State.STOPPING,
+            State.STOPPED,
+            State.STARTING,
+            State.FAILED,
+        },
         State.DELETED: {State.DELETING, State.PENDING_APPROVAL, State.APPROVED},
-        State.FAILED: {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STOPPED, State.STARTING,
-                       State.DELETING},
+        State.FAILED: {
+            State.PROVISIONING,
+            State.RUNNING,
+            State.STOPPING,
+            State.STOPPED,
+            State.STARTING,
+            State.DELETING,
+        },
     }
     FINAL_STATES = {State.REJECTED, State.DELETED}
     # States in which KubeVirt runs (or tries to run) the VM, so its GPUs are allocated.
     GPU_HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STARTING, State.STOPPING}
     # States in which the VM has (or is about to have) objects on the cluster, disks at least:
     # the approver queue lists a team's VMs in these states as what it already holds.
-    HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STOPPING, State.STARTING, State.STOPPED,
-                      State.DELETING, State.FAILED}
+    HOLDING_STATES = {
+        State.PROVISIONING,
+        State.RUNNING,
+        State.STOPPING,
+        State.STARTING,
+        State.STOPPED,
+        State.DELETING,
+        State.FAILED,
+    }
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="vms", verbose_name=_("team"))
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vms",
-                              verbose_name=_("owner"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vms", verbose_name=_("owner")
+    )
     name = models.CharField(_("name"), max_length=41)
     instance_type = models.ForeignKey(InstanceType, on_delete=models.PROTECT, verbose_name=_("instance type"))
     gpu_model = models.ForeignKey(GpuModel, on_delete=models.PROTECT, verbose_name=_("GPU model"))
@@ -311,13 +336,26 @@ class Event(models.Model):
         USAGE = "usage", _("Usage")
 
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("who"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("who"),
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    vm = models.ForeignKey(VirtualMachine, null=True, blank=True, on_delete=models.CASCADE,
-                           related_name="events", verbose_name=_("virtual machine"))
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                             verbose_name=_("team"))
+    vm = models.ForeignKey(
+        VirtualMachine,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("virtual machine"),
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("team")
+    )
     target = models.CharField(_("on what"), max_length=200, blank=True)
     message = models.TextField(_("what"), blank=True)
     reason = models.TextField(_("why"), blank=True)
@@ -407,8 +445,9 @@ class Quota(models.Model):
     """How many GPUs of a model a team may hold at once, counting requests not yet decided."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="quotas", verbose_name=_("team"))
-    gpu_model = models.ForeignKey(GpuModel, on_delete=models.CASCADE, related_name="quotas",
-                                  verbose_name=_("GPU model"))
+    gpu_model = models.ForeignKey(
+        GpuModel, on_delete=models.CASCADE, related_name="quotas", verbose_name=_("GPU model")
+    )
     max_gpus = models.PositiveIntegerField(_("GPUs at most"))
 
     class Meta:
@@ -424,9 +463,15 @@ class Quota(models.Model):
 class AutoApprovalRule(models.Model):
     """Lets simple requests for a model that needs approval through without an approver."""
 
-    gpu_model = models.ForeignKey(GpuModel, on_delete=models.CASCADE, null=True, blank=True,
-                                  related_name="auto_approval_rules", verbose_name=_("GPU model"),
-                                  help_text=_("Empty: every model that needs approval."))
+    gpu_model = models.ForeignKey(
+        GpuModel,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="auto_approval_rules",
+        verbose_name=_("GPU model"),
+        help_text=_("Empty: every model that needs approval."),
+    )
     max_gpus = models.PositiveIntegerField(_("GPUs at most"))
     max_lease_hours = models.PositiveIntegerField(_("lease of at most (hours)"))
     active = models.BooleanField(_("active"), default=True)
@@ -456,8 +501,7 @@ class ChangeRequest(models.Model):
 
     vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="change_requests")
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING,
-                             db_index=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     lease_ends_at = models.DateTimeField(_("new lease end"), null=True, blank=True)
     justification = models.TextField(_("justification"), blank=True)
@@ -468,8 +512,9 @@ class ChangeRequest(models.Model):
         ordering = ["created_at"]
         constraints = [
             # One open change of each kind per VM: a second click cannot queue a duplicate.
-            models.UniqueConstraint(fields=["vm", "kind"], condition=models.Q(state="pending"),
-                                    name="one_pending_change_per_kind"),
+            models.UniqueConstraint(
+                fields=["vm", "kind"], condition=models.Q(state="pending"), name="one_pending_change_per_kind"
+            ),
         ]
         verbose_name = _("change request")
         verbose_name_plural = _("change requests")

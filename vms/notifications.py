@@ -13,9 +13,14 @@ from vms.access import APPROVE_PERMISSION
 
 def approvers():
     # Named: with django-axes in front, Django cannot guess which backend holds the permissions.
-    return (get_user_model().objects.with_perm(APPROVE_PERMISSION, include_superusers=False,
-                                               backend="django.contrib.auth.backends.ModelBackend")
-            .exclude(email="").order_by("pk"))
+    return (
+        get_user_model()
+        .objects.with_perm(
+            APPROVE_PERMISSION, include_superusers=False, backend="django.contrib.auth.backends.ModelBackend"
+        )
+        .exclude(email="")
+        .order_by("pk")
+    )
 
 
 def _send(template: str, context: dict, recipients: list[str]) -> int:
@@ -35,8 +40,11 @@ def send_new_requests(items: list) -> int:
 
 
 def send_approval_reminder(items: list) -> int:
-    return _send("approval_reminder", {"items": items, "hours": settings.APPROVAL_REMINDER_HOURS},
-                 [user.email for user in approvers()])
+    return _send(
+        "approval_reminder",
+        {"items": items, "hours": settings.APPROVAL_REMINDER_HOURS},
+        [user.email for user in approvers()],
+    )
 
 
 def send_decision(vm, decision_event) -> int:

@@ -42,12 +42,22 @@ RELEASE_WAITS_FOR_DISK = "Specified disk not exists in cluster"
 
 def vm_spec(vm: VirtualMachine) -> VmSpec:
     return VmSpec(
-        name=vm.name, team=vm.team.name, instance_type=vm.instance_type.name, gpu_model=vm.gpu_model.slug,
-        image=vm.image, system_disk_gib=vm.system_disk_gib, system_disk_class=vm.system_disk_class,
-        disks=tuple(DiskSpec(name=d["name"], size_gib=d["size_gib"], storage_class=d["storage_class"])
-                    for d in vm.disks),
-        public_ports=tuple(vm.public_ports), ssh_keys=tuple(vm.ssh_keys), software=tuple(vm.software),
-        cloud_config=vm.cloud_config, network=vm.network or None, justification=vm.justification,
+        name=vm.name,
+        team=vm.team.name,
+        instance_type=vm.instance_type.name,
+        gpu_model=vm.gpu_model.slug,
+        image=vm.image,
+        system_disk_gib=vm.system_disk_gib,
+        system_disk_class=vm.system_disk_class,
+        disks=tuple(
+            DiskSpec(name=d["name"], size_gib=d["size_gib"], storage_class=d["storage_class"]) for d in vm.disks
+        ),
+        public_ports=tuple(vm.public_ports),
+        ssh_keys=tuple(vm.ssh_keys),
+        software=tuple(vm.software),
+        cloud_config=vm.cloud_config,
+        network=vm.network or None,
+        justification=vm.justification,
     )
 
 
@@ -73,7 +83,7 @@ def power_patch(vm: VirtualMachine, *, running: bool) -> dict:
 def backoff_seconds(attempt: int) -> float:
     """Delay before retry number `attempt` (0-based): exponential, capped, with jitter so that
     VMs failing together do not retry together."""
-    ceiling = min(settings.CLUSTER_RETRY_MAX_SECONDS, settings.CLUSTER_RETRY_BASE_SECONDS * 2 ** attempt)
+    ceiling = min(settings.CLUSTER_RETRY_MAX_SECONDS, settings.CLUSTER_RETRY_BASE_SECONDS * 2**attempt)
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
 
 
@@ -82,8 +92,7 @@ def work_touch(vm_id: int) -> None:
 
 
 def _load(vm_id: int) -> VirtualMachine | None:
-    return (VirtualMachine.objects.select_related("team", "instance_type", "gpu_model")
-            .filter(pk=vm_id).first())
+    return VirtualMachine.objects.select_related("team", "instance_type", "gpu_model").filter(pk=vm_id).first()
 
 
 def _state(vm_id: int) -> str | None:
@@ -126,8 +135,11 @@ def helm_failure(obj: dict) -> str:
 def release_failure(obj: dict) -> str:
     """The chart's error when Cozystack could not render the app, whatever its cause."""
     for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready" and condition.get("status") == "False" \
-                and condition.get("reason") in HELM_FAILURE_REASONS:
+        if (
+            condition.get("type") == "Ready"
+            and condition.get("status") == "False"
+            and condition.get("reason") in HELM_FAILURE_REASONS
+        ):
             return condition.get("message") or condition["reason"]
     return ""
 
@@ -146,7 +158,9 @@ def _ensure(gateway: ClusterGateway, vm: VirtualMachine, desired: dict, *, updat
     if (existing["metadata"].get("labels") or {}).get(LABEL_VM_ID) != str(vm.pk):
         raise ClusterError(
             f'A {kind.kind} named "{metadata["name"]}" already exists in {metadata["namespace"]} and does not '
-            "belong to this VM. Rename the VM, or ask an administrator to remove that object.", retryable=False)
+            "belong to this VM. Rename the VM, or ask an administrator to remove that object.",
+            retryable=False,
+        )
     if existing["metadata"].get("deletionTimestamp"):
         raise ClusterError(f'{kind.kind} "{metadata["name"]}" is still being deleted.', retryable=True)
     if update_spec and _patch_changes(existing.get("spec") or {}, desired["spec"]):
@@ -164,33 +178,43 @@ def _patch_changes(current, patch) -> bool:
 
 def _disks_ready(gateway: ClusterGateway, vm: VirtualMachine, names: ObjectNames) -> bool:
     """True once every disk's DataVolume exists: the instance chart refuses to render before."""
-    vmdisks = {disk["metadata"]["name"]: disk for disk in gateway.list(VM_DISK, vm.namespace,
-                                                                       label_selector=_selector(vm))}
+    vmdisks = {
+        disk["metadata"]["name"]: disk for disk in gateway.list(VM_DISK, vm.namespace, label_selector=_selector(vm))
+    }
     for disk in vmdisks.values():
         failure = helm_failure(disk)
         if failure:
             raise ClusterError(failure, retryable=False, reason="HelmFailed")
     vmdisk_of = {disk.data_volume: disk.vmdisk for disk in names.disks}
     selector = f"{CHART_INSTANCE_LABEL} in ({','.join(sorted(vmdisk_of))})"
-    present = {dv["metadata"]["name"] for dv in gateway.list(DATA_VOLUME, vm.namespace, label_selector=selector)
-               if rendered_for(dv, vmdisks.get(vmdisk_of.get(dv["metadata"]["name"])))}
+    present = {
+        dv["metadata"]["name"]
+        for dv in gateway.list(DATA_VOLUME, vm.namespace, label_selector=selector)
+        if rendered_for(dv, vmdisks.get(vmdisk_of.get(dv["metadata"]["name"])))
+    }
     return present >= set(vmdisk_of)
 
 
 def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) -> bool:
     """Makes every object of the VM exist, as rendered now, running. False if the VM left
     `serving` on the way (someone stopped or deleted it)."""
-    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(offered_only=False), namespace=vm.namespace,
-                               vm_id=vm.pk,
-                               api_shape=vm.api_shape, running=True)
+    objects = render_manifests(
+        vm_spec(vm),
+        catalogue=catalogue_from_db(offered_only=False),
+        namespace=vm.namespace,
+        vm_id=vm.pk,
+        api_shape=vm.api_shape,
+        running=True,
+    )
     *disks, instance = objects
     for disk in disks:
         # A disk's spec is never rewritten: resizing or re-imaging a disk is not this task's job.
         _ensure(gateway, vm, disk, update_spec=False)
         if _undone_after_deletion(gateway, vm, disk):
             return False
-    if disks and not _wait(vm, serving, lambda: _disks_ready(gateway, vm, vm_object_names(vm)),
-                           "the disks' DataVolumes"):
+    if disks and not _wait(
+        vm, serving, lambda: _disks_ready(gateway, vm, vm_object_names(vm)), "the disks' DataVolumes"
+    ):
         return False
     if _state(vm.pk) not in serving:
         return False
@@ -227,11 +251,17 @@ def provision(*, vm_id: int, gateway: ClusterGateway) -> None:
     work_touch(vm_id)
     if settings.CLUSTER_CREATE_NAMESPACES:
         gateway.namespace_ensure(vm.namespace)
-    if _converge(gateway, vm, {State.PROVISIONING}) and not vm.events.filter(
-            kind=Event.Kind.CLUSTER, data__namespace=vm.namespace).exists():
+    if (
+        _converge(gateway, vm, {State.PROVISIONING})
+        and not vm.events.filter(kind=Event.Kind.CLUSTER, data__namespace=vm.namespace).exists()
+    ):
         # Re-deliveries and re-enqueues converge again; the timeline says it once.
-        event_record(kind=Event.Kind.CLUSTER, vm=vm, message=N_("Created the VM's objects in %(namespace)s"),
-                     data={"namespace": vm.namespace})
+        event_record(
+            kind=Event.Kind.CLUSTER,
+            vm=vm,
+            message=N_("Created the VM's objects in %(namespace)s"),
+            data={"namespace": vm.namespace},
+        )
 
 
 def start(*, vm_id: int, gateway: ClusterGateway) -> None:
@@ -301,8 +331,12 @@ def _stop_then_start(gateway: ClusterGateway, vm: VirtualMachine, patch: dict) -
         halt = {"spec": {**patch["spec"], **power_patch(vm, running=False)["spec"]}}
         gateway.patch(instance_kind(vm), vm.namespace, vm.name, halt)
         kubevirt_vm = vm_object_names(vm).kubevirt_vm
-        if not _wait(vm, {State.STOPPING, State.STOPPED},
-                     lambda: _printable_status(gateway, vm, kubevirt_vm) in ("Stopped", None), "the VM to stop"):
+        if not _wait(
+            vm,
+            {State.STOPPING, State.STOPPED},
+            lambda: _printable_status(gateway, vm, kubevirt_vm) in ("Stopped", None),
+            "the VM to stop",
+        ):
             return
         _transition_if(vm.pk, State.STOPPED, State.STOPPING)
     # A retry finds the VM already STARTING when only the start patch failed last time.
@@ -334,8 +368,9 @@ def delete(*, vm_id: int, gateway: ClusterGateway) -> None:
         return not remaining
 
     if _wait(vm, {State.DELETING}, gone, "the VM's objects to be deleted"):
-        _transition_if(vm_id, State.DELETED, State.DELETING, cluster_status="", external_ip=None,
-                       status_message="", disk_status={})
+        _transition_if(
+            vm_id, State.DELETED, State.DELETING, cluster_status="", external_ip=None, status_message="", disk_status={}
+        )
 
 
 def _transition_if(vm_id: int, to_state: str, from_state: str, **fields) -> bool:
@@ -374,21 +409,36 @@ def vm_fail(*, vm_id: int, operation, error: ClusterError, attempts: int) -> Non
     if operation is restart:
         _restart_done(vm_id)  # refused for good: the owner may ask again
     if operation is restart and error.status in RESTART_UNAVAILABLE_STATUSES:
-        event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
-                     message=N_("The cluster refused the restart (HTTP %(status)d): it does not let the portal use "
-                                "KubeVirt's restart. Stop and start the VM instead."),
-                     data={"status": error.status, "restart": "refused"})
+        event_record(
+            kind=Event.Kind.CLUSTER,
+            vm=vm,
+            reason=error.message,
+            message=N_(
+                "The cluster refused the restart (HTTP %(status)d): it does not let the portal use "
+                "KubeVirt's restart. Stop and start the VM instead."
+            ),
+            data={"status": error.status, "restart": "refused"},
+        )
         return
     # A refused reboot, or a refused resize of a stopped VM, leaves the VM as it was: worth an
     # event, not a failed VM.
     keeps_state = operation is restart or (operation is resize and vm.state == State.STOPPED)
     if not keeps_state:
         try:
-            vm_transition(vm_id=vm_id, to_state=State.FAILED, reason=error.message, failure_message=error.message,
-                          failure_retryable=error.retryable)
+            vm_transition(
+                vm_id=vm_id,
+                to_state=State.FAILED,
+                reason=error.message,
+                failure_message=error.message,
+                failure_retryable=error.retryable,
+            )
             return
         except InvalidTransition:
             pass  # moved meanwhile: the event below keeps the cluster's words
-    event_record(kind=Event.Kind.CLUSTER, vm=vm, reason=error.message,
-                 message=N_("The cluster refused the change after %(attempts)d attempt(s): %(error)s"),
-                 data={"attempts": attempts, "error": error.message})
+    event_record(
+        kind=Event.Kind.CLUSTER,
+        vm=vm,
+        reason=error.message,
+        message=N_("The cluster refused the change after %(attempts)d attempt(s): %(error)s"),
+        data={"attempts": attempts, "error": error.message},
+    )

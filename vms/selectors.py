@@ -14,8 +14,15 @@ from vms.capacity import CapacityReading
 from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
 
 
-def vm_list(*, user, team_id: int | None = None, state: str | None = None, gpu_model_id: int | None = None,
-            mine: bool = False, include_deleted: bool = False) -> QuerySet[VirtualMachine]:
+def vm_list(
+    *,
+    user,
+    team_id: int | None = None,
+    state: str | None = None,
+    gpu_model_id: int | None = None,
+    mine: bool = False,
+    include_deleted: bool = False,
+) -> QuerySet[VirtualMachine]:
     vms = visible_vms(user).select_related("team", "owner", "instance_type", "gpu_model")
     if team_id:
         vms = vms.filter(team_id=team_id)
@@ -41,8 +48,7 @@ def vm_name_taken(*, team, name: str) -> bool:
 
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
     """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
-    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(
-        state__in=VirtualMachine.FINAL_STATES)
+    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(state__in=VirtualMachine.FINAL_STATES)
     if exclude_vm_id is not None:
         vms = vms.exclude(pk=exclude_vm_id)
     return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
@@ -51,8 +57,11 @@ def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) ->
 def waitlist(*, gpu_model) -> QuerySet[VirtualMachine]:
     """Approved requests waiting for GPUs of the model, first come (first approved) first. A
     request whose lease ended while it waited is not served: its owner asks for an extension."""
-    return VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED).filter(
-        Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now())).order_by("state_changed_at", "id")
+    return (
+        VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED)
+        .filter(Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now()))
+        .order_by("state_changed_at", "id")
+    )
 
 
 @dataclass
@@ -100,31 +109,41 @@ def approval_count(*, approver=None) -> int:
 def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:
     """Pending VM requests and change requests, oldest first (two queries)."""
     vms = VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related(
-        "team", "owner", "gpu_model", "instance_type")
+        "team", "owner", "gpu_model", "instance_type"
+    )
     changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).select_related(
-        "vm__team", "vm__owner", "vm__gpu_model", "vm__instance_type", "requested_by")
+        "vm__team", "vm__owner", "vm__gpu_model", "vm__instance_type", "requested_by"
+    )
     if only_unnotified:
-        vms, changes = vms.filter(approvers_notified_at__isnull=True), changes.filter(
-            approvers_notified_at__isnull=True)
+        vms, changes = (
+            vms.filter(approvers_notified_at__isnull=True),
+            changes.filter(approvers_notified_at__isnull=True),
+        )
     if older_than is not None:
         vms, changes = vms.filter(created_at__lt=older_than), changes.filter(created_at__lt=older_than)
     items = [ApprovalItem(vm=vm, change=None) for vm in vms] + [ApprovalItem(vm=c.vm, change=c) for c in changes]
     return sorted(items, key=lambda item: item.created_at)
 
 
-LEASE_STOPPABLE_STATES = {VirtualMachine.State.PROVISIONING, VirtualMachine.State.RUNNING,
-                          VirtualMachine.State.STARTING}
+LEASE_STOPPABLE_STATES = {
+    VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.RUNNING,
+    VirtualMachine.State.STARTING,
+}
 
 
 def leases_to_remind(*, until) -> QuerySet[VirtualMachine]:
     return VirtualMachine.objects.filter(
-        lease_ends_at__lte=until, lease_reminded_at__isnull=True, state__in=LEASE_STOPPABLE_STATES,
+        lease_ends_at__lte=until,
+        lease_reminded_at__isnull=True,
+        state__in=LEASE_STOPPABLE_STATES,
     ).select_related("owner", "team")
 
 
 def leases_ended(*, now) -> QuerySet[VirtualMachine]:
     return VirtualMachine.objects.filter(lease_ends_at__lte=now, state__in=LEASE_STOPPABLE_STATES).select_related(
-        "owner", "team")
+        "owner", "team"
+    )
 
 
 def approval_context(items: list[ApprovalItem]) -> dict:
@@ -137,16 +156,25 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     limits = {(q.team_id, q.gpu_model_id): q.max_gpus for q in Quota.objects.filter(team_id__in=team_ids)}
     used = {
         (row["team_id"], row["gpu_model_id"]): row["gpus"]
-        for row in VirtualMachine.objects.filter(team_id__in=team_ids).exclude(
-            state__in=VirtualMachine.FINAL_STATES).values("team_id", "gpu_model_id").annotate(gpus=Sum("gpu_count"))
+        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
+        .exclude(state__in=VirtualMachine.FINAL_STATES)
+        .values("team_id", "gpu_model_id")
+        .annotate(gpus=Sum("gpu_count"))
     }
     held: dict[int, list[VirtualMachine]] = {}
-    for vm in VirtualMachine.objects.filter(team_id__in=team_ids, state__in=VirtualMachine.HOLDING_STATES).exclude(
-            state=VirtualMachine.State.DELETING).select_related("team", "owner", "gpu_model"):
+    for vm in (
+        VirtualMachine.objects.filter(team_id__in=team_ids, state__in=VirtualMachine.HOLDING_STATES)
+        .exclude(state=VirtualMachine.State.DELETING)
+        .select_related("team", "owner", "gpu_model")
+    ):
         held.setdefault(vm.team_id, []).append(vm)
-    quotas = {(item.vm.team_id, item.vm.gpu_model_id): (used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
-                                                         limits.get((item.vm.team_id, item.vm.gpu_model_id)))
-              for item in items}
+    quotas = {
+        (item.vm.team_id, item.vm.gpu_model_id): (
+            used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
+            limits.get((item.vm.team_id, item.vm.gpu_model_id)),
+        )
+        for item in items
+    }
     return {"quotas": quotas, "held": held}
 
 
@@ -163,7 +191,9 @@ def waitlist_position(*, vm: VirtualMachine) -> dict | None:
     if vm.state != VirtualMachine.State.APPROVED:
         return None
     ahead = waitlist(gpu_model=vm.gpu_model).filter(
-        Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk))
+        Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk)
+    )
     free = CapacityReading(team_ids=[vm.team_id], gpu_model_ids=[vm.gpu_model_id]).free(
-        team_id=vm.team_id, gpu_model_id=vm.gpu_model_id)
+        team_id=vm.team_id, gpu_model_id=vm.gpu_model_id
+    )
     return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}

@@ -44,24 +44,48 @@ class InvalidTransition(Exception):
         super().__init__(f"VM {vm_id} cannot move to {to_state} from {current_state}")
 
 
-def event_record(*, kind: str, message: str, actor=None, vm: VirtualMachine | None = None, team=None,
-                 target: str = "", reason: str = "", data: dict | None = None) -> Event:
+def event_record(
+    *,
+    kind: str,
+    message: str,
+    actor=None,
+    vm: VirtualMachine | None = None,
+    team=None,
+    target: str = "",
+    reason: str = "",
+    data: dict | None = None,
+) -> Event:
     return Event.objects.create(
-        kind=kind, message=message, actor=actor, vm=vm, team=team or (vm.team if vm else None),
-        target=target or (str(vm) if vm else ""), reason=reason, data=data or {},
+        kind=kind,
+        message=message,
+        actor=actor,
+        vm=vm,
+        team=team or (vm.team if vm else None),
+        target=target or (str(vm) if vm else ""),
+        reason=reason,
+        data=data or {},
     )
 
 
 @transaction.atomic
-def vm_transition(*, vm_id: int, to_state: str, actor=None, message: str = "", reason: str = "",
-                  event_kind: str = Event.Kind.STATE, **fields) -> VirtualMachine:
+def vm_transition(
+    *,
+    vm_id: int,
+    to_state: str,
+    actor=None,
+    message: str = "",
+    reason: str = "",
+    event_kind: str = Event.Kind.STATE,
+    **fields,
+) -> VirtualMachine:
     """Move the VM to `to_state` if, at this instant, it is in a state allowed to lead there.
 
     The check and the move are one UPDATE, so of two concurrent movers exactly one wins; the
     other gets InvalidTransition."""
     sources = VirtualMachine.ALLOWED_SOURCES[to_state]
     changed = VirtualMachine.objects.filter(pk=vm_id, state__in=sources).update(
-        state=to_state, state_changed_at=timezone.now(), **fields)
+        state=to_state, state_changed_at=timezone.now(), **fields
+    )
     if changed != 1:
         current = VirtualMachine.objects.filter(pk=vm_id).values_list("state", flat=True).first()
         raise InvalidTransition(vm_id, to_state, current)
@@ -76,9 +100,12 @@ class QuotaExceeded(Exception):
     def __init__(self, *, team, gpu_model, used: int, requested: int, limit: int):
         self.team, self.gpu_model, self.used, self.requested, self.limit = team, gpu_model, used, requested, limit
         super().__init__(
-            gettext("Team %(team)s may hold %(limit)d× %(model)s; it holds or has asked for %(used)d, "
-                    "and this needs %(requested)d more.")
-            % {"team": team.name, "limit": limit, "model": gpu_model.slug, "used": used, "requested": requested})
+            gettext(
+                "Team %(team)s may hold %(limit)d× %(model)s; it holds or has asked for %(used)d, "
+                "and this needs %(requested)d more."
+            )
+            % {"team": team.name, "limit": limit, "model": gpu_model.slug, "used": used, "requested": requested}
+        )
 
 
 def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None = None) -> None:
@@ -99,20 +126,24 @@ class OwnRequest(Exception):
     an approver or a superuser; another approver must."""
 
     def __init__(self, vm):
-        super().__init__(gettext("You asked for %(name)s yourself: another approver must decide it.")
-                         % {"name": vm.name})
+        super().__init__(
+            gettext("You asked for %(name)s yourself: another approver must decide it.") % {"name": vm.name}
+        )
 
 
 class LeaseOver(Exception):
     def __init__(self, vm):
-        super().__init__(gettext("The requested lease of %(name)s is already over: reject it, and the requester can "
-                                 "ask again.") % {"name": vm.name})
+        super().__init__(
+            gettext("The requested lease of %(name)s is already over: reject it, and the requester can ask again.")
+            % {"name": vm.name}
+        )
 
 
 class NameTaken(Exception):
     def __init__(self, *, team, name):
-        super().__init__(gettext("Team %(team)s already has a VM named “%(name)s”.")
-                         % {"team": team.name, "name": name})
+        super().__init__(
+            gettext("Team %(team)s already has a VM named “%(name)s”.") % {"team": team.name, "name": name}
+        )
 
 
 def _auto_approval_rule(*, gpu_model, gpu_count: int, lease_ends_at):
@@ -124,39 +155,54 @@ def _auto_approval_rule(*, gpu_model, gpu_count: int, lease_ends_at):
 
 
 @transaction.atomic
-def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str,
-               lease_ends_at=None) -> VirtualMachine:
+def vm_request(*, actor, team, spec, gpu_model, instance_type, api_shape: str, lease_ends_at=None) -> VirtualMachine:
     """Record a validated request in the state its GPU model's approval rules call for."""
     _quota_check(team=team, gpu_model=gpu_model, requested=instance_type.gpu_count)
     rule = None
     if gpu_model.needs_approval:
-        rule = _auto_approval_rule(gpu_model=gpu_model, gpu_count=instance_type.gpu_count,
-                                   lease_ends_at=lease_ends_at)
+        rule = _auto_approval_rule(gpu_model=gpu_model, gpu_count=instance_type.gpu_count, lease_ends_at=lease_ends_at)
     needs_approval = gpu_model.needs_approval and rule is None
     try:
         with transaction.atomic():
             vm = VirtualMachine.objects.create(
-                team=team, owner=actor, name=spec.name, instance_type=instance_type, gpu_model=gpu_model,
-                gpu_count=instance_type.gpu_count, image=spec.image, system_disk_gib=spec.system_disk_gib,
+                team=team,
+                owner=actor,
+                name=spec.name,
+                instance_type=instance_type,
+                gpu_model=gpu_model,
+                gpu_count=instance_type.gpu_count,
+                image=spec.image,
+                system_disk_gib=spec.system_disk_gib,
                 system_disk_class=spec.system_disk_class,
-                disks=[{"name": d.name, "size_gib": d.size_gib, "storage_class": d.storage_class}
-                       for d in spec.disks],
-                public_ports=list(spec.public_ports), ssh_keys=list(spec.ssh_keys), software=list(spec.software),
-                cloud_config=spec.cloud_config, network=spec.network or "", justification=spec.justification,
-                api_shape=api_shape, lease_ends_at=lease_ends_at,
+                disks=[{"name": d.name, "size_gib": d.size_gib, "storage_class": d.storage_class} for d in spec.disks],
+                public_ports=list(spec.public_ports),
+                ssh_keys=list(spec.ssh_keys),
+                software=list(spec.software),
+                cloud_config=spec.cloud_config,
+                network=spec.network or "",
+                justification=spec.justification,
+                api_shape=api_shape,
+                lease_ends_at=lease_ends_at,
                 state=State.PENDING_APPROVAL if needs_approval else State.APPROVED,
             )
     except IntegrityError:
         # Another request for the same name committed since the form checked it (a double submit).
         raise NameTaken(team=team, name=spec.name) from None
     event_record(
-        kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=spec.justification,
+        kind=Event.Kind.REQUEST,
+        vm=vm,
+        actor=actor,
+        reason=spec.justification,
         message=N_("Requested %(gpus)d× %(model)s on %(instance_type)s"),
         data={"state": vm.state, "gpus": vm.gpu_count, "model": gpu_model.slug, "instance_type": instance_type.name},
     )
     if rule is not None:
-        event_record(kind=Event.Kind.DECISION, vm=vm, message=N_("Approved automatically by the rule “%(rule)s”"),
-                     data={"rule": str(rule), "decision": "approved"})
+        event_record(
+            kind=Event.Kind.DECISION,
+            vm=vm,
+            message=N_("Approved automatically by the rule “%(rule)s”"),
+            data={"rule": str(rule), "decision": "approved"},
+        )
     if not needs_approval:
         enqueue_on_commit(task_names.ADVANCE_WAITLIST)
     return vm
@@ -172,8 +218,14 @@ def vm_approve(*, vm_id: int, actor, reason: str = "") -> VirtualMachine:
     if vm.lease_ended:
         raise LeaseOver(vm)
     _quota_check(team=vm.team, gpu_model=vm.gpu_model, requested=vm.gpu_count, exclude_vm_id=vm.pk)
-    vm = vm_transition(vm_id=vm_id, to_state=State.APPROVED, actor=actor, reason=reason,
-                       message=N_("Approved"), event_kind=Event.Kind.DECISION)
+    vm = vm_transition(
+        vm_id=vm_id,
+        to_state=State.APPROVED,
+        actor=actor,
+        reason=reason,
+        message=N_("Approved"),
+        event_kind=Event.Kind.DECISION,
+    )
     enqueue_on_commit(task_names.ADVANCE_WAITLIST)
     enqueue_on_commit(task_names.NOTIFY_REQUESTER, vm_id=vm.pk)
     return vm
@@ -186,8 +238,14 @@ def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
     vm = VirtualMachine.objects.get(pk=vm_id)
     if is_own_request(actor, vm=vm):
         raise OwnRequest(vm)
-    vm = vm_transition(vm_id=vm_id, to_state=State.REJECTED, actor=actor, reason=reason.strip(),
-                       message=N_("Rejected"), event_kind=Event.Kind.DECISION)
+    vm = vm_transition(
+        vm_id=vm_id,
+        to_state=State.REJECTED,
+        actor=actor,
+        reason=reason.strip(),
+        message=N_("Rejected"),
+        event_kind=Event.Kind.DECISION,
+    )
     enqueue_on_commit(task_names.NOTIFY_REQUESTER, vm_id=vm.pk)
     return vm
 
@@ -209,15 +267,24 @@ def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> Chan
     change = ChangeRequest.objects.select_related("vm").get(pk=change_id)
     if is_own_request(actor, vm=change.vm, change=change):
         raise OwnRequest(change.vm)
-    changed = ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING).exclude(
-        vm__state__in=GONE_STATES).update(state=to_state)
+    changed = (
+        ChangeRequest.objects.filter(pk=change_id, state=ChangeRequest.State.PENDING)
+        .exclude(vm__state__in=GONE_STATES)
+        .update(state=to_state)
+    )
     if changed != 1:
-        raise InvalidTransition(change_id, to_state, ChangeRequest.objects.filter(pk=change_id).values_list(
-            "state", flat=True).first())
+        raise InvalidTransition(
+            change_id, to_state, ChangeRequest.objects.filter(pk=change_id).values_list("state", flat=True).first()
+        )
     change = ChangeRequest.objects.select_related("vm__team").get(pk=change_id)
-    event_record(kind=Event.Kind.DECISION, vm=change.vm, actor=actor, reason=reason,
-                 message=CHANGE_MESSAGES[to_state],
-                 data={"decision": to_state, "change_id": change.pk})
+    event_record(
+        kind=Event.Kind.DECISION,
+        vm=change.vm,
+        actor=actor,
+        reason=reason,
+        message=CHANGE_MESSAGES[to_state],
+        data={"decision": to_state, "change_id": change.pk},
+    )
     enqueue_on_commit(task_names.NOTIFY_CHANGE_DECISION, change_id=change.pk)
     return change
 
@@ -233,8 +300,9 @@ def change_request_approve(*, change_id: int, actor, reason: str = "") -> Change
 def change_request_reject(*, change_id: int, actor, reason: str) -> ChangeRequest:
     if not reason.strip():
         raise ValueError("A rejection needs a reason.")
-    return _change_decide(change_id=change_id, actor=actor, to_state=ChangeRequest.State.REJECTED,
-                          reason=reason.strip())
+    return _change_decide(
+        change_id=change_id, actor=actor, to_state=ChangeRequest.State.REJECTED, reason=reason.strip()
+    )
 
 
 @transaction.atomic
@@ -248,12 +316,23 @@ def lease_extend(*, vm_id: int, actor, lease_ends_at, justification: str = "") -
         raise InvalidTransition(vm_id, "lease extension", vm.state)
     try:
         with transaction.atomic():
-            change = ChangeRequest.objects.create(vm=vm, kind=ChangeRequest.Kind.EXTEND_LEASE, requested_by=actor,
-                                                  justification=justification, lease_ends_at=lease_ends_at)
+            change = ChangeRequest.objects.create(
+                vm=vm,
+                kind=ChangeRequest.Kind.EXTEND_LEASE,
+                requested_by=actor,
+                justification=justification,
+                lease_ends_at=lease_ends_at,
+            )
     except IntegrityError:
         raise ChangeAlreadyPending(vm=vm) from None
-    event_record(kind=Event.Kind.REQUEST, vm=vm, actor=actor, reason=justification,
-                 message=N_("Asked for a lease extension"), data={"change_id": change.pk})
+    event_record(
+        kind=Event.Kind.REQUEST,
+        vm=vm,
+        actor=actor,
+        reason=justification,
+        message=N_("Asked for a lease extension"),
+        data={"change_id": change.pk},
+    )
     if not vm.gpu_model.needs_approval:
         change = change_request_approve(change_id=change.pk, actor=None)
     return change

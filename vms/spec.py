@@ -306,9 +306,7 @@ def parse_quantity_gib(value: object) -> tuple[int | None, str | None]:
         try:
             size_bytes = Decimal(match["number"]) * _UNIT_BYTES[match["unit"]]
         except InvalidOperation:
-            return None, _("“%(value)s” is not a size; write one such as 200Gi or 2Ti.") % {
-                "value": value[:40]
-            }
+            return None, _("“%(value)s” is not a size; write one such as 200Gi or 2Ti.") % {"value": value[:40]}
         if size_bytes == 0:
             return None, _("The size must be greater than zero.")
         if size_bytes > MAX_QUANTITY_GIB * GIB:
@@ -346,9 +344,7 @@ def check_ssh_public_key(text: str) -> str | None:
     try:
         key = load_ssh_public_key(key_text.encode())
     except (ValueError, UnsupportedAlgorithm):
-        return _(
-            "This is not an OpenSSH public key; it should look like “ssh-ed25519 AAAAC3Nza… you@laptop”."
-        )
+        return _("This is not an OpenSSH public key; it should look like “ssh-ed25519 AAAAC3Nza… you@laptop”.")
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_KEY_BITS:
             return _(
@@ -473,9 +469,7 @@ def _ports(value: object, errors: dict[str, list[str]]) -> tuple[int, ...]:
     return tuple(ports)
 
 
-def parse_spec_document(
-    data: object, *, defaults: SpecDefaults
-) -> tuple[VmSpec | None, dict[str, list[str]]]:
+def parse_spec_document(data: object, *, defaults: SpecDefaults) -> tuple[VmSpec | None, dict[str, list[str]]]:
     """Read a spec document (already loaded from YAML) into a VmSpec.
 
     This checks the document's shape and types only, with errors keyed by the path of the value
@@ -483,9 +477,7 @@ def parse_spec_document(
     Returns the spec and no errors, or None and the errors.
     """
     if not isinstance(data, dict):
-        return None, {
-            NON_FIELD_ERRORS: [_("The document must be a mapping of keys to values, like “name: my-vm”.")]
-        }
+        return None, {NON_FIELD_ERRORS: [_("The document must be a mapping of keys to values, like “name: my-vm”.")]}
     errors: dict[str, list[str]] = {}
     _unknown_keys(data, DOCUMENT_KEYS, "", errors)
 
@@ -556,16 +548,11 @@ def _check_name(name: str, api_shape: str, errors: dict[str, list[str]]) -> None
         _error(
             errors,
             "name",
-            _(
-                "Use lowercase letters, digits and hyphens, starting with a letter and ending with a "
-                "letter or digit."
-            ),
+            _("Use lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit."),
         )
 
 
-def _check_instance_type(
-    instance_type: InstanceTypeInfo | None, spec: VmSpec, errors: dict[str, list[str]]
-) -> None:
+def _check_instance_type(instance_type: InstanceTypeInfo | None, spec: VmSpec, errors: dict[str, list[str]]) -> None:
     if instance_type is None:
         _error(errors, "instance_type", _("Unknown instance type “%(name)s”.") % {"name": spec.instance_type})
         return
@@ -669,9 +656,7 @@ def _check_disks(spec: VmSpec, catalogue: Catalogue, api_shape: str, errors: dic
                 )
             )
         elif disk.name == SYSTEM_DISK_NAME:
-            problems.append(
-                _("“%(name)s” is the system disk's name; choose another.") % {"name": SYSTEM_DISK_NAME}
-            )
+            problems.append(_("“%(name)s” is the system disk's name; choose another.") % {"name": SYSTEM_DISK_NAME})
         elif disk.name in seen:
             problems.append(_("another disk already has this name."))
         elif vm_name_ok and len(disk_object_name(spec.name, disk.name)) > MAX_VMDISK_NAME_LENGTH:
@@ -696,9 +681,7 @@ def _check_disks(spec: VmSpec, catalogue: Catalogue, api_shape: str, errors: dic
 
 def _check_ports(spec: VmSpec, catalogue: Catalogue, errors: dict[str, list[str]]) -> None:
     if len(spec.public_ports) > catalogue.limits.max_ports:
-        _error(
-            errors, "public_ports", _("At most %(max)s public ports.") % {"max": catalogue.limits.max_ports}
-        )
+        _error(errors, "public_ports", _("At most %(max)s public ports.") % {"max": catalogue.limits.max_ports})
     seen = set()
     for port in spec.public_ports:
         if not 1 <= port <= 65535:
@@ -715,9 +698,7 @@ def _check_ssh_keys(spec: VmSpec, catalogue: Catalogue, errors: dict[str, list[s
     for number, key in enumerate(spec.ssh_keys, start=1):
         problem = check_ssh_public_key(key)
         if problem:
-            _error(
-                errors, "ssh_keys", _("Key %(number)s: %(problem)s") % {"number": number, "problem": problem}
-            )
+            _error(errors, "ssh_keys", _("Key %(number)s: %(problem)s") % {"number": number, "problem": problem})
             continue
         # Comments do not make two keys different.
         key_type_and_body = " ".join(key.split()[:2])
@@ -731,9 +712,7 @@ def _check_ssh_keys(spec: VmSpec, catalogue: Catalogue, errors: dict[str, list[s
         first_seen.setdefault(key_type_and_body, number)
 
 
-def _check_software(
-    spec: VmSpec, image: ImageInfo | None, catalogue: Catalogue, errors: dict[str, list[str]]
-) -> None:
+def _check_software(spec: VmSpec, image: ImageInfo | None, catalogue: Catalogue, errors: dict[str, list[str]]) -> None:
     unknown = [slug for slug in spec.software if slug not in catalogue.software]
     for slug in unknown:
         _error(errors, "software", _("Unknown software block “%(slug)s”.") % {"slug": slug})
@@ -749,9 +728,7 @@ def _check_software(
 
 
 def _check_cloud_config(spec: VmSpec, catalogue: Catalogue, errors: dict[str, list[str]]) -> None:
-    user_config, problem = parse_user_cloud_config(
-        spec.cloud_config, max_bytes=catalogue.limits.max_cloud_config_bytes
-    )
+    user_config, problem = parse_user_cloud_config(spec.cloud_config, max_bytes=catalogue.limits.max_cloud_config_bytes)
     if problem:
         _error(errors, "cloud_config", problem)
         return
@@ -858,8 +835,7 @@ def validate_spec(spec: VmSpec, *, catalogue: Catalogue, api_shape: str) -> Vali
         _error(
             errors,
             "image",
-            _("The legacy 0.x VirtualMachine app only boots %(images)s.")
-            % {"images": ", ".join(LEGACY_SYSTEM_IMAGES)},
+            _("The legacy 0.x VirtualMachine app only boots %(images)s.") % {"images": ", ".join(LEGACY_SYSTEM_IMAGES)},
         )
     _check_system_disk(spec, catalogue, errors)
     _check_disks(spec, catalogue, api_shape, errors)

@@ -22,21 +22,33 @@ def request_summary(form) -> dict:
     gpu_model = GpuModel.objects.filter(active=True, slug=str(form["gpu_model"].value() or "")).first()
     if form.is_bound:
         form.is_valid()
-    summary = {"instance_type": instance_type, "gpu_model": gpu_model, "warnings": form.warnings,
-               "disk_gib": _whole_number(form["system_disk_size"].value())
-               + sum(_whole_number(row["size"]) for row in form.disk_rows)}
+    summary = {
+        "instance_type": instance_type,
+        "gpu_model": gpu_model,
+        "warnings": form.warnings,
+        "disk_gib": _whole_number(form["system_disk_size"].value())
+        + sum(_whole_number(row["size"]) for row in form.disk_rows),
+    }
     if instance_type:
         summary.update(vcpu=instance_type.vcpu, ram_gib=instance_type.ram_gib, gpus=instance_type.gpu_count)
     team = form.fields["team"].queryset.filter(pk=_whole_number(form["team"].value())).first()
     if gpu_model:
         team_id = team.pk if team else None
-        summary.update(needs_approval=gpu_model.needs_approval, free=CapacityReading(
-            team_ids=[team_id], gpu_model_ids=[gpu_model.pk]).free(team_id=team_id, gpu_model_id=gpu_model.pk))
+        summary.update(
+            needs_approval=gpu_model.needs_approval,
+            free=CapacityReading(team_ids=[team_id], gpu_model_ids=[gpu_model.pk]).free(
+                team_id=team_id, gpu_model_id=gpu_model.pk
+            ),
+        )
     if gpu_model and instance_type and team:
         quota = Quota.objects.filter(team=team, gpu_model=gpu_model).values_list("max_gpus", flat=True).first()
         used = selectors.team_gpus_committed(team=team, gpu_model=gpu_model)
-        summary["quota"] = {"used": used, "this": instance_type.gpu_count, "limit": quota,
-                            "remaining": None if quota is None else quota - used - instance_type.gpu_count}
+        summary["quota"] = {
+            "used": used,
+            "this": instance_type.gpu_count,
+            "limit": quota,
+            "remaining": None if quota is None else quota - used - instance_type.gpu_count,
+        }
     if gpu_model and instance_type:
         summary["gpu_memory_gb"] = gpu_model.memory_gb * instance_type.gpu_count
         summary["fits_now"] = summary["free"].fits(instance_type.gpu_count)

@@ -131,11 +131,13 @@ class SyncReport:
 def _kinds(shapes: set[str]) -> list[tuple]:
     """(kind, label selector, field selector) of each LIST a namespace gets."""
     apps = [kind for shape in sorted(shapes) for kind in APPS_KINDS_BY_SHAPE[shape]]
-    return ([(kind, MANAGED_SELECTOR, "") for kind in apps]
-            # What the charts render carries the release's instance label, never ours; the 0.x
-            # DataVolume comes from the KubeVirt VM's dataVolumeTemplates with no label at all.
-            + [(KUBEVIRT_VM, CHART_INSTANCE_LABEL, ""), (SERVICE, CHART_INSTANCE_LABEL, ""), (DATA_VOLUME, "", "")]
-            + [(EVENT, "", "type=Warning"), TENANT_QUOTA_LIST])
+    return (
+        [(kind, MANAGED_SELECTOR, "") for kind in apps]
+        # What the charts render carries the release's instance label, never ours; the 0.x
+        # DataVolume comes from the KubeVirt VM's dataVolumeTemplates with no label at all.
+        + [(KUBEVIRT_VM, CHART_INSTANCE_LABEL, ""), (SERVICE, CHART_INSTANCE_LABEL, ""), (DATA_VOLUME, "", "")]
+        + [(EVENT, "", "type=Warning"), TENANT_QUOTA_LIST]
+    )
 
 
 def observe_namespace(gateway: ClusterGateway, namespace: str, kinds: list[tuple]) -> NamespaceObjects:
@@ -176,8 +178,9 @@ def observe_namespace(gateway: ClusterGateway, namespace: str, kinds: list[tuple
 def _condition_messages(obj: dict) -> list[str]:
     """Messages of the failing conditions, the specific ones (PodScheduled, Failure…) before
     Ready's summary."""
-    failing = [c for c in (obj.get("status") or {}).get("conditions") or []
-               if c.get("status") == "False" and c.get("message")]
+    failing = [
+        c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("status") == "False" and c.get("message")
+    ]
     return [c["message"] for c in sorted(failing, key=lambda c: c.get("type") == "Ready")]
 
 
@@ -228,7 +231,8 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
         if status == "ErrorUnschedulable" and any(vm.gpu_model.resource_name in message for message in words):
             observation.waiting_for_gpu = True
             observation.status_message = N_("No free %(model)s right now: waiting for one to be released") % {
-                "model": vm.gpu_model.slug}
+                "model": vm.gpu_model.slug
+            }
         elif status == "ErrorUnschedulable":
             observation.status_message = cluster_words
         elif status in FAILURE_STATUSES:
@@ -253,8 +257,7 @@ def _status_events(vm: VirtualMachine, seen: Observation) -> list[tuple[str, dic
         else:
             events.append((N_("Running"), {}))
     elif status_changed and seen.waiting_for_gpu:
-        events.append((N_("No free %(model)s right now: waiting for one to be released"),
-                       {"model": vm.gpu_model.slug}))
+        events.append((N_("No free %(model)s right now: waiting for one to be released"), {"model": vm.gpu_model.slug}))
     elif status_changed and seen.cluster_status:
         events.append((N_("Cluster status: %(status)s"), {"status": seen.cluster_status}))
     elif ip_changed and seen.external_ip:
@@ -274,8 +277,9 @@ def _status_events(vm: VirtualMachine, seen: Observation) -> list[tuple[str, dic
 
 
 def _work_is_stale(vm: VirtualMachine, now) -> bool:
-    return vm.work_touched_at is None or (now - vm.work_touched_at).total_seconds() > \
-        settings.CLUSTER_WORK_STALE_SECONDS
+    return (
+        vm.work_touched_at is None or (now - vm.work_touched_at).total_seconds() > settings.CLUSTER_WORK_STALE_SECONDS
+    )
 
 
 def _lost_work(vm: VirtualMachine, seen: Observation) -> str | None:
@@ -305,11 +309,13 @@ def _reconcile_state(vm: VirtualMachine, seen: Observation, report: SyncReport, 
     enqueue again, if any."""
     state = vm.state
     if seen.helm_failure and state in (State.PROVISIONING, State.STARTING, State.RUNNING, State.STOPPING):
-        report.transitions += _move(vm, State.FAILED, reason=seen.helm_failure, failure_message=seen.helm_failure,
-                                    failure_retryable=False)
+        report.transitions += _move(
+            vm, State.FAILED, reason=seen.helm_failure, failure_message=seen.helm_failure, failure_retryable=False
+        )
     elif seen.failure and state in (State.PROVISIONING, State.STARTING, State.RUNNING):
-        report.transitions += _move(vm, State.FAILED, reason=seen.failure, failure_message=seen.failure,
-                                    failure_retryable=True)
+        report.transitions += _move(
+            vm, State.FAILED, reason=seen.failure, failure_message=seen.failure, failure_retryable=True
+        )
     elif state in (State.PROVISIONING, State.STARTING) and seen.cluster_status == "Running":
         report.transitions += _move(vm, State.RUNNING)
     elif state == State.STOPPING and seen.cluster_status == "Stopped" and not seen.wants_running:
@@ -321,8 +327,9 @@ def _reconcile_state(vm: VirtualMachine, seen: Observation, report: SyncReport, 
             # Re-creating boots the VM: right for one that was running, not for a stopped one,
             # which waits failed until its owner retries.
             if settings.CLUSTER_DRIFT_POLICY == "recreate" and state == State.RUNNING:
-                report.transitions += _move(vm, State.PROVISIONING, work_touched_at=now, failure_message="",
-                                            failure_retryable=False)
+                report.transitions += _move(
+                    vm, State.PROVISIONING, work_touched_at=now, failure_message="", failure_retryable=False
+                )
                 return task_names.PROVISION_VM
     elif _work_is_stale(vm, now):
         return _lost_work(vm, seen)
@@ -354,9 +361,12 @@ def observe_node_allocatable(gateway: ClusterGateway, resources: set[str]) -> Co
         if exc.status != 403:
             raise
         if cache.add(NODES_FORBIDDEN_KEY, 1, FORBIDDEN_MEMORY_SECONDS):
-            log.log(logging.ERROR if mode == "true" else logging.WARNING,
-                    "status sync: nodes are not readable (%s); free GPUs come from the tenant quotas, or are "
-                    "estimated from the catalogue", exc.message)
+            log.log(
+                logging.ERROR if mode == "true" else logging.WARNING,
+                "status sync: nodes are not readable (%s); free GPUs come from the tenant quotas, or are "
+                "estimated from the catalogue",
+                exc.message,
+            )
         return None
     if not nodes:
         # A real cluster always has nodes: an empty list is a stand-in API that serves none.
@@ -379,8 +389,13 @@ def _tenant_quotas(team_id: int, quota: dict | None, resources: set[str], now) -
             # The quota controller reports both once it has counted; until then nothing is known.
             if key not in hard or key not in used:
                 continue
-            row = TenantQuota(team_id=team_id, resource_name=resource, hard=whole_quantity(hard[key]),
-                              used=whole_quantity(used[key]), observed_at=now)
+            row = TenantQuota(
+                team_id=team_id,
+                resource_name=resource,
+                hard=whole_quantity(hard[key]),
+                used=whole_quantity(used[key]),
+                observed_at=now,
+            )
             best = tightest.get(resource)
             if best is None or row.hard - row.used < best.hard - best.used:
                 tightest[resource] = row
@@ -392,17 +407,29 @@ def _orphans(namespace: str, objects: NamespaceObjects, known_ids: set[str], now
     for (kind, name), obj in sorted(objects.apps.items()):
         vm_id = (obj["metadata"].get("labels") or {}).get(LABEL_VM_ID, "")
         if vm_id not in known_ids:
-            orphans.append(OrphanObject(namespace=namespace, kind=kind, name=name, vm_id_label=vm_id[:63],
-                                        created_at=obj["metadata"].get("creationTimestamp", "")[:40], seen_at=now))
+            orphans.append(
+                OrphanObject(
+                    namespace=namespace,
+                    kind=kind,
+                    name=name,
+                    vm_id_label=vm_id[:63],
+                    created_at=obj["metadata"].get("creationTimestamp", "")[:40],
+                    seen_at=now,
+                )
+            )
     return orphans
 
 
 def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
     report = SyncReport()
-    teams = list(Team.objects.annotate(on_cluster=Exists(
-        VirtualMachine.objects.filter(team=OuterRef("pk"), state__in=LISTED_TEAM_STATES))))
+    teams = list(
+        Team.objects.annotate(
+            on_cluster=Exists(VirtualMachine.objects.filter(team=OuterRef("pk"), state__in=LISTED_TEAM_STATES))
+        )
+    )
     shapes = {settings.CLUSTER_API_SHAPE} | set(
-        VirtualMachine.objects.filter(state__in=SYNCED_STATES).values_list("api_shape", flat=True).distinct())
+        VirtualMachine.objects.filter(state__in=SYNCED_STATES).values_list("api_shape", flat=True).distinct()
+    )
     kinds = _kinds(shapes)
     resources = set(GpuModel.objects.values_list("resource_name", flat=True))
     nodes_failed = False
@@ -427,8 +454,11 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
     report.namespaces = len(quotas)
 
     now = timezone.now()
-    vms = list(VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES)
-               .select_related("team", "instance_type", "gpu_model"))
+    vms = list(
+        VirtualMachine.objects.filter(team_id__in=listed, state__in=SYNCED_STATES).select_related(
+            "team", "instance_type", "gpu_model"
+        )
+    )
     report.vms = len(vms)
     changed, events, enqueue = [], [], []
     known_ids: dict[int, set[str]] = defaultdict(set)
@@ -436,10 +466,22 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
         known_ids[vm.team_id].add(str(vm.pk))
         seen = observe_vm(vm, listed[vm.team_id])
         for message, data in _status_events(vm, seen):
-            events.append(Event(kind=Event.Kind.CLUSTER, vm=vm, team_id=vm.team_id, target=f"{vm.team.name}/{vm.name}",
-                                message=message, data=data))
-        if (seen.cluster_status, seen.status_message, seen.disk_status, seen.external_ip) != \
-                (vm.cluster_status, vm.status_message, vm.disk_status, vm.external_ip):
+            events.append(
+                Event(
+                    kind=Event.Kind.CLUSTER,
+                    vm=vm,
+                    team_id=vm.team_id,
+                    target=f"{vm.team.name}/{vm.name}",
+                    message=message,
+                    data=data,
+                )
+            )
+        if (seen.cluster_status, seen.status_message, seen.disk_status, seen.external_ip) != (
+            vm.cluster_status,
+            vm.status_message,
+            vm.disk_status,
+            vm.external_ip,
+        ):
             vm.cluster_status, vm.status_message = seen.cluster_status, seen.status_message
             vm.disk_status, vm.external_ip = seen.disk_status, seen.external_ip
             changed.append(vm)
@@ -448,27 +490,37 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
             enqueue.append((task, vm.pk))
 
     with transaction.atomic():
-        VirtualMachine.objects.bulk_update(changed, ["cluster_status", "status_message", "disk_status", "external_ip"],
-                                           batch_size=500)
+        VirtualMachine.objects.bulk_update(
+            changed, ["cluster_status", "status_message", "disk_status", "external_ip"], batch_size=500
+        )
         # A VM deleted while this cycle ran must not keep the status read before: it is never synced again.
         VirtualMachine.objects.filter(pk__in=[vm.pk for vm in changed]).exclude(state__in=SYNCED_STATES).update(
-            cluster_status="", status_message="", disk_status={}, external_ip=None)
+            cluster_status="", status_message="", disk_status={}, external_ip=None
+        )
         Event.objects.bulk_create(events, batch_size=EVENT_BATCH)
         if enqueue:
             VirtualMachine.objects.filter(pk__in=[vm_id for _, vm_id in enqueue]).update(work_touched_at=now)
             for task, vm_id in enqueue:
                 lifecycle.enqueue(task, vm_id=vm_id)
         namespaces = [team.namespace for team in teams if team.pk in listed]
-        orphans = [orphan for team in teams if team.pk in listed
-                   for orphan in _orphans(team.namespace, listed[team.pk], known_ids[team.pk], now)]
+        orphans = [
+            orphan
+            for team in teams
+            if team.pk in listed
+            for orphan in _orphans(team.namespace, listed[team.pk], known_ids[team.pk], now)
+        ]
         OrphanObject.objects.filter(namespace__in=namespaces).delete()
         OrphanObject.objects.bulk_create(orphans, batch_size=EVENT_BATCH)
         _store_tenant_quotas(quotas, resources, now)
         # GPU figures are stored whole or not at all: every namespace's VMs, and the nodes.
         if not report.failed_namespaces and not nodes_failed:
             _store_gpu_allocations(_gpu_allocations(listed), allocatable, resources, now)
-    report.updated, report.events, report.enqueued, report.orphans = len(changed), len(events), len(enqueue), \
-        len(orphans)
+    report.updated, report.events, report.enqueued, report.orphans = (
+        len(changed),
+        len(events),
+        len(enqueue),
+        len(orphans),
+    )
     return report
 
 
@@ -476,11 +528,19 @@ def _store_gpu_allocations(allocated: Counter, allocatable: Counter | None, reso
     # Every catalogue model gets a row, zero included: no rows at all means "never synced".
     resources = resources | set(allocated)
     GpuAllocation.objects.bulk_create(
-        [GpuAllocation(resource_name=resource, allocated=allocated.get(resource, 0), observed_at=now,
-                       allocatable=None if allocatable is None else allocatable.get(resource, 0))
-         for resource in resources],
-        update_conflicts=True, unique_fields=["resource_name"],
-        update_fields=["allocated", "allocatable", "observed_at"])
+        [
+            GpuAllocation(
+                resource_name=resource,
+                allocated=allocated.get(resource, 0),
+                observed_at=now,
+                allocatable=None if allocatable is None else allocatable.get(resource, 0),
+            )
+            for resource in resources
+        ],
+        update_conflicts=True,
+        unique_fields=["resource_name"],
+        update_fields=["allocated", "allocatable", "observed_at"],
+    )
     GpuAllocation.objects.exclude(resource_name__in=resources).delete()
 
 
@@ -489,7 +549,10 @@ def _store_tenant_quotas(quotas: dict[int, dict | None], resources: set[str], no
     tenant-quota, None when it has none)."""
     TenantQuota.objects.bulk_create(
         [row for team_id, quota in quotas.items() for row in _tenant_quotas(team_id, quota, resources, now)],
-        update_conflicts=True, unique_fields=["team", "resource_name"], update_fields=["hard", "used", "observed_at"])
+        update_conflicts=True,
+        unique_fields=["team", "resource_name"],
+        update_fields=["hard", "used", "observed_at"],
+    )
     # Rows this cycle did not write again: the quota was removed, or no longer bounds that GPU.
     TenantQuota.objects.filter(team_id__in=quotas, observed_at__lt=now).delete()
 

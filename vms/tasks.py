@@ -13,9 +13,14 @@ from hikube_portal import task_names
 from vms import provisioning, sync
 from vms.cluster import ClusterError, gateway
 
-TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
-                # Retries are bounded by time (CLUSTER_RETRY_FOR_SECONDS), checked in _run.
-                "max_retries": None}
+TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    # Retries are bounded by time (CLUSTER_RETRY_FOR_SECONDS), checked in _run.
+    "max_retries": None,
+}
 
 
 def _run(task, operation, vm_id: int, first_attempt_at: float | None, **arguments) -> None:
@@ -27,8 +32,11 @@ def _run(task, operation, vm_id: int, first_attempt_at: float | None, **argument
     except ClusterError as exc:
         if exc.retryable and time.time() - first_attempt_at < settings.CLUSTER_RETRY_FOR_SECONDS:
             provisioning.work_touch(vm_id)
-            raise task.retry(countdown=provisioning.backoff_seconds(task.request.retries), exc=exc,
-                             kwargs={"vm_id": vm_id, "first_attempt_at": first_attempt_at, **arguments}) from exc
+            raise task.retry(
+                countdown=provisioning.backoff_seconds(task.request.retries),
+                exc=exc,
+                kwargs={"vm_id": vm_id, "first_attempt_at": first_attempt_at, **arguments},
+            ) from exc
         provisioning.vm_fail(vm_id=vm_id, operation=operation, error=exc, attempts=task.request.retries + 1)
 
 

@@ -43,8 +43,13 @@ def vm_list(request):
     polling = any(not vm.is_settled for vm in page.object_list)
     poll_query = request.GET.copy()
     poll_query["poll"] = "1"
-    context = {"form": form, "page": page, "query": query.urlencode(), "polling": polling,
-               "poll_query": poll_query.urlencode()}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "polling": polling,
+        "poll_query": poll_query.urlencode(),
+    }
     if request.htmx:
         stop = request.GET.get("poll") and not polling
         return render(request, "vms/vm_list.html#vm-table", context, status=HTMX_STOP_POLLING if stop else 200)
@@ -76,7 +81,8 @@ def _live_context(request, vm):
         "polling": not vm.is_settled,
         # A restart the cluster refused would be refused again: the stop-and-start offer replaces it.
         "actions": lifecycle.available_actions(vm) - ({"restart"} if restart_refused else set())
-        if can_manage else set(),
+        if can_manage
+        else set(),
         "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
         "waitlist": selectors.waitlist_position(vm=vm),
         "pending_extension": vm.change_requests.filter(state="pending").first(),
@@ -98,8 +104,9 @@ def vm_detail(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
     context = _live_context(request, vm)
     if request.htmx:
-        return render(request, "vms/vm_detail.html#vm-live", context,
-                      status=200 if context["polling"] else HTMX_STOP_POLLING)
+        return render(
+            request, "vms/vm_detail.html#vm-live", context, status=200 if context["polling"] else HTMX_STOP_POLLING
+        )
     return render(request, "vms/vm_detail.html", context)
 
 
@@ -111,8 +118,9 @@ def vm_connection(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
     login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
     if vm.external_ip:
-        services.event_record(kind=Event.Kind.ACCESS, vm=vm, actor=request.user,
-                              message=N_("Viewed the connection details"))
+        services.event_record(
+            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Viewed the connection details")
+        )
     context = {"vm": vm, "login_user": login_user, "revealed": True}
     if request.htmx:
         return render(request, "vms/vm_detail.html#connection", context)
@@ -120,8 +128,13 @@ def vm_connection(request, vm_id):
 
 
 def _request_form(request, data=None, initial=None):
-    return VmRequestForm(data, initial=initial, teams=visible_teams(request.user).order_by("name"),
-                         catalogue=catalogue_from_db(), api_shape=settings.CLUSTER_API_SHAPE)
+    return VmRequestForm(
+        data,
+        initial=initial,
+        teams=visible_teams(request.user).order_by("name"),
+        catalogue=catalogue_from_db(),
+        api_shape=settings.CLUSTER_API_SHAPE,
+    )
 
 
 def _preset(slug: str) -> Preset | None:
@@ -175,9 +188,13 @@ def vm_request(request):
         return _render_request(request, form, status=422 if request.htmx else 200)
     try:
         vm = services.vm_request(
-            actor=request.user, team=form.cleaned_data["team"], spec=form.spec,
-            gpu_model=form.cleaned_data["gpu_model"], instance_type=form.cleaned_data["instance_type"],
-            api_shape=settings.CLUSTER_API_SHAPE, lease_ends_at=form.cleaned_data.get("lease_ends_at"),
+            actor=request.user,
+            team=form.cleaned_data["team"],
+            spec=form.spec,
+            gpu_model=form.cleaned_data["gpu_model"],
+            instance_type=form.cleaned_data["instance_type"],
+            api_shape=settings.CLUSTER_API_SHAPE,
+            lease_ends_at=form.cleaned_data.get("lease_ends_at"),
         )
     except services.QuotaExceeded as error:
         form.add_error("gpu_model", str(error))
@@ -193,8 +210,12 @@ def vm_request(request):
 
 
 def _render_request(request, form, *, partial=False, status=200):
-    context = {"form": form, "summary": request_summary(form), "storage_classes": form.catalogue.storage_classes,
-               "storage_layouts": catalogue_data.STORAGE_LAYOUTS}
+    context = {
+        "form": form,
+        "summary": request_summary(form),
+        "storage_classes": form.catalogue.storage_classes,
+        "storage_layouts": catalogue_data.STORAGE_LAYOUTS,
+    }
     template = "vms/vm_request.html#request-form" if partial else "vms/vm_request.html"
     return render(request, template, context, status=status)
 
@@ -211,10 +232,14 @@ def vm_request_summary(request):
 def vm_request_manifests(request):
     form = _request_form(request, request.POST)
     if not form.is_valid():
-        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests_requested": True},
-                      status=422)
-    objects = render_manifests(form.spec, catalogue=form.catalogue, namespace=form.cleaned_data["team"].namespace,
-                               vm_id="new", api_shape=settings.CLUSTER_API_SHAPE)
+        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests_requested": True}, status=422)
+    objects = render_manifests(
+        form.spec,
+        catalogue=form.catalogue,
+        namespace=form.cleaned_data["team"].namespace,
+        vm_id="new",
+        api_shape=settings.CLUSTER_API_SHAPE,
+    )
     text = to_yaml(objects)
     if request.POST.get("download"):
         response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
@@ -255,8 +280,11 @@ def vm_action(request, vm_id, action):
             # Still running: the first click's restart has not reached the cluster yet.
             messages.info(request, _("A restart of %(name)s is already on its way.") % {"name": vm.name})
         else:
-            messages.warning(request, _("%(name)s is no longer in a state that allows this; the page shows where it "
-                                        "stands now.") % {"name": vm.name})
+            messages.warning(
+                request,
+                _("%(name)s is no longer in a state that allows this; the page shows where it stands now.")
+                % {"name": vm.name},
+            )
     return _back_to_vm(request, vm_id)
 
 
@@ -266,8 +294,9 @@ def vm_resize(request, vm_id):
     vm = vm_for_user(request.user, vm_id, manage=True)
     instance_type = request.POST.get("instance_type", "")
     try:
-        lifecycle.vm_resize(vm_id=vm.pk, actor=request.user,
-                            instance_type_id=int(instance_type) if instance_type.isdecimal() else 0)
+        lifecycle.vm_resize(
+            vm_id=vm.pk, actor=request.user, instance_type_id=int(instance_type) if instance_type.isdecimal() else 0
+        )
     except lifecycle.ResizeRefused as error:
         messages.error(request, str(error))
     except services.InvalidTransition:
@@ -299,9 +328,12 @@ def vm_extend_lease(request, vm_id):
             messages.error(request, error[0])
         return _back_to_vm(request, vm_id)
     try:
-        change = services.lease_extend(vm_id=vm.pk, actor=request.user,
-                                       lease_ends_at=form.cleaned_data["lease_ends_at"],
-                                       justification=form.cleaned_data["justification"])
+        change = services.lease_extend(
+            vm_id=vm.pk,
+            actor=request.user,
+            lease_ends_at=form.cleaned_data["lease_ends_at"],
+            justification=form.cleaned_data["justification"],
+        )
     except services.ChangeAlreadyPending as error:
         messages.warning(request, str(error))
     except services.InvalidTransition:
@@ -322,11 +354,17 @@ def vm_manifests(request, vm_id):
         # An approver or admin reading another team's VM: its free-form cloud-config may hold
         # tokens. Audited rather than redacted: approvers judge what a request really runs, and
         # no redaction reliably finds a secret in free-form YAML.
-        services.event_record(kind=Event.Kind.ACCESS, vm=vm, actor=request.user,
-                              message=N_("Read the manifests of another team's VM"))
-    objects = render_manifests(vm_spec(vm), catalogue=catalogue_from_db(offered_only=False), namespace=vm.namespace,
-                               vm_id=vm.pk,
-                               api_shape=vm.api_shape, running=vm.state != vm.State.STOPPED)
+        services.event_record(
+            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Read the manifests of another team's VM")
+        )
+    objects = render_manifests(
+        vm_spec(vm),
+        catalogue=catalogue_from_db(offered_only=False),
+        namespace=vm.namespace,
+        vm_id=vm.pk,
+        api_shape=vm.api_shape,
+        running=vm.state != vm.State.STOPPED,
+    )
     response = HttpResponse(to_yaml(objects), content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{vm.name}.yaml"'
     return response

@@ -5,27 +5,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0001_initial'),
-        ('vms', '0003_seed_catalogue'),
+        ("monitoring", "0001_initial"),
+        ("vms", "0003_seed_catalogue"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdleStatus',
+            name="IdleStatus",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idle_since', models.DateTimeField(blank=True, null=True, verbose_name='idle since')),
-                ('average_percent', models.FloatField(blank=True, null=True, verbose_name='average GPU utilisation (%)')),
-                ('warned_at', models.DateTimeField(blank=True, null=True, verbose_name='owner warned')),
-                ('stopped_at', models.DateTimeField(blank=True, null=True, verbose_name='stopped by the policy')),
-                ('checked_at', models.DateTimeField(blank=True, null=True, verbose_name='last checked')),
-                ('vm', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='idle_status', to='vms.virtualmachine', verbose_name='virtual machine')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("idle_since", models.DateTimeField(blank=True, null=True, verbose_name="idle since")),
+                (
+                    "average_percent",
+                    models.FloatField(blank=True, null=True, verbose_name="average GPU utilisation (%)"),
+                ),
+                ("warned_at", models.DateTimeField(blank=True, null=True, verbose_name="owner warned")),
+                ("stopped_at", models.DateTimeField(blank=True, null=True, verbose_name="stopped by the policy")),
+                ("checked_at", models.DateTimeField(blank=True, null=True, verbose_name="last checked")),
+                (
+                    "vm",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="idle_status",
+                        to="vms.virtualmachine",
+                        verbose_name="virtual machine",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'idle GPU status',
-                'verbose_name_plural': 'idle GPU statuses',
+                "verbose_name": "idle GPU status",
+                "verbose_name_plural": "idle GPU statuses",
             },
         ),
     ]

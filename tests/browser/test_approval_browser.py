@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def backend(tmp_path, settings, live_server):
     settings.PROMETHEUS_URL = ""
-    with portal_backend(tmp_path, settings, gpus="H100=8", namespaces=["tenant-ml-research"],
-                        name="browser-approval") as backend:
+    with portal_backend(
+        tmp_path, settings, gpus="H100=8", namespaces=["tenant-ml-research"], name="browser-approval"
+    ) as backend:
         yield backend
 
 
@@ -62,4 +63,3 @@ def test_request_eight_h100_then_approve_in_another_browser(browser, live_server
         scientist_context.close()
         approver_context.close()
     assert VirtualMachine.objects.get(name="llm-70b").state in ("provisioning", "running")
-

@@ -32,8 +32,12 @@ def demo_password(username):
 def test_the_demo_shows_figures_idle_flags_charts_and_context(browser, live_server, demo_prometheus, screenshot):
     admin = browser.new_context(base_url=live_server.url).new_page()
     log_in(admin, "admin", demo_password("admin"))
-    fleet = {row["vm"]: row for row in csv.DictReader(io.StringIO(
-        admin.request.get(live_server.url + "/monitoring/fleet/?format=csv").text()))}
+    fleet = {
+        row["vm"]: row
+        for row in csv.DictReader(
+            io.StringIO(admin.request.get(live_server.url + "/monitoring/fleet/?format=csv").text())
+        )
+    }
     running = {demo.name for demo in DEMO_VMS if demo.state == "running"}
     assert set(fleet) == running
     for row in fleet.values():

@@ -32,23 +32,41 @@ def scraped_vm(tmp_path_factory):
         api = cluster.api_client()
         apps = client.CustomObjectsApi(api)
         kinds = {"group": GROUP, "version": VERSION}
-        apps.create_namespaced_custom_object(namespace=NAMESPACE, body=vm_disk(f"{VM}-system"),
-                                             plural="vmdisks", **kinds)
         apps.create_namespaced_custom_object(
-            namespace=NAMESPACE, plural="vminstances", **kinds,
-            body=vm_instance(VM, [f"{VM}-system"], gpus=["nvidia.com/H100_94GB"] * 2,
-                             annotations={"devcluster.hikube.cloud/workload": "training"}))
-        wait_until(lambda: any(vm["metadata"]["name"] == f"vm-instance-{VM}"
-                             and vm.get("status", {}).get("printableStatus") == "Running"
-                             for vm in apps.list_namespaced_custom_object(
-                                 group="kubevirt.io", version="v1", plural="virtualmachines",
-                                 namespace=NAMESPACE)["items"]),
-                 timeout=30, message="the KubeVirt VM to run")
-        scrape = {"job_name": "dcgm-exporter", "scrape_interval": "1s", "scrape_timeout": "1s",
-                  "file_sd_configs": [{"files": [str(cluster.file_sd)], "refresh_interval": "1s"}]}
+            namespace=NAMESPACE, body=vm_disk(f"{VM}-system"), plural="vmdisks", **kinds
+        )
+        apps.create_namespaced_custom_object(
+            namespace=NAMESPACE,
+            plural="vminstances",
+            **kinds,
+            body=vm_instance(
+                VM,
+                [f"{VM}-system"],
+                gpus=["nvidia.com/H100_94GB"] * 2,
+                annotations={"devcluster.hikube.cloud/workload": "training"},
+            ),
+        )
+        wait_until(
+            lambda: any(
+                vm["metadata"]["name"] == f"vm-instance-{VM}"
+                and vm.get("status", {}).get("printableStatus") == "Running"
+                for vm in apps.list_namespaced_custom_object(
+                    group="kubevirt.io", version="v1", plural="virtualmachines", namespace=NAMESPACE
+                )["items"]
+            ),
+            timeout=30,
+            message="the KubeVirt VM to run",
+        )
+        scrape = {
+            "job_name": "dcgm-exporter",
+            "scrape_interval": "1s",
+            "scrape_timeout": "1s",
+            "file_sd_configs": [{"files": [str(cluster.file_sd)], "refresh_interval": "1s"}],
+        }
         with PrometheusServer(workdir / "prometheus", scrape_configs=[scrape]) as prometheus:
             query = urllib.parse.urlencode(
-                {"query": f'count_over_time(DCGM_FI_DEV_GPU_UTIL{{namespace="{NAMESPACE}",vm="{VM}"}}[1m])'})
+                {"query": f'count_over_time(DCGM_FI_DEV_GPU_UTIL{{namespace="{NAMESPACE}",vm="{VM}"}}[1m])'}
+            )
 
             def enough_history():
                 with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{query}", timeout=5) as response:

@@ -12,8 +12,13 @@ from vms.models import Membership, Preset, Team
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # What a user adds to every preset: presets carry no SSH key, and the summary rightly warns without one.
-SSH_KEY = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-    serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " alice@laptop"
+SSH_KEY = (
+    ed25519.Ed25519PrivateKey.generate()
+    .public_key()
+    .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    .decode()
+    + " alice@laptop"
+)
 
 
 def refreshed(page, selector, action):
@@ -34,8 +39,11 @@ def test_every_preset_with_every_storage_layout_follows_the_best_practices(page,
         refreshed(page, "#summary", lambda: page.get_by_label("SSH public keys").fill(SSH_KEY))
         for layout in [None, *STORAGE_LAYOUTS]:
             if layout is not None:
-                refreshed(page, "#request-form",
-                          lambda layout=layout: page.get_by_role("button", name=layout["title"]).click())
+                refreshed(
+                    page,
+                    "#request-form",
+                    lambda layout=layout: page.get_by_role("button", name=layout["title"]).click(),
+                )
             label = f"{preset.slug} + {layout['slug'] if layout else 'its own disks'}"
             seen.append((label, page.locator("#summary [data-summary=gpus]").inner_text()))
             hints = page.locator("#summary .hint").all_inner_texts()

@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def running_portal(tmp_path, settings, live_server):
-    with portal_backend(tmp_path, settings, gpus="L40S=8", namespaces=["tenant-ml-research"],
-                        name="browser-lifecycle") as backend:
+    with portal_backend(
+        tmp_path, settings, gpus="L40S=8", namespaces=["tenant-ml-research"], name="browser-lifecycle"
+    ) as backend:
         yield backend.cluster
 
 
@@ -54,5 +55,6 @@ def test_request_watch_running_stop_and_delete(page, make_user, running_portal, 
     from kubernetes import client
 
     remaining = client.CustomObjectsApi(running_portal.api_client()).list_namespaced_custom_object(
-        "apps.cozystack.io", "v1alpha1", "tenant-ml-research", "vminstances")
+        "apps.cozystack.io", "v1alpha1", "tenant-ml-research", "vminstances"
+    )
     assert remaining["items"] == []

@@ -16,8 +16,13 @@ KUBE_VERSION = "1.36.0"
 # The least an install needs on top of the defaults: the schema requires the secrets and, with
 # namespaced RBAC, the teams' namespaces.
 REQUIRED = {
-    "secrets": {"values": {"SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://portal:pw@db:5432/portal",
-                           "REDIS_URL": "redis://redis:6379/0"}},
+    "secrets": {
+        "values": {
+            "SECRET_KEY": "k" * 50,
+            "DATABASE_URL": "postgres://portal:pw@db:5432/portal",
+            "REDIS_URL": "redis://redis:6379/0",
+        }
+    },
     "rbac": {"namespaces": ["tenant-ml-research", "tenant-vision"]},
 }
 
@@ -64,5 +69,10 @@ def named(objects: list[dict], kind: str, suffix: str) -> dict:
 
 def rule_triples(rules: list[dict]) -> set[tuple[str, str, str]]:
     """RBAC rules as (apiGroup, resource, verb) triples, the unit in which permissions add up."""
-    return {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
-            for resource in rule["resources"] for verb in rule["verbs"]}
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }

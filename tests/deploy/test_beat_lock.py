@@ -25,10 +25,14 @@ def schedulers(settings, tmp_path, monkeypatch):
     made = {}
     for name in sent:
         scheduler = beat.LockedScheduler(app=app, schedule_filename=str(tmp_path / f"{name}-schedule"))
-        scheduler.update_from_dict({"every-tick": {"task": "monitoring.tasks.record_worker_heartbeat",
-                                                   "schedule": 0.01}})
-        monkeypatch.setattr(scheduler, "apply_async",
-                            lambda entry, producer=None, advance=True, name=name, **kw: sent[name].append(entry.name))
+        scheduler.update_from_dict(
+            {"every-tick": {"task": "monitoring.tasks.record_worker_heartbeat", "schedule": 0.01}}
+        )
+        monkeypatch.setattr(
+            scheduler,
+            "apply_async",
+            lambda entry, producer=None, advance=True, name=name, **kw: sent[name].append(entry.name),
+        )
         made[name] = scheduler
     yield made, sent, client
     for scheduler in made.values():
@@ -87,8 +91,9 @@ def test_the_charts_beat_command_runs_the_locked_scheduler_and_frees_the_lock_on
 
     assert command[0] == "celery" and "--scheduler=hikube_portal.beat:LockedScheduler" in command
     with (ARTIFACTS / "chart-beat.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", *command], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         wait_until(lambda: client.exists(beat.LOCK_KEY), timeout=30, message="beat to take the scheduler lock")
     finally:

@@ -65,8 +65,12 @@ def test_bare_defaults_are_refused_until_the_secrets_and_namespaces_are_given():
         render({})
 
     message = str(refused.value)
-    for missing in ("/secrets/values/SECRET_KEY", "/secrets/values/DATABASE_URL", "/secrets/values/REDIS_URL",
-                    "/rbac/namespaces"):
+    for missing in (
+        "/secrets/values/SECRET_KEY",
+        "/secrets/values/DATABASE_URL",
+        "/secrets/values/REDIS_URL",
+        "/rbac/namespaces",
+    ):
         assert missing in message
 
 
@@ -76,18 +80,25 @@ BAD_VALUES = {
     "a misspelt setting": ({"config": {"CLUSTER_API_SHAP": "legacy"}}, "additional properties 'CLUSTER_API_SHAP'"),
     "an unknown API shape": ({"config": {"CLUSTER_API_SHAPE": "v2"}}, "at '/config/CLUSTER_API_SHAPE'"),
     "a number that is not one": ({"config": {"LEASE_MAX_DAYS": "thirty"}}, "at '/config/LEASE_MAX_DAYS'"),
-    "a short secret key": ({"secrets": {"values": {"SECRET_KEY": "short"}}},
-                           "at '/secrets/values/SECRET_KEY': minLength"),
-    "a MySQL database": ({"secrets": {"values": {"DATABASE_URL": "mysql://db/portal"}}},
-                        "at '/secrets/values/DATABASE_URL'"),
-    "redirect without the proxy header": ({"config": {"SECURE_SSL_REDIRECT": "1"}},
-                                          "at '/config/TRUST_PROXY_SSL_HEADER'"),
-    "namespaces created without a ClusterRole": ({"config": {"CLUSTER_CREATE_NAMESPACES": "1"}},
-                                                 "at '/rbac/scope'"),
+    "a short secret key": (
+        {"secrets": {"values": {"SECRET_KEY": "short"}}},
+        "at '/secrets/values/SECRET_KEY': minLength",
+    ),
+    "a MySQL database": (
+        {"secrets": {"values": {"DATABASE_URL": "mysql://db/portal"}}},
+        "at '/secrets/values/DATABASE_URL'",
+    ),
+    "redirect without the proxy header": (
+        {"config": {"SECURE_SSL_REDIRECT": "1"}},
+        "at '/config/TRUST_PROXY_SSL_HEADER'",
+    ),
+    "namespaces created without a ClusterRole": ({"config": {"CLUSTER_CREATE_NAMESPACES": "1"}}, "at '/rbac/scope'"),
     "a wildcard scope": ({"rbac": {"scope": "everything"}}, "at '/rbac/scope'"),
     "root pods": ({"podSecurityContext": {"runAsNonRoot": False}}, "at '/podSecurityContext/runAsNonRoot'"),
-    "a writable root file system": ({"containerSecurityContext": {"readOnlyRootFilesystem": False}},
-                                    "at '/containerSecurityContext/readOnlyRootFilesystem'"),
+    "a writable root file system": (
+        {"containerSecurityContext": {"readOnlyRootFilesystem": False}},
+        "at '/containerSecurityContext/readOnlyRootFilesystem'",
+    ),
     "a namespace that is not a DNS label": ({"rbac": {"namespaces": ["Tenant_A"]}}, "at '/rbac/namespaces/0'"),
 }
 
@@ -106,8 +117,10 @@ def test_a_readiness_timeout_shorter_than_the_health_checks_is_refused_in_words(
     with pytest.raises(helm.HelmRenderError) as refused:
         render(REQUIRED, {"web": {"readinessProbe": {"timeoutSeconds": 8}}})
 
-    assert ("web.readinessProbe.timeoutSeconds (8) must be at least HEALTH_CHECK_TIMEOUT_SECONDS + "
-            "PROMETHEUS_TIMEOUT_SECONDS + 2 (9)") in str(refused.value)
+    assert (
+        "web.readinessProbe.timeoutSeconds (8) must be at least HEALTH_CHECK_TIMEOUT_SECONDS + "
+        "PROMETHEUS_TIMEOUT_SECONDS + 2 (9)"
+    ) in str(refused.value)
 
 
 def test_every_setting_of_env_example_is_a_value_and_reaches_the_pods_environment():
@@ -122,8 +135,10 @@ def test_every_setting_of_env_example_is_a_value_and_reaches_the_pods_environmen
     assert set(configmap["data"]) | set(secret["data"]) == env_example_settings()
     for deployment in of_kind(objects, "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["envFrom"] == [{"configMapRef": {"name": configmap["metadata"]["name"]}},
-                                        {"secretRef": {"name": secret["metadata"]["name"]}}]
+        assert container["envFrom"] == [
+            {"configMapRef": {"name": configmap["metadata"]["name"]}},
+            {"secretRef": {"name": secret["metadata"]["name"]}},
+        ]
 
 
 def test_an_existing_secret_replaces_the_charts_own():
@@ -166,13 +181,16 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_with_no_capabilities(lay
 
 def test_the_processes_are_the_images_web_worker_scheduler_and_migration():
     objects = render(REQUIRED)
-    dockerfile_cmd = re.search(r'^CMD \[(.*)\]', (REPO / "Dockerfile").read_text(), flags=re.MULTILINE).group(1)
+    dockerfile_cmd = re.search(r"^CMD \[(.*)\]", (REPO / "Dockerfile").read_text(), flags=re.MULTILINE).group(1)
 
     web = named(objects, "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
     assert web["command"][:2] == ["gunicorn", "hikube_portal.wsgi"]
     assert '"gunicorn", "hikube_portal.wsgi"' in dockerfile_cmd
     assert named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
-        "celery", "--app=hikube_portal", "worker"]
+        "celery",
+        "--app=hikube_portal",
+        "worker",
+    ]
     beat = named(objects, "Deployment", "-beat")["spec"]["template"]["spec"]["containers"][0]
     assert beat["command"][:3] == ["celery", "--app=hikube_portal", "beat"]
     # The root file system is read-only: the schedule file must be on the writable /tmp.
@@ -187,8 +205,11 @@ def test_the_migration_hook_carries_its_own_configuration_created_before_it():
     objects = render(REQUIRED)
     job = named(objects, "Job", "-migrate")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    hooks = {(obj["kind"], obj["metadata"]["name"]): obj["metadata"]["annotations"] for obj in objects
-             if "helm.sh/hook" in obj["metadata"].get("annotations", {})}
+    hooks = {
+        (obj["kind"], obj["metadata"]["name"]): obj["metadata"]["annotations"]
+        for obj in objects
+        if "helm.sh/hook" in obj["metadata"].get("annotations", {})
+    }
 
     # Hooks run before the release's own ConfigMap and Secret exist.
     config_name = container["envFrom"][0]["configMapRef"]["name"]
@@ -209,8 +230,10 @@ def test_one_scheduler_replaced_by_recreate_never_autoscaled_nor_budgeted():
     assert beat["spec"]["strategy"] == {"type": "Recreate"}
     scaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in of_kind(objects, "HorizontalPodAutoscaler")}
     assert scaled == {named(objects, "Deployment", name)["metadata"]["name"] for name in ("-web", "-worker")}
-    assert {pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
-            for pdb in of_kind(objects, "PodDisruptionBudget")} == {"web", "worker"}
+    assert {
+        pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
+        for pdb in of_kind(objects, "PodDisruptionBudget")
+    } == {"web", "worker"}
 
 
 def test_an_autoscaled_deployment_leaves_its_replica_count_to_the_autoscaler():
@@ -230,7 +253,9 @@ def test_probes_read_healthz_as_a_host_django_accepts_and_liveness_only_connects
 
     assert web["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert web["readinessProbe"]["httpGet"]["httpHeaders"] == [
-        {"name": "Host", "value": "gpu.hikube.example"}, {"name": "X-Forwarded-Proto", "value": "https"}]
+        {"name": "Host", "value": "gpu.hikube.example"},
+        {"name": "X-Forwarded-Proto", "value": "https"},
+    ]
     assert default_web["readinessProbe"]["httpGet"]["httpHeaders"] == [{"name": "Host", "value": "localhost"}]
     assert web["livenessProbe"]["tcpSocket"] == {"port": "http"}
     assert "httpGet" not in web["livenessProbe"]
@@ -252,15 +277,27 @@ def test_network_policy_lets_traffic_in_to_web_only_and_out_to_the_portals_depen
     everyone, web = named(objects, "NetworkPolicy", "gpu-portal"), named(objects, "NetworkPolicy", "-web")
 
     assert everyone["spec"]["podSelector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "hikube-gpu-portal", "app.kubernetes.io/instance": "portal"}
+        "app.kubernetes.io/name": "hikube-gpu-portal",
+        "app.kubernetes.io/instance": "portal",
+    }
     assert everyone["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert everyone["spec"]["ingress"] == []
     assert web["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "web"
-    assert web["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}],
-                                       "from": [{"namespaceSelector": {"matchLabels": {
-                                           "kubernetes.io/metadata.name": "ingress-nginx"}}}]}]
+    assert web["spec"]["ingress"] == [
+        {
+            "ports": [{"port": "http", "protocol": "TCP"}],
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+        }
+    ]
     egress_ports = {(port["port"], port["protocol"]) for rule in everyone["spec"]["egress"] for port in rule["ports"]}
     # DNS, PostgreSQL, Redis, the API server, Prometheus, SMTP: nothing else.
-    assert egress_ports == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (6379, "TCP"), (6443, "TCP"), (9090, "TCP"),
-                            (587, "TCP")}
+    assert egress_ports == {
+        (53, "UDP"),
+        (53, "TCP"),
+        (5432, "TCP"),
+        (6379, "TCP"),
+        (6443, "TCP"),
+        (9090, "TCP"),
+        (587, "TCP"),
+    }
     assert all(rule.get("to") for rule in everyone["spec"]["egress"])

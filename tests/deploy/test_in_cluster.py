@@ -38,8 +38,11 @@ def admin_api(real_cluster):
 @pytest.fixture
 def namespaces(real_cluster):
     """The release's namespace, a team's, and a namespace the chart was not told about."""
-    with real_cluster.namespace("portal") as release, real_cluster.namespace("tenant") as team, \
-            real_cluster.namespace("other") as other:
+    with (
+        real_cluster.namespace("portal") as release,
+        real_cluster.namespace("tenant") as team,
+        real_cluster.namespace("other") as other,
+    ):
         yield release, team, other
 
 
@@ -53,7 +56,8 @@ def install_rbac(admin_api, objects, release_namespace):
 def in_pod(monkeypatch, tmp_path, real_cluster, admin_api, *, account, namespace, settings):
     """The gateway a worker pod running as `account` gets from vms.cluster.gateway()."""
     token = client.CoreV1Api(admin_api).create_namespaced_service_account_token(
-        account, namespace, {"spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600}})
+        account, namespace, {"spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600}}
+    )
     (tmp_path / "token").write_text(token.status.token)
     (tmp_path / "ca.crt").write_bytes(real_cluster.ca)
     monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
@@ -67,8 +71,12 @@ def in_pod(monkeypatch, tmp_path, real_cluster, admin_api, *, account, namespace
 
 
 def vm_instance(namespace, name="gpu-box"):
-    return {"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMInstance",
-            "metadata": {"name": name, "namespace": namespace}, "spec": {"runStrategy": "Always"}}
+    return {
+        "apiVersion": "apps.cozystack.io/v1alpha1",
+        "kind": "VMInstance",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"runStrategy": "Always"},
+    }
 
 
 def refused(call) -> int:
@@ -78,16 +86,19 @@ def refused(call) -> int:
 
 
 def test_a_worker_pod_does_its_work_with_the_charts_namespaced_rbac_and_nothing_else(
-        real_cluster, admin_api, namespaces, monkeypatch, tmp_path, settings):
+    real_cluster, admin_api, namespaces, monkeypatch, tmp_path, settings
+):
     release, team, other = namespaces
-    objects = render(REQUIRED, {"rbac": {"namespaces": [team]}, "config": {"CLUSTER_READ_NODES": "false"}},
-                     namespace=release)
+    objects = render(
+        REQUIRED, {"rbac": {"namespaces": [team]}, "config": {"CLUSTER_READ_NODES": "false"}}, namespace=release
+    )
     install_rbac(admin_api, objects, release)
     (worker,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-worker")]
     account = worker["spec"]["template"]["spec"]["serviceAccountName"]
 
-    gateway = in_pod(monkeypatch, tmp_path, real_cluster, admin_api, account=account, namespace=release,
-                     settings=settings)
+    gateway = in_pod(
+        monkeypatch, tmp_path, real_cluster, admin_api, account=account, namespace=release, settings=settings
+    )
 
     assert gateway.api_client.configuration.host == f"https://127.0.0.1:{real_cluster.port}"
     assert gateway.reachable(timeout=5) == (True, "v1.36.2")
@@ -117,14 +128,17 @@ def test_a_worker_pod_does_its_work_with_the_charts_namespaced_rbac_and_nothing_
 
 
 def test_namespaces_are_created_only_once_the_operator_enables_it_with_cluster_scope(
-        real_cluster, admin_api, namespaces, monkeypatch, tmp_path, settings):
+    real_cluster, admin_api, namespaces, monkeypatch, tmp_path, settings
+):
     release, team, _ = namespaces
-    objects = render(REQUIRED, {"rbac": {"scope": "cluster"}, "config": {"CLUSTER_CREATE_NAMESPACES": "1"}},
-                     namespace=release)
+    objects = render(
+        REQUIRED, {"rbac": {"scope": "cluster"}, "config": {"CLUSTER_CREATE_NAMESPACES": "1"}}, namespace=release
+    )
     install_rbac(admin_api, objects, release)
     account = of_kind(objects, "ClusterRoleBinding")[0]["subjects"][0]["name"]
-    gateway = in_pod(monkeypatch, tmp_path, real_cluster, admin_api, account=account, namespace=release,
-                     settings=settings)
+    gateway = in_pod(
+        monkeypatch, tmp_path, real_cluster, admin_api, account=account, namespace=release, settings=settings
+    )
     created = f"{team}-created"
 
     try:

@@ -10,8 +10,11 @@ from tests.support import kube
 
 READ = ("get", "list", "watch")
 TENANT_RULES = {
-    *(("apps.cozystack.io", resource, verb) for resource in ("vminstances", "vmdisks", "virtualmachines")
-       for verb in (*READ, "create", "patch", "delete")),
+    *(
+        ("apps.cozystack.io", resource, verb)
+        for resource in ("vminstances", "vmdisks", "virtualmachines")
+        for verb in (*READ, "create", "patch", "delete")
+    ),
     *(("kubevirt.io", resource, verb) for resource in ("virtualmachines", "virtualmachineinstances") for verb in READ),
     *(("subresources.kubevirt.io", f"virtualmachines/{action}", "update") for action in ("start", "stop", "restart")),
     *(("cdi.kubevirt.io", "datavolumes", verb) for verb in READ),
@@ -19,8 +22,10 @@ TENANT_RULES = {
 }
 NODES_RULES = {("", "nodes", "get"), ("", "nodes", "list")}
 NAMESPACES_RULES = {("", "namespaces", "create")}
-CLUSTER_SCOPED = {"config": {"CLUSTER_CREATE_NAMESPACES": "1", "CLUSTER_READ_NODES": "true"},
-                  "rbac": {"scope": "cluster"}}
+CLUSTER_SCOPED = {
+    "config": {"CLUSTER_CREATE_NAMESPACES": "1", "CLUSTER_READ_NODES": "true"},
+    "rbac": {"scope": "cluster"},
+}
 
 
 def cluster_roles(objects) -> dict[str, set]:
@@ -49,7 +54,8 @@ def test_the_operators_cluster_scope_is_one_cluster_role_with_the_same_rules():
     assert of_kind(objects, "Role") == []
     assert sorted(cluster_roles(objects).values(), key=len) == [NODES_RULES, TENANT_RULES]
     assert {binding["roleRef"]["name"] for binding in of_kind(objects, "ClusterRoleBinding")} == set(
-        cluster_roles(objects))
+        cluster_roles(objects)
+    )
 
 
 def test_nodes_are_read_only_when_capacity_from_nodes_is_on_and_namespaces_created_only_when_enabled():
@@ -75,8 +81,11 @@ def test_nothing_on_secrets_and_no_wildcard(layers):
 def test_web_pods_hold_an_account_that_nothing_binds_and_beat_none():
     objects = render(REQUIRED, CLUSTER_SCOPED)
     web_account = named(objects, "Deployment", "-web")["spec"]["template"]["spec"]["serviceAccountName"]
-    bound = {subject["name"] for binding in of_kind(objects, "RoleBinding") + of_kind(objects, "ClusterRoleBinding")
-             for subject in binding["subjects"]}
+    bound = {
+        subject["name"]
+        for binding in of_kind(objects, "RoleBinding") + of_kind(objects, "ClusterRoleBinding")
+        for subject in binding["subjects"]
+    }
 
     assert web_account in {account["metadata"]["name"] for account in of_kind(objects, "ServiceAccount")}
     assert web_account not in bound

@@ -40,29 +40,55 @@ def pod_environment(objects) -> dict[str, str]:
 @pytest.fixture
 def web_pod(transactional_db, settings, silent_server, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "hung",
-        "clusters": [{"name": "hung", "cluster": {"server": f"https://127.0.0.1:{silent_server}",
-                                                  "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "hung", "user": {"token": "t"}}],
-        "contexts": [{"name": "hung", "context": {"cluster": "hung", "user": "hung"}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "hung",
+                "clusters": [
+                    {
+                        "name": "hung",
+                        "cluster": {"server": f"https://127.0.0.1:{silent_server}", "insecure-skip-tls-verify": True},
+                    }
+                ],
+                "users": [{"name": "hung", "user": {"token": "t"}}],
+                "contexts": [{"name": "hung", "context": {"cluster": "hung", "user": "hung"}}],
+            }
+        )
+    )
     port = free_port()
-    objects = render(REQUIRED, {
-        "config": {"ALLOWED_HOSTS": "gpu.example.test", "SECURE_SSL_REDIRECT": "1", "TRUST_PROXY_SSL_HEADER": "1",
-                   "CLUSTER_KUBECONFIG": str(kubeconfig), "PROMETHEUS_URL": f"http://127.0.0.1:{silent_server}",
-                   "HEALTH_CHECK_TIMEOUT_SECONDS": "1", "PROMETHEUS_TIMEOUT_SECONDS": "1",
-                   "PROMETHEUS_RETRIES": "0", "HEALTH_CACHE_SECONDS": "0"},
-        "secrets": {"values": {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL}},
-        "web": {"port": port, "gunicornWorkers": 1, "readinessProbe": {"timeoutSeconds": PROBE_TIMEOUT}},
-    })
+    objects = render(
+        REQUIRED,
+        {
+            "config": {
+                "ALLOWED_HOSTS": "gpu.example.test",
+                "SECURE_SSL_REDIRECT": "1",
+                "TRUST_PROXY_SSL_HEADER": "1",
+                "CLUSTER_KUBECONFIG": str(kubeconfig),
+                "PROMETHEUS_URL": f"http://127.0.0.1:{silent_server}",
+                "HEALTH_CHECK_TIMEOUT_SECONDS": "1",
+                "PROMETHEUS_TIMEOUT_SECONDS": "1",
+                "PROMETHEUS_RETRIES": "0",
+                "HEALTH_CACHE_SECONDS": "0",
+            },
+            "secrets": {"values": {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL}},
+            "web": {"port": port, "gunicornWorkers": 1, "readinessProbe": {"timeoutSeconds": PROBE_TIMEOUT}},
+        },
+    )
     (container,) = named(objects, "Deployment", "-web")["spec"]["template"]["spec"]["containers"]
     # The image's /var/lib/portal exists only in the image.
     env = {**pod_environment(objects), "PORTAL_VAR_DIR": str(tmp_path / "var"), "PATH": os.environ["PATH"]}
     assert container["command"][0] == "gunicorn"
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / "chart-web-pod.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", *container["command"][1:]], cwd=REPO, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *container["command"][1:]],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while not tcp_probe(port):

@@ -73,11 +73,14 @@ def test_creating_in_a_missing_namespace_is_404(apps):
     assert status_of(error.value)["message"] == 'namespaces "tenant-zz" not found'
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("Boot_Disk", "a lowercase RFC 1035 label"),
-    ("1disk", "a lowercase RFC 1035 label"),
-    ("d" * 46, "must be no more than 45 characters"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Boot_Disk", "a lowercase RFC 1035 label"),
+        ("1disk", "a lowercase RFC 1035 label"),
+        ("d" * 46, "must be no more than 45 characters"),
+    ],
+)
 def test_invalid_disk_names_are_422(apps, name, expected):
     with pytest.raises(ApiException) as error:
         apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk(name), **DISKS)
@@ -94,8 +97,9 @@ def test_instance_names_are_limited_to_41_characters(apps):
 
     with pytest.raises(ApiException) as error:
         apps.create_namespaced_custom_object(namespace="tenant-a", body=body, **INSTANCES)
-    accepted = apps.create_namespaced_custom_object(namespace="tenant-a", body={"metadata": {"name": "v" * 41}},
-                                                    **INSTANCES)
+    accepted = apps.create_namespaced_custom_object(
+        namespace="tenant-a", body={"metadata": {"name": "v" * 41}}, **INSTANCES
+    )
 
     assert error.value.status == 422
     assert "must be no more than 41 characters" in status_of(error.value)["message"]
@@ -134,9 +138,12 @@ def test_merge_patch_changes_only_what_it_names(apps):
     apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("boot", labels={"team": "a"}), **DISKS)
 
     patched = apps.patch_namespaced_custom_object(
-        namespace="tenant-a", name="boot", body={"metadata": {"labels": {"tier": "gold", "team": None}},
-                                                 "spec": {"storage": "50Gi"}},
-        _content_type="application/merge-patch+json", **DISKS)
+        namespace="tenant-a",
+        name="boot",
+        body={"metadata": {"labels": {"tier": "gold", "team": None}}, "spec": {"storage": "50Gi"}},
+        _content_type="application/merge-patch+json",
+        **DISKS,
+    )
 
     assert patched["metadata"]["labels"] == {"tier": "gold"}
     assert patched["spec"]["storage"] == "50Gi"
@@ -146,14 +153,22 @@ def test_merge_patch_changes_only_what_it_names(apps):
 
 def test_merge_patch_with_stale_resource_version_conflicts(apps):
     created = apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("boot"), **DISKS)
-    apps.patch_namespaced_custom_object(namespace="tenant-a", name="boot", body={"spec": {"storage": "6Gi"}},
-                                        _content_type="application/merge-patch+json", **DISKS)
+    apps.patch_namespaced_custom_object(
+        namespace="tenant-a",
+        name="boot",
+        body={"spec": {"storage": "6Gi"}},
+        _content_type="application/merge-patch+json",
+        **DISKS,
+    )
 
     with pytest.raises(ApiException) as error:
         apps.patch_namespaced_custom_object(
-            namespace="tenant-a", name="boot", _content_type="application/merge-patch+json",
-            body={"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
-                  "spec": {"storage": "7Gi"}}, **DISKS)
+            namespace="tenant-a",
+            name="boot",
+            _content_type="application/merge-patch+json",
+            body={"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "spec": {"storage": "7Gi"}},
+            **DISKS,
+        )
 
     assert error.value.status == 409
 
@@ -162,8 +177,12 @@ def test_json_patch_list_bodies_are_applied(apps):
     apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("boot"), **DISKS)
 
     patched = apps.patch_namespaced_custom_object(
-        namespace="tenant-a", name="boot", body=[{"op": "replace", "path": "/spec/storage", "value": "9Gi"}],
-        _content_type="application/json-patch+json", **DISKS)
+        namespace="tenant-a",
+        name="boot",
+        body=[{"op": "replace", "path": "/spec/storage", "value": "9Gi"}],
+        _content_type="application/json-patch+json",
+        **DISKS,
+    )
 
     assert patched["spec"]["storage"] == "9Gi"
 
@@ -172,9 +191,12 @@ def test_clients_cannot_write_status(apps):
     apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("boot"), **DISKS)
 
     patched = apps.patch_namespaced_custom_object(
-        namespace="tenant-a", name="boot", body={"status": {"conditions": [{"type": "Ready", "status": "True"}]},
-                                                 "spec": {"optical": False}},
-        _content_type="application/merge-patch+json", **DISKS)
+        namespace="tenant-a",
+        name="boot",
+        body={"status": {"conditions": [{"type": "Ready", "status": "True"}]}, "spec": {"optical": False}},
+        _content_type="application/merge-patch+json",
+        **DISKS,
+    )
 
     # The controller is paused: any status here would be the client's, which the server drops.
     assert "status" not in patched
@@ -210,8 +232,9 @@ def test_list_carries_a_resource_version_and_paginates(apps):
 
     last_created = apps.get_namespaced_custom_object(namespace="tenant-a", name="d4", **DISKS)
     first = apps.list_namespaced_custom_object(namespace="tenant-a", limit=3, **DISKS)
-    rest = apps.list_namespaced_custom_object(namespace="tenant-a", limit=3,
-                                              _continue=first["metadata"]["continue"], **DISKS)
+    rest = apps.list_namespaced_custom_object(
+        namespace="tenant-a", limit=3, _continue=first["metadata"]["continue"], **DISKS
+    )
 
     # Nothing else writes while the controller is paused: the list is as of the last create.
     assert first["metadata"]["resourceVersion"] == last_created["metadata"]["resourceVersion"]
@@ -234,7 +257,8 @@ def test_tenant_token_is_scoped_to_its_namespaces(devcluster):
     assert status["reason"] == "Forbidden"
     assert status["message"] == (
         'vmdisks.apps.cozystack.io is forbidden: User "system:serviceaccount:tenant-a:portal" cannot list '
-        'resource "vmdisks" in API group "apps.cozystack.io" in the namespace "tenant-b"')
+        'resource "vmdisks" in API group "apps.cozystack.io" in the namespace "tenant-b"'
+    )
     assert cluster_wide.value.status == 403
 
 
@@ -250,16 +274,21 @@ def test_namespaces_can_be_created_and_listed(core):
 def test_controller_owned_kinds_are_read_only(devcluster, api):
     with pytest.raises(ApiException) as error:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
-            group="kubevirt.io", version="v1", plural="virtualmachines", namespace="tenant-a",
-            body={"metadata": {"name": "sneaky"}})
+            group="kubevirt.io",
+            version="v1",
+            plural="virtualmachines",
+            namespace="tenant-a",
+            body={"metadata": {"name": "sneaky"}},
+        )
 
     assert error.value.status == 405
 
 
 def watch_events(apps, count, **kwargs):
     events = []
-    stream = watch.Watch().stream(apps.list_namespaced_custom_object, namespace="tenant-a", timeout_seconds=5,
-                                  **DISKS, **kwargs)
+    stream = watch.Watch().stream(
+        apps.list_namespaced_custom_object, namespace="tenant-a", timeout_seconds=5, **DISKS, **kwargs
+    )
     for event in stream:
         events.append((event["type"], event["object"]["metadata"]["name"], event["object"]))
         if len(events) == count:
@@ -272,8 +301,13 @@ def test_watch_delivers_added_modified_deleted_in_order(apps, devcluster):
 
     def mutate():
         apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("w1"), **DISKS)
-        apps.patch_namespaced_custom_object(namespace="tenant-a", name="w1", body={"spec": {"storage": "8Gi"}},
-                                            _content_type="application/merge-patch+json", **DISKS)
+        apps.patch_namespaced_custom_object(
+            namespace="tenant-a",
+            name="w1",
+            body={"spec": {"storage": "8Gi"}},
+            _content_type="application/merge-patch+json",
+            **DISKS,
+        )
         apps.delete_namespaced_custom_object(namespace="tenant-a", name="w1", **DISKS)
 
     writer = threading.Timer(0.2, mutate)
@@ -309,8 +343,13 @@ def test_watch_without_resource_version_starts_with_current_objects(apps, devclu
 def test_watch_from_a_compacted_resource_version_is_410_expired(apps, devcluster):
     first = apps.create_namespaced_custom_object(namespace="tenant-a", body=vm_disk("old"), **DISKS)
     for index in range(210):  # the fixture keeps 200 events of history
-        apps.patch_namespaced_custom_object(namespace="tenant-a", name="old", body={"spec": {"storage": f"{index}Gi"}},
-                                            _content_type="application/merge-patch+json", **DISKS)
+        apps.patch_namespaced_custom_object(
+            namespace="tenant-a",
+            name="old",
+            body={"spec": {"storage": f"{index}Gi"}},
+            _content_type="application/merge-patch+json",
+            **DISKS,
+        )
 
     with pytest.raises(ApiException) as error:
         watch_events(apps, 1, resource_version=first["metadata"]["resourceVersion"])

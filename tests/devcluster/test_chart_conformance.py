@@ -37,8 +37,9 @@ def test_the_table_names_the_children_of_the_reference():
 
 
 def test_a_reference_that_says_otherwise_is_noticed():
-    changed = REFERENCE.read_text().replace("`app.kubernetes.io/managed-by: Helm`",
-                                            "`app.kubernetes.io/managed-by: Flux`")
+    changed = REFERENCE.read_text().replace(
+        "`app.kubernetes.io/managed-by: Helm`", "`app.kubernetes.io/managed-by: Flux`"
+    )
 
     rows = reference_labels(changed)
 
@@ -47,11 +48,19 @@ def test_a_reference_that_says_otherwise_is_noticed():
 
 
 def legacy_vm(name):
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualMachine",
-            "metadata": {"name": name, "labels": PORTAL_LABELS},
-            "spec": {"running": True, "instanceType": "u1.medium", "instanceProfile": "ubuntu", "external": True,
-                     "externalPorts": [22], "systemDisk": {"image": "ubuntu", "storage": "20Gi",
-                                                          "storageClass": "replicated"}}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name, "labels": PORTAL_LABELS},
+        "spec": {
+            "running": True,
+            "instanceType": "u1.medium",
+            "instanceProfile": "ubuntu",
+            "external": True,
+            "externalPorts": [22],
+            "systemDisk": {"image": "ubuntu", "storage": "20Gi", "storageClass": "replicated"},
+        },
+    }
 
 
 @pytest.mark.parametrize("app_kind", list(CHILDREN))
@@ -61,8 +70,9 @@ def test_the_development_cluster_renders_what_the_table_says(app_kind, apps, api
         name, ready = "boot", ("cdi.kubevirt.io", "v1beta1", "datavolumes", "vm-disk-boot")
     elif app_kind == "VMInstance":
         apps.create_namespaced_custom_object(GROUP, VERSION, NS, "vmdisks", vm_disk("web-os", labels=PORTAL_LABELS))
-        apps.create_namespaced_custom_object(GROUP, VERSION, NS, "vminstances", vm_instance(
-            "web", ["web-os"], external=True, labels=PORTAL_LABELS))
+        apps.create_namespaced_custom_object(
+            GROUP, VERSION, NS, "vminstances", vm_instance("web", ["web-os"], external=True, labels=PORTAL_LABELS)
+        )
         name, ready = "web", ("kubevirt.io", "v1", "virtualmachines", "vm-instance-web")
     else:
         apps.create_namespaced_custom_object(GROUP, VERSION, NS, "virtualmachines", legacy_vm("old"))
@@ -83,5 +93,8 @@ def test_the_development_cluster_renders_what_the_table_says(app_kind, apps, api
     assert len(children) == len(CHILDREN[app_kind])
     if app_kind == "VirtualMachine":
         owner = children[2]["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["uid"]) == ("VirtualMachine", "virtual-machine-old",
-                                                                children[0]["metadata"]["uid"])
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "VirtualMachine",
+            "virtual-machine-old",
+            children[0]["metadata"]["uid"],
+        )

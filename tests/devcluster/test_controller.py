@@ -32,8 +32,9 @@ class Recorder:
 
     def _run(self, apps, resource, start):
         try:
-            for event in self._watch.stream(apps.list_namespaced_custom_object, namespace=NS,
-                                            resource_version=start, timeout_seconds=20, **resource):
+            for event in self._watch.stream(
+                apps.list_namespaced_custom_object, namespace=NS, resource_version=start, timeout_seconds=20, **resource
+            ):
                 self.events.append((event["type"], event["object"]))
         except ProtocolError:
             return  # the test closed its client while the stream was still open
@@ -67,8 +68,11 @@ def printable_status(apps, name):
 
 
 def wait_status(apps, name, expected, timeout=10):
-    return wait_until(lambda: printable_status(apps, name) == expected, timeout=timeout,
-                    message=f"{name} to be {expected} (is {printable_status(apps, name)})")
+    return wait_until(
+        lambda: printable_status(apps, name) == expected,
+        timeout=timeout,
+        message=f"{name} to be {expected} (is {printable_status(apps, name)})",
+    )
 
 
 def condition(obj, condition_type):
@@ -78,27 +82,38 @@ def condition(obj, condition_type):
 def create_vm(apps, name, gpus=(), **kwargs):
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk(f"{name}-system"), **DISKS)
     return apps.create_namespaced_custom_object(
-        namespace=NS, body=vm_instance(name, [f"{name}-system"], gpus=gpus, **kwargs), **INSTANCES)
+        namespace=NS, body=vm_instance(name, [f"{name}-system"], gpus=gpus, **kwargs), **INSTANCES
+    )
 
 
 def power(api, name, action):
-    api.call_api(f"/apis/subresources.kubevirt.io/v1/namespaces/{NS}/virtualmachines/{name}/{action}", "PUT",
-                 auth_settings=["BearerToken"], body={}, response_types_map={}, _return_http_data_only=True)
+    api.call_api(
+        f"/apis/subresources.kubevirt.io/v1/namespaces/{NS}/virtualmachines/{name}/{action}",
+        "PUT",
+        auth_settings=["BearerToken"],
+        body={},
+        response_types_map={},
+        _return_http_data_only=True,
+    )
 
 
 def events_for(core, name):
-    return [(e.reason, e.message) for e in core.list_namespaced_event(
-        NS, field_selector=f"involvedObject.name={name}").items]
+    return [
+        (e.reason, e.message)
+        for e in core.list_namespaced_event(NS, field_selector=f"involvedObject.name={name}").items
+    ]
 
 
 def test_disk_imports_through_cdi_phases(apps, core):
     recorder = Recorder(apps, DATA_VOLUMES)
-    apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("boot", labels={"portal.hikube.cloud/vm-id": "7"}),
-                                         **DISKS)
+    apps.create_namespaced_custom_object(
+        namespace=NS, body=vm_disk("boot", labels={"portal.hikube.cloud/vm-id": "7"}), **DISKS
+    )
 
     wait_until(lambda: condition(get(apps, DISKS, "boot"), "Ready").get("status") == "True")
-    data_volume = wait_until(lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-boot")) and
-                           dv["status"]["phase"] == "Succeeded" and dv)
+    data_volume = wait_until(
+        lambda: (dv := get(apps, DATA_VOLUMES, "vm-disk-boot")) and dv["status"]["phase"] == "Succeeded" and dv
+    )
     wait_until(lambda: recorder.events and recorder.events[-1][1].get("status", {}).get("phase") == "Succeeded")
     recorder.stop()
 
@@ -106,9 +121,16 @@ def test_disk_imports_through_cdi_phases(apps, core):
     assert "status" not in recorder.events[0][1]
     phases = [obj["status"]["phase"] for _, obj in recorder.events if "status" in obj]
     assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == [
-        "Pending", "ImportScheduled", "ImportInProgress", "Succeeded"]
-    progresses = [obj["status"]["progress"] for _, obj in recorder.events
-                  if obj.get("status", {}).get("phase") == "ImportInProgress"]
+        "Pending",
+        "ImportScheduled",
+        "ImportInProgress",
+        "Succeeded",
+    ]
+    progresses = [
+        obj["status"]["progress"]
+        for _, obj in recorder.events
+        if obj.get("status", {}).get("phase") == "ImportInProgress"
+    ]
     assert all(p.endswith("%") and 0 <= float(p[:-1]) < 100 for p in progresses)
     assert data_volume["status"]["progress"] == "100.0%"
     # The chart's label and annotation only: the app's own labels are never copied.
@@ -154,10 +176,13 @@ def test_private_instance_has_no_service(apps, core):
     assert error.value.status == 404
 
 
-@pytest.mark.parametrize(("spec_change", "message"), [
-    ({"instanceType": "g9.huge"}, "Specified instanceType does not exist in the cluster: g9.huge"),
-    ({"instanceProfile": "beos"}, "Specified profile not exists in cluster: beos"),
-])
+@pytest.mark.parametrize(
+    ("spec_change", "message"),
+    [
+        ({"instanceType": "g9.huge"}, "Specified instanceType does not exist in the cluster: g9.huge"),
+        ({"instanceProfile": "beos"}, "Specified profile not exists in cluster: beos"),
+    ],
+)
 def test_unknown_chart_values_fail_the_helm_install(apps, spec_change, message):
     body = vm_instance("bad", [])
     body["spec"].update(spec_change)
@@ -189,8 +214,9 @@ def test_gpu_exhaustion_leaves_vm_unschedulable_until_gpus_free(apps, core, devc
 
     wait_status(apps, "vm-instance-small", "ErrorUnschedulable")
     message = "0/3 nodes are available: 3 Insufficient nvidia.com/H100_94GB."
-    pod_events = wait_until(lambda: [e for e in core.list_namespaced_event(NS, field_selector="reason=FailedScheduling")
-                                   .items])
+    pod_events = wait_until(
+        lambda: [e for e in core.list_namespaced_event(NS, field_selector="reason=FailedScheduling").items]
+    )
     assert pod_events[0].type == "Warning"
     assert pod_events[0].message.startswith(message)
     assert pod_events[0].involved_object.name.startswith("virt-launcher-vm-instance-small-")
@@ -207,8 +233,9 @@ def test_halting_stops_the_vm_and_releases_its_gpus(apps, core, devcluster):
     create_vm(apps, "batch", gpus=[H100])
     wait_status(apps, "vm-instance-batch", "Running")
 
-    apps.patch_namespaced_custom_object(namespace=NS, name="batch", body={"spec": {"runStrategy": "Halted"}},
-                                        **INSTANCES)
+    apps.patch_namespaced_custom_object(
+        namespace=NS, name="batch", body={"spec": {"runStrategy": "Halted"}}, **INSTANCES
+    )
 
     wait_status(apps, "vm-instance-batch", "Stopped")
     assert core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-batch").items == []
@@ -222,8 +249,13 @@ def test_power_subresources_stop_start_and_restart(apps, api, core):
     first_pod = core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power").items[0]
 
     power(api, "vm-instance-power", "restart")
-    wait_until(lambda: [p for p in core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power")
-                      .items if p.metadata.name != first_pod.metadata.name and p.status.phase == "Running"])
+    wait_until(
+        lambda: [
+            p
+            for p in core.list_namespaced_pod(NS, label_selector="vm.kubevirt.io/name=vm-instance-power").items
+            if p.metadata.name != first_pod.metadata.name and p.status.phase == "Running"
+        ]
+    )
     wait_status(apps, "vm-instance-power", "Running")
 
     power(api, "vm-instance-power", "stop")
@@ -279,10 +311,18 @@ def test_disk_in_use_stays_terminating_until_its_instance_is_gone(apps):
 
 
 def test_legacy_virtual_machine_shape(apps):
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualMachine", "metadata": {"name": "old"},
-            "spec": {"running": True, "instanceType": "u1.medium", "instanceProfile": "ubuntu",
-                     "systemDisk": {"image": "ubuntu", "storage": "20Gi", "storageClass": "replicated"},
-                     "gpus": [{"name": "nvidia.com/AD102GL_L40S"}]}}
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "old"},
+        "spec": {
+            "running": True,
+            "instanceType": "u1.medium",
+            "instanceProfile": "ubuntu",
+            "systemDisk": {"image": "ubuntu", "storage": "20Gi", "storageClass": "replicated"},
+            "gpus": [{"name": "nvidia.com/AD102GL_L40S"}],
+        },
+    }
     apps.create_namespaced_custom_object(namespace=NS, body=body, **LEGACY)
 
     wait_status(apps, "virtual-machine-old", "Running")
@@ -392,8 +432,9 @@ def test_drop_watch_fault_ends_streams_early(apps, devcluster):
     for name in ("w1", "w2", "w3"):
         apps.create_namespaced_custom_object(namespace=NS, body=vm_disk(name), **DISKS)
 
-    response = apps.list_namespaced_custom_object(namespace=NS, watch=True, _preload_content=False,
-                                                  timeout_seconds=5, **DISKS)
+    response = apps.list_namespaced_custom_object(
+        namespace=NS, watch=True, _preload_content=False, timeout_seconds=5, **DISKS
+    )
     started = time.monotonic()
     lines = [line for line in response.read().decode().splitlines() if line]
 

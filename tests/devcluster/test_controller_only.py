@@ -15,11 +15,18 @@ from tests.support.processes import wait_until
 def test_an_api_server_that_is_down_then_back_is_said_once_each(tmp_path):
     cluster = DevCluster(tmp_path / "cluster", token="outage-admin-token")
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "u", "user": {"token": "outage-admin-token"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": cluster.url}}],
+                "users": [{"name": "u", "user": {"token": "outage-admin-token"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
 
     with DevController(tmp_path / "controller", kubeconfig=kubeconfig) as controller:
         time.sleep(1)  # ten passes against nothing

@@ -22,25 +22,45 @@ H100 = "nvidia.com/H100_94GB"
 A100 = "nvidia.com/GA100_A100_PCIE_80GB"
 WORKLOAD = "devcluster.hikube.cloud/workload"
 DEFAULT_COUNTERS = [
-    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_GPU_TEMP",
-    "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
-    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL",
-    "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED",
-    "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
-    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
-    "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
-    "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_PCIE_RX_BYTES",
+    "DCGM_FI_DEV_SM_CLOCK",
+    "DCGM_FI_DEV_MEM_CLOCK",
+    "DCGM_FI_DEV_MEMORY_TEMP",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_MEM_COPY_UTIL",
+    "DCGM_FI_DEV_ENC_UTIL",
+    "DCGM_FI_DEV_DEC_UTIL",
+    "DCGM_FI_DEV_XID_ERRORS",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_RESERVED",
+    "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
+    "DCGM_FI_DEV_VGPU_LICENSE_STATUS",
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+    "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+    "DCGM_FI_PROF_DRAM_ACTIVE",
+    "DCGM_FI_PROF_PCIE_TX_BYTES",
+    "DCGM_FI_PROF_PCIE_RX_BYTES",
 ]
-SAMPLE = re.compile(r'^(?P<name>[A-Z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+SAMPLE = re.compile(r"^(?P<name>[A-Z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 
 
 def running_gpu_vm(apps, devcluster, name, gpus, workload="training"):
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk(f"{name}-system"), **DISKS)
     apps.create_namespaced_custom_object(
-        namespace=NS, body=vm_instance(name, [f"{name}-system"], gpus=gpus, annotations={WORKLOAD: workload}),
-        **INSTANCES)
-    wait_until(lambda: f"/metrics/{NS}/{name}" in devcluster.state()["exporters"]["targets"],
-             message=f"{name}'s exporter")
+        namespace=NS,
+        body=vm_instance(name, [f"{name}-system"], gpus=gpus, annotations={WORKLOAD: workload}),
+        **INSTANCES,
+    )
+    wait_until(
+        lambda: f"/metrics/{NS}/{name}" in devcluster.state()["exporters"]["targets"], message=f"{name}'s exporter"
+    )
 
 
 def scrape(devcluster, name):
@@ -80,8 +100,7 @@ def test_exposition_has_default_counters_one_series_per_gpu(apps, devcluster):
     assert all(re.fullmatch(r"GPU-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", label["UUID"]) for label in labels)
     assert labels[0]["UUID"] != labels[1]["UUID"]
     assert [label["device"] for label in labels] == ["nvidia0", "nvidia1"]
-    assert set(labels[0]) == {"gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname",
-                              "DCGM_FI_DRIVER_VERSION"}
+    assert set(labels[0]) == {"gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION"}
 
 
 def test_training_profile_is_busy_and_memory_adds_up(apps, devcluster):
@@ -150,26 +169,39 @@ def test_file_sd_lists_running_gpu_vms_only(apps, devcluster):
     running_gpu_vm(apps, devcluster, "train", [H100])
     apps.create_namespaced_custom_object(namespace=NS, body=vm_disk("cpu-system"), **DISKS)
     apps.create_namespaced_custom_object(namespace=NS, body=vm_instance("cpu", ["cpu-system"]), **INSTANCES)
-    wait_until(lambda: any(vm["metadata"]["name"] == "vm-instance-cpu"
-                         and vm.get("status", {}).get("printableStatus") == "Running"
-                         for vm in apps.list_namespaced_custom_object(
-                             group="kubevirt.io", version="v1", plural="virtualmachines", namespace=NS)["items"]),
-             message="the CPU-only VM to run")
+    wait_until(
+        lambda: any(
+            vm["metadata"]["name"] == "vm-instance-cpu" and vm.get("status", {}).get("printableStatus") == "Running"
+            for vm in apps.list_namespaced_custom_object(
+                group="kubevirt.io", version="v1", plural="virtualmachines", namespace=NS
+            )["items"]
+        ),
+        message="the CPU-only VM to run",
+    )
 
     groups = json.loads(devcluster.file_sd.read_text())
-    assert groups == [{"targets": [devcluster.exporter_url.removeprefix("http://")],
-                       "labels": {"__metrics_path__": f"/metrics/{NS}/train", "namespace": NS, "vm": "train"}}]
+    assert groups == [
+        {
+            "targets": [devcluster.exporter_url.removeprefix("http://")],
+            "labels": {"__metrics_path__": f"/metrics/{NS}/train", "namespace": NS, "vm": "train"},
+        }
+    ]
 
-    apps.patch_namespaced_custom_object(namespace=NS, name="train", body={"spec": {"runStrategy": "Halted"}},
-                                        **INSTANCES)
+    apps.patch_namespaced_custom_object(
+        namespace=NS, name="train", body={"spec": {"runStrategy": "Halted"}}, **INSTANCES
+    )
     wait_until(lambda: json.loads(devcluster.file_sd.read_text()) == [], message="the target to go away")
 
 
 @pytest.mark.prometheus
 def test_real_prometheus_scrapes_the_simulated_guests(apps, devcluster, tmp_path):
     running_gpu_vm(apps, devcluster, "train", [H100, H100])
-    scrape_config = {"job_name": "dcgm-exporter", "scrape_interval": "1s", "scrape_timeout": "1s",
-                     "file_sd_configs": [{"files": [str(devcluster.file_sd)], "refresh_interval": "1s"}]}
+    scrape_config = {
+        "job_name": "dcgm-exporter",
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "file_sd_configs": [{"files": [str(devcluster.file_sd)], "refresh_interval": "1s"}],
+    }
 
     with PrometheusServer(tmp_path, scrape_configs=[scrape_config]) as prometheus:
         query = urllib.parse.urlencode({"query": f'DCGM_FI_DEV_GPU_UTIL{{namespace="{NS}",vm="train"}}'})
@@ -197,7 +229,17 @@ def test_the_demos_history_labels_a_gpu_as_its_live_exporter_does(apps, devclust
     live = [labels for name, labels, _ in samples(scrape(devcluster, "train")) if name == "DCGM_FI_DEV_GPU_UTIL"]
 
     history = [
-        dcgm_history.Gpu(NS, "train", index=index, uuid=live_gpu_uuid(NS, "train", index), model="NVIDIA H100 NVL",
-                         total_mib=95830, dcp=True, instance="127.0.0.1:8002", hostname="vm-instance-train").labels()
-        for index in range(2)]
+        dcgm_history.Gpu(
+            NS,
+            "train",
+            index=index,
+            uuid=live_gpu_uuid(NS, "train", index),
+            model="NVIDIA H100 NVL",
+            total_mib=95830,
+            dcp=True,
+            instance="127.0.0.1:8002",
+            hostname="vm-instance-train",
+        ).labels()
+        for index in range(2)
+    ]
     assert [{key: labels[key] for key in live[0]} for labels in history] == live

@@ -28,8 +28,11 @@ from tests.support.processes import wait_until
 NS = "tenant-a"
 H100 = "nvidia.com/H100_94GB"
 QUOTA_KEY = f"requests.{H100}"
-APPLICATION_LABELS = ("apps.cozystack.io/application.group", "apps.cozystack.io/application.kind",
-                      "apps.cozystack.io/application.name")
+APPLICATION_LABELS = (
+    "apps.cozystack.io/application.group",
+    "apps.cozystack.io/application.kind",
+    "apps.cozystack.io/application.name",
+)
 
 
 def pods_of(core, vm_name):
@@ -38,6 +41,7 @@ def pods_of(core, vm_name):
 
 # -- the status subresource -----------------------------------------------------------------------------------
 
+
 def test_status_sent_on_create_or_update_is_dropped_and_the_subresource_writes_only_status(apps, devcluster):
     devcluster.faults(paused=True)
     body = vm_disk("boot")
@@ -45,9 +49,14 @@ def test_status_sent_on_create_or_update_is_dropped_and_the_subresource_writes_o
 
     created = apps.create_namespaced_custom_object(namespace=NS, body=body, **DISKS)
     written = apps.patch_namespaced_custom_object_status(
-        namespace=NS, name="boot", body={"status": {"phase": "Pending"}, "spec": {"storage": "99Gi"}}, **DISKS)
-    replaced = apps.replace_namespaced_custom_object(namespace=NS, name="boot", body={
-        **written, "spec": {**written["spec"], "storage": "30Gi"}, "status": {"phase": "Failed"}}, **DISKS)
+        namespace=NS, name="boot", body={"status": {"phase": "Pending"}, "spec": {"storage": "99Gi"}}, **DISKS
+    )
+    replaced = apps.replace_namespaced_custom_object(
+        namespace=NS,
+        name="boot",
+        body={**written, "spec": {**written["spec"], "storage": "30Gi"}, "status": {"phase": "Failed"}},
+        **DISKS,
+    )
 
     assert "status" not in created
     assert written["status"] == {"phase": "Pending"} and written["spec"]["storage"] == "20Gi"
@@ -62,8 +71,9 @@ def test_a_tenant_may_not_write_status(devcluster):
     tenant.create_namespaced_custom_object(namespace=NS, body=vm_disk("boot"), **DISKS)
 
     with pytest.raises(ApiException) as error:
-        tenant.patch_namespaced_custom_object_status(namespace=NS, name="boot", body={"status": {"phase": "x"}},
-                                                     **DISKS)
+        tenant.patch_namespaced_custom_object_status(
+            namespace=NS, name="boot", body={"status": {"phase": "x"}}, **DISKS
+        )
 
     assert error.value.status == 403
     assert 'cannot patch resource "vmdisks/status"' in json.loads(error.value.body)["message"]
@@ -85,6 +95,7 @@ def test_children_appear_without_status_until_their_controller_writes_one(apps):
 
 # -- releases fail, then succeed once the cause is gone -----------------------------------------------------------
 
+
 def test_a_release_with_an_unknown_instance_type_succeeds_once_it_is_fixed(apps):
     create_vm(apps, "typo", instance_type="u1.mediun")
     failed = wait_until(lambda: (c := condition(get(apps, INSTANCES, "typo"), "Ready")).get("status") == "False" and c)
@@ -92,8 +103,9 @@ def test_a_release_with_an_unknown_instance_type_succeeds_once_it_is_fixed(apps)
     assert failed["message"].endswith("Specified instanceType does not exist in the cluster: u1.mediun")
     assert get(apps, KUBEVIRT_VMS, "vm-instance-typo") is None
 
-    apps.patch_namespaced_custom_object(namespace=NS, name="typo", body={"spec": {"instanceType": "u1.medium"}},
-                                        **INSTANCES)
+    apps.patch_namespaced_custom_object(
+        namespace=NS, name="typo", body={"spec": {"instanceType": "u1.medium"}}, **INSTANCES
+    )
 
     wait_status(apps, "vm-instance-typo", "Running")
     assert condition(get(apps, INSTANCES, "typo"), "Ready")["reason"] == "UpgradeSucceeded"
@@ -101,10 +113,19 @@ def test_a_release_with_an_unknown_instance_type_succeeds_once_it_is_fixed(apps)
 
 # -- switches ---------------------------------------------------------------------------------------------------
 
+
 def legacy(name, running=True):
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualMachine", "metadata": {"name": name},
-            "spec": {"running": running, "instanceType": "u1.medium", "instanceProfile": "ubuntu",
-                     "systemDisk": {"image": "ubuntu", "storage": "20Gi", "storageClass": "replicated"}}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name},
+        "spec": {
+            "running": running,
+            "instanceType": "u1.medium",
+            "instanceProfile": "ubuntu",
+            "systemDisk": {"image": "ubuntu", "storage": "20Gi", "storageClass": "replicated"},
+        },
+    }
 
 
 @pytest.mark.parametrize(("ignored", "expected"), [(False, "Stopped"), (True, "Running")])
@@ -120,8 +141,7 @@ def test_the_legacy_running_quirk_keeps_the_vm_as_it_was(apps, devcluster, ignor
     if expected == "Stopped":
         wait_status(apps, "virtual-machine-old", "Stopped")
     assert printable_status(apps, "virtual-machine-old") == expected
-    assert get(apps, KUBEVIRT_VMS, "virtual-machine-old")["spec"]["runStrategy"] == (
-        "Always" if ignored else "Halted")
+    assert get(apps, KUBEVIRT_VMS, "virtual-machine-old")["spec"]["runStrategy"] == ("Always" if ignored else "Halted")
 
 
 @pytest.mark.parametrize("switched_on", [False, True])
@@ -136,7 +156,8 @@ def test_pods_carry_the_application_labels_only_behind_their_switch(apps, core, 
         assert {key: labels.get(key) for key in APPLICATION_LABELS} == {
             "apps.cozystack.io/application.group": "apps.cozystack.io",
             "apps.cozystack.io/application.kind": "VMInstance",
-            "apps.cozystack.io/application.name": "labelled"}
+            "apps.cozystack.io/application.name": "labelled",
+        }
     else:
         assert not set(APPLICATION_LABELS) & set(labels)
 
@@ -151,14 +172,17 @@ def test_switches_are_refused_unless_true_or_false(devcluster):
 
 # -- nodes and the tenant quota --------------------------------------------------------------------------------
 
+
 def test_nodes_offer_the_gpu_inventory(core, devcluster):
     nodes = core.list_node().items
 
     assert [node.metadata.name for node in nodes] == ["node-1", "node-2", "node-3"]
     # The shared cluster has H100=2,A100=4,L40S=1, spread over the nodes.
     assert [node.status.allocatable.get(H100) for node in nodes] == ["1", "1", "0"]
-    totals = {resource: sum(int(node.status.allocatable.get(resource, 0)) for node in nodes)
-              for resource in (H100, "nvidia.com/GA100_A100_PCIE_80GB", "nvidia.com/AD102GL_L40S")}
+    totals = {
+        resource: sum(int(node.status.allocatable.get(resource, 0)) for node in nodes)
+        for resource in (H100, "nvidia.com/GA100_A100_PCIE_80GB", "nvidia.com/AD102GL_L40S")
+    }
     assert totals == {H100: 2, "nvidia.com/GA100_A100_PCIE_80GB": 4, "nvidia.com/AD102GL_L40S": 1}
     assert all(node.status.capacity == node.status.allocatable for node in nodes)
     assert all(c.type == "Ready" and c.status == "True" for node in nodes for c in node.status.conditions)
@@ -171,7 +195,8 @@ def test_nodes_are_forbidden_to_a_tenant(devcluster):
     assert error.value.status == 403
     assert json.loads(error.value.body)["message"] == (
         'nodes is forbidden: User "system:serviceaccount:tenant-a:portal" cannot list resource "nodes" in API group "" '
-        "at the cluster scope")
+        "at the cluster scope"
+    )
 
 
 def used_h100(core, namespace=NS):
@@ -181,16 +206,20 @@ def used_h100(core, namespace=NS):
 
 def test_the_tenant_quota_counts_what_running_vms_request(apps, core):
     quota = core.read_namespaced_resource_quota("tenant-quota", NS)
-    assert quota.spec.hard == {QUOTA_KEY: "4", "requests.nvidia.com/GA100_A100_PCIE_80GB": "8",
-                               "requests.nvidia.com/AD102GL_L40S": "2"}
+    assert quota.spec.hard == {
+        QUOTA_KEY: "4",
+        "requests.nvidia.com/GA100_A100_PCIE_80GB": "8",
+        "requests.nvidia.com/AD102GL_L40S": "2",
+    }
     assert quota.status.hard == quota.spec.hard and used_h100(core) == "0"
 
     create_vm(apps, "holder", gpus=[H100])
     wait_status(apps, "vm-instance-holder", "Running")
     assert used_h100(core) == "1"
 
-    apps.patch_namespaced_custom_object(namespace=NS, name="holder", body={"spec": {"runStrategy": "Halted"}},
-                                        **INSTANCES)
+    apps.patch_namespaced_custom_object(
+        namespace=NS, name="holder", body={"spec": {"runStrategy": "Halted"}}, **INSTANCES
+    )
     wait_status(apps, "vm-instance-holder", "Stopped")
     assert used_h100(core) == "0"
 
@@ -202,13 +231,17 @@ def test_a_full_tenant_quota_refuses_the_pod_and_the_vm_waits(apps, core, devclu
     wait_status(apps, "vm-instance-first", "Running")
 
     create_vm(apps, "second", gpus=[H100])
-    refused = wait_until(lambda: condition(get(apps, KUBEVIRT_VMS, "vm-instance-second"), "Synchronized"),
-                       message="the pod of the second VM to be refused")
+    refused = wait_until(
+        lambda: condition(get(apps, KUBEVIRT_VMS, "vm-instance-second"), "Synchronized"),
+        message="the pod of the second VM to be refused",
+    )
 
     assert printable_status(apps, "vm-instance-second") == "Starting"
     assert refused["message"].startswith('pods "virt-launcher-vm-instance-second-')
-    assert refused["message"].endswith(f"is forbidden: exceeded quota: tenant-quota, requested: {QUOTA_KEY}=1, "
-                                       f"used: {QUOTA_KEY}=1, limited: {QUOTA_KEY}=1")
+    assert refused["message"].endswith(
+        f"is forbidden: exceeded quota: tenant-quota, requested: {QUOTA_KEY}=1, "
+        f"used: {QUOTA_KEY}=1, limited: {QUOTA_KEY}=1"
+    )
     assert pods_of(core, "vm-instance-second") == []
     assert devcluster.state()["controller"]["gpus"][H100]["free"] == 1
 

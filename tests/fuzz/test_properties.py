@@ -35,17 +35,33 @@ def examples(name: str) -> int:
 
 # --- Strategies ---------------------------------------------------------------------------------
 
-JUNK = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                    max_leaves=6)
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,45}", fullmatch=True) | st.text(max_size=50)
-QUANTITIES = st.sampled_from(["1Gi", "200Gi", "1Ti", "0.5Ti", "1.5Gi", "100", "0Gi", "-5Gi", "16Ti", "17Ti", "1e3Gi",
-                              "1P", "10G", ""]) | st.integers(-5, 10**6) | st.text(max_size=10)
+QUANTITIES = (
+    st.sampled_from(
+        ["1Gi", "200Gi", "1Ti", "0.5Ti", "1.5Gi", "100", "0Gi", "-5Gi", "16Ti", "17Ti", "1e3Gi", "1P", "10G", ""]
+    )
+    | st.integers(-5, 10**6)
+    | st.text(max_size=10)
+)
 STORAGE_CLASSES = st.sampled_from([item["name"] for item in catalogue_data.STORAGE_CLASSES]) | st.text(max_size=12)
 SOFTWARE = st.sampled_from([block["slug"] for block in catalogue_data.SOFTWARE_BLOCKS]) | st.text(max_size=12)
-CLOUD_CONFIGS = st.sampled_from([
-    "", "packages: [htop]\n", "#cloud-config\nruncmd: [ls]\n", "users: []\n", "x: [",
-    "write_files: [{path: /etc/x, content: y}]\n", "- a list\n", "ssh_authorized_keys: [k]"])
+CLOUD_CONFIGS = st.sampled_from(
+    [
+        "",
+        "packages: [htop]\n",
+        "#cloud-config\nruncmd: [ls]\n",
+        "users: []\n",
+        "x: [",
+        "write_files: [{path: /etc/x, content: y}]\n",
+        "- a list\n",
+        "ssh_authorized_keys: [k]",
+    ]
+)
 
 
 def maybe(valid, key: str):
@@ -53,27 +69,39 @@ def maybe(valid, key: str):
     return st.one_of(st.just(base_document(ED25519_KEY)[key]), valid, JUNK, st.just(None))
 
 
-DOCUMENTS = st.fixed_dictionaries({}, optional={
-    "name": maybe(NAMES, "name"),
-    "team": maybe(st.just("research"), "team"),
-    "instance_type": maybe(st.sampled_from(sorted(CATALOGUE.instance_types)), "instance_type"),
-    "gpu_model": maybe(st.sampled_from(sorted(CATALOGUE.gpu_models)), "gpu_model"),
-    "image": maybe(st.sampled_from(sorted(CATALOGUE.images)), "image"),
-    "system_disk": maybe(st.fixed_dictionaries({"size": QUANTITIES, "storage_class": STORAGE_CLASSES}), "system_disk"),
-    "disks": maybe(st.lists(st.fixed_dictionaries({"name": NAMES, "size": QUANTITIES},
-                                                  optional={"storage_class": STORAGE_CLASSES}), max_size=3), "disks"),
-    "public_ports": maybe(st.lists(st.integers(-1, 70_000), max_size=4), "public_ports"),
-    "ssh_keys": maybe(st.lists(st.sampled_from([ED25519_KEY, "ssh-rsa AAAA", ""]) | st.text(max_size=20),
-                               max_size=2), "ssh_keys"),
-    "software": maybe(st.lists(SOFTWARE, max_size=4), "software"),
-    "cloud_config": maybe(CLOUD_CONFIGS, "cloud_config"),
-    "network": maybe(st.sampled_from(["gpu-interconnect", "", "other"]), "network"),
-    "justification": maybe(st.text(max_size=40), "justification"),
-    "unknown_key": JUNK,
-}).map(lambda document: {**{"name": "train-1", "team": "research"}, **document})
+DOCUMENTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": maybe(NAMES, "name"),
+        "team": maybe(st.just("research"), "team"),
+        "instance_type": maybe(st.sampled_from(sorted(CATALOGUE.instance_types)), "instance_type"),
+        "gpu_model": maybe(st.sampled_from(sorted(CATALOGUE.gpu_models)), "gpu_model"),
+        "image": maybe(st.sampled_from(sorted(CATALOGUE.images)), "image"),
+        "system_disk": maybe(
+            st.fixed_dictionaries({"size": QUANTITIES, "storage_class": STORAGE_CLASSES}), "system_disk"
+        ),
+        "disks": maybe(
+            st.lists(
+                st.fixed_dictionaries({"name": NAMES, "size": QUANTITIES}, optional={"storage_class": STORAGE_CLASSES}),
+                max_size=3,
+            ),
+            "disks",
+        ),
+        "public_ports": maybe(st.lists(st.integers(-1, 70_000), max_size=4), "public_ports"),
+        "ssh_keys": maybe(
+            st.lists(st.sampled_from([ED25519_KEY, "ssh-rsa AAAA", ""]) | st.text(max_size=20), max_size=2), "ssh_keys"
+        ),
+        "software": maybe(st.lists(SOFTWARE, max_size=4), "software"),
+        "cloud_config": maybe(CLOUD_CONFIGS, "cloud_config"),
+        "network": maybe(st.sampled_from(["gpu-interconnect", "", "other"]), "network"),
+        "justification": maybe(st.text(max_size=40), "justification"),
+        "unknown_key": JUNK,
+    },
+).map(lambda document: {**{"name": "train-1", "team": "research"}, **document})
 
 
 # --- The spec rules -----------------------------------------------------------------------------
+
 
 @settings(max_examples=examples("spec"))
 @given(document=DOCUMENTS, api_shape=st.sampled_from(API_SHAPES))
@@ -96,8 +124,16 @@ DATETIMES = st.datetimes().map(lambda moment: moment.strftime("%Y-%m-%dT%H:%M"))
 
 
 @settings(max_examples=examples("range_form"))
-@given(data=st.fixed_dictionaries({}, optional={"range": st.sampled_from(["1h", "6h", "24h", "7d", "custom"])
-                                                | st.text(max_size=8), "start": DATETIMES, "end": DATETIMES}))
+@given(
+    data=st.fixed_dictionaries(
+        {},
+        optional={
+            "range": st.sampled_from(["1h", "6h", "24h", "7d", "custom"]) | st.text(max_size=8),
+            "start": DATETIMES,
+            "end": DATETIMES,
+        },
+    )
+)
 def test_the_chart_range_is_always_a_sane_window(data):
     now = timezone.now()
     form = RangeForm(data, now=now)
@@ -107,6 +143,7 @@ def test_the_chart_range_is_always_a_sane_window(data):
 
 
 # --- Pages: no 500, no row written on an error --------------------------------------------------
+
 
 def logged_in(user, headers=None) -> Client:
     client = Client(headers=headers)
@@ -125,8 +162,13 @@ def world(make_user, settings):
     admin = make_user("root", is_superuser=True, is_staff=True)
     vm = make_vm(team=team, owner=member, name="train-1", external_ip="203.0.113.7")
     htmx = {"HX-Request": "true"}
-    return {"member": logged_in(member), "admin": logged_in(admin), "member_htmx": logged_in(member, htmx),
-            "admin_htmx": logged_in(admin, htmx), "vm": vm}
+    return {
+        "member": logged_in(member),
+        "admin": logged_in(admin),
+        "member_htmx": logged_in(member, htmx),
+        "admin_htmx": logged_in(admin, htmx),
+        "vm": vm,
+    }
 
 
 def rows() -> tuple[int, int, int]:
@@ -143,12 +185,48 @@ def answer(client, method, url, data):
     return response, changed
 
 
-FORM_VALUES = st.text(max_size=30) | st.sampled_from(["", "0", "-1", "1", "10", "99999999999999999999", "g1.large",
-                                                      "L40S", "H100", "ubuntu", "replicated", "research", "train-2",
-                                                      "2099-01-01T10:00", ED25519_KEY, "22, 80", "submit"])
-REQUEST_FIELDS = ["team", "preset", "name", "instance_type", "gpu_model", "image", "system_disk_size",
-                  "system_disk_class", "disk_name", "disk_size", "disk_class", "public_ports", "ssh_keys", "software",
-                  "cloud_config", "network", "justification", "lease_ends_at", "action"]
+FORM_VALUES = st.text(max_size=30) | st.sampled_from(
+    [
+        "",
+        "0",
+        "-1",
+        "1",
+        "10",
+        "99999999999999999999",
+        "g1.large",
+        "L40S",
+        "H100",
+        "ubuntu",
+        "replicated",
+        "research",
+        "train-2",
+        "2099-01-01T10:00",
+        ED25519_KEY,
+        "22, 80",
+        "submit",
+    ]
+)
+REQUEST_FIELDS = [
+    "team",
+    "preset",
+    "name",
+    "instance_type",
+    "gpu_model",
+    "image",
+    "system_disk_size",
+    "system_disk_class",
+    "disk_name",
+    "disk_size",
+    "disk_class",
+    "public_ports",
+    "ssh_keys",
+    "software",
+    "cloud_config",
+    "network",
+    "justification",
+    "lease_ends_at",
+    "action",
+]
 
 
 @settings(max_examples=examples("request_form"), **DB_SETTINGS)
@@ -161,26 +239,68 @@ def test_the_request_form_never_fails_and_writes_only_a_valid_request(world, dat
 
 
 @settings(max_examples=examples("chart"), **DB_SETTINGS)
-@given(key=st.sampled_from(["gpu_util", "power", "fb_used", "nope"]),
-       params=st.dictionaries(st.sampled_from(["range", "start", "end", "width"]), DATETIMES | FORM_VALUES))
+@given(
+    key=st.sampled_from(["gpu_util", "power", "fb_used", "nope"]),
+    params=st.dictionaries(st.sampled_from(["range", "start", "end", "width"]), DATETIMES | FORM_VALUES),
+)
 def test_chart_panels_answer_any_range(world, key, params):
     response, changed = answer(world["member"], "get", reverse("vm_gpu_panel", args=[world["vm"].pk, key]), params)
     assert response.status_code in (200, 404, 503) and not changed
 
 
-QUERY_KEYS = ["range", "start", "end", "width", "page", "poll", "preset", "sort", "dir", "format", "table", "team",
-              "state", "gpu_model", "mine", "month", "kind", "actor", "q", "since", "until", "x"]
-PAGES = ["home", "vm_list", "vm_request", "vm_detail", "vm_gpus", "vm_gpu_energy", "vm_manifests", "fleet", "gpu_hours",
-         "audit_log", "approval_queue", "login"]
+QUERY_KEYS = [
+    "range",
+    "start",
+    "end",
+    "width",
+    "page",
+    "poll",
+    "preset",
+    "sort",
+    "dir",
+    "format",
+    "table",
+    "team",
+    "state",
+    "gpu_model",
+    "mine",
+    "month",
+    "kind",
+    "actor",
+    "q",
+    "since",
+    "until",
+    "x",
+]
+PAGES = [
+    "home",
+    "vm_list",
+    "vm_request",
+    "vm_detail",
+    "vm_gpus",
+    "vm_gpu_energy",
+    "vm_manifests",
+    "fleet",
+    "gpu_hours",
+    "audit_log",
+    "approval_queue",
+    "login",
+]
 
 
 @settings(max_examples=examples("query"), **DB_SETTINGS)
-@given(page=st.sampled_from(PAGES), params=st.dictionaries(st.sampled_from(QUERY_KEYS), FORM_VALUES | DATETIMES),
-       htmx=st.booleans())
+@given(
+    page=st.sampled_from(PAGES),
+    params=st.dictionaries(st.sampled_from(QUERY_KEYS), FORM_VALUES | DATETIMES),
+    htmx=st.booleans(),
+)
 def test_no_query_parameter_breaks_a_page(world, page, params, htmx):
     client = world[("admin" if page in ("audit_log", "approval_queue") else "member") + ("_htmx" if htmx else "")]
-    url = reverse(page, args=[world["vm"].pk]) if page.startswith("vm_") and page not in ("vm_list", "vm_request") \
+    url = (
+        reverse(page, args=[world["vm"].pk])
+        if page.startswith("vm_") and page not in ("vm_list", "vm_request")
         else reverse(page)
+    )
     response, changed = answer(client, "get", url, params)
     assert response.status_code in (200, 286, 302, 422), (page, params, response.status_code)
     if page != "vm_manifests":  # reading another team's manifests is audited; here the reader is a manager

@@ -33,19 +33,54 @@ NEVER_INSTALLED = ("tenant-gamma", "no-exporter")
 CRAFTED = ("tenant-beta", 'we"ird\\{vm}\nnäme 🚀')
 
 TRAINING_GPUS = tuple(
-    Gpu(*TRAINING, index=i, uuid=f"GPU-5f2c9a1e-7b3d-4c8e-9a61-0d2b3e4f5a6{i}", model="NVIDIA H100 80GB HBM3",
-        total_mib=81559, dcp=True, instance="10.244.1.17:9400")
+    Gpu(
+        *TRAINING,
+        index=i,
+        uuid=f"GPU-5f2c9a1e-7b3d-4c8e-9a61-0d2b3e4f5a6{i}",
+        model="NVIDIA H100 80GB HBM3",
+        total_mib=81559,
+        dcp=True,
+        instance="10.244.1.17:9400",
+    )
     for i in range(2)
 )
-INFERENCE_GPU = Gpu(*INFERENCE, index=0, uuid="GPU-0a1b2c3d-4e5f-6789-abcd-ef0123456789", model="NVIDIA L40S",
-                    total_mib=46068, dcp=True, instance="10.244.2.5:9400")
+INFERENCE_GPU = Gpu(
+    *INFERENCE,
+    index=0,
+    uuid="GPU-0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+    model="NVIDIA L40S",
+    total_mib=46068,
+    dcp=True,
+    instance="10.244.2.5:9400",
+)
 # No DCP fields: the profiling module is unavailable for this GPU, so those series never exist.
-IDLE_GPU = Gpu(*IDLE, index=0, uuid="GPU-9e8d7c6b-5a49-3827-1605-f4e3d2c1b0a9", model="NVIDIA A10",
-               total_mib=23028, dcp=False, instance="10.244.3.9:9400")
-EXPORTER_DOWN_GPU = Gpu(*EXPORTER_DOWN, index=0, uuid="GPU-11111111-2222-3333-4444-555555555555",
-                        model="NVIDIA L40S", total_mib=46068, dcp=True, instance="10.244.4.2:9400")
-CRAFTED_GPU = Gpu(*CRAFTED, index=0, uuid="GPU-abcdefab-cdef-abcd-efab-cdefabcdefab", model="NVIDIA L40S",
-                  total_mib=46068, dcp=True, instance="10.244.5.3:9400")
+IDLE_GPU = Gpu(
+    *IDLE,
+    index=0,
+    uuid="GPU-9e8d7c6b-5a49-3827-1605-f4e3d2c1b0a9",
+    model="NVIDIA A10",
+    total_mib=23028,
+    dcp=False,
+    instance="10.244.3.9:9400",
+)
+EXPORTER_DOWN_GPU = Gpu(
+    *EXPORTER_DOWN,
+    index=0,
+    uuid="GPU-11111111-2222-3333-4444-555555555555",
+    model="NVIDIA L40S",
+    total_mib=46068,
+    dcp=True,
+    instance="10.244.4.2:9400",
+)
+CRAFTED_GPU = Gpu(
+    *CRAFTED,
+    index=0,
+    uuid="GPU-abcdefab-cdef-abcd-efab-cdefabcdefab",
+    model="NVIDIA L40S",
+    total_mib=46068,
+    dcp=True,
+    instance="10.244.5.3:9400",
+)
 
 WEEK_PLUS = 7 * DAY + 2 * HOUR
 REBOOT_AGO = 5 * HOUR
@@ -66,8 +101,17 @@ def build_fleet(now: float) -> Fleet:
     training_grid = [t for t in week if not reboot_start <= t < reboot_start + REBOOT_GAP]
     for gpu in TRAINING_GPUS:
         util = training_util(rng, training_grid, fleet.end_grid)
-        add_gpu(fleet, rng, gpu, util_grid=training_grid, util=util, idle_watts=70, watts_per_percent=6.2,
-                 fb_used_mib=61440, power_grid=[t for t in training_grid if t > fleet.end_grid - DAY])
+        add_gpu(
+            fleet,
+            rng,
+            gpu,
+            util_grid=training_grid,
+            util=util,
+            idle_watts=70,
+            watts_per_percent=6.2,
+            fb_used_mib=61440,
+            power_grid=[t for t in training_grid if t > fleet.end_grid - DAY],
+        )
         add_up(fleet, gpu, [(t, 1.0) for t in fleet.grid(DETAIL_SPAN)])
     # One garbage utilisation sample, as DCGM sometimes reports, set after the other fields
     # were derived from the real load.
@@ -77,12 +121,30 @@ def build_fleet(now: float) -> Fleet:
 
     # A week of utilisation for the idle policy; power and energy for a day keep the backfill short.
     day = fleet.grid(DAY)
-    add_gpu(fleet, rng, INFERENCE_GPU, util_grid=day, util=bursty_util(rng, day), idle_watts=35,
-             watts_per_percent=2.8, fb_used_mib=18432, power_grid=day)
+    add_gpu(
+        fleet,
+        rng,
+        INFERENCE_GPU,
+        util_grid=day,
+        util=bursty_util(rng, day),
+        idle_watts=35,
+        watts_per_percent=2.8,
+        fb_used_mib=18432,
+        power_grid=day,
+    )
     add_up(fleet, INFERENCE_GPU, [(t, 1.0) for t in fleet.grid(DETAIL_SPAN)])
 
-    add_gpu(fleet, rng, IDLE_GPU, util_grid=week, util=idle_util(rng, week), idle_watts=16,
-             watts_per_percent=1.2, fb_used_mib=3, power_grid=day)
+    add_gpu(
+        fleet,
+        rng,
+        IDLE_GPU,
+        util_grid=week,
+        util=idle_util(rng, week),
+        idle_watts=16,
+        watts_per_percent=1.2,
+        fb_used_mib=3,
+        power_grid=day,
+    )
     add_up(fleet, IDLE_GPU, [(t, 1.0) for t in fleet.grid(DETAIL_SPAN)])
 
     stopped_at = fleet.end_grid - EXPORTER_DOWN_FOR

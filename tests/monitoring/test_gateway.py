@@ -49,8 +49,7 @@ class FakePrometheus:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         # A short poll keeps shutdown() from waiting half a second per test.
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -103,9 +102,16 @@ def test_server_errors_are_retried_a_bounded_number_of_times():
     assert elapsed < 1  # backoff 0.1 s then 0.2 s
 
 
-@pytest.mark.parametrize("status, kind", [(400, prometheus.BAD_QUERY), (422, prometheus.BAD_QUERY),
-                                          (401, prometheus.AUTH), (403, prometheus.AUTH),
-                                          (404, prometheus.SERVER)])
+@pytest.mark.parametrize(
+    "status, kind",
+    [
+        (400, prometheus.BAD_QUERY),
+        (422, prometheus.BAD_QUERY),
+        (401, prometheus.AUTH),
+        (403, prometheus.AUTH),
+        (404, prometheus.SERVER),
+    ],
+)
 def test_client_errors_are_not_retried(status, kind):
     body = {"status": "error", "errorType": "bad_data", "error": "nope"}
     with FakePrometheus(status=status, body=body) as fake:
@@ -141,10 +147,16 @@ def test_bearer_token_and_basic_auth_are_sent():
 
 
 def test_results_become_series():
-    body = {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": {"vm": "a"}, "value": [1700000000.5, "42.5"]},
-        {"metric": {"vm": "b"}, "value": [1700000000.5, "NaN"]},
-    ]}}
+    body = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"vm": "a"}, "value": [1700000000.5, "42.5"]},
+                {"metric": {"vm": "b"}, "value": [1700000000.5, "NaN"]},
+            ],
+        },
+    }
     with FakePrometheus(body=body) as fake:
         series = PrometheusGateway(Config(url=fake.url)).instant("x", at=datetime(2023, 11, 14, tzinfo=UTC))
     assert series[0] == Series(labels={"vm": "a"}, points=[(1700000000.5, 42.5)])
@@ -176,8 +188,13 @@ def test_capture_queries_sees_every_gateway():
 
 
 def test_config_from_settings_defaults(settings):
-    for name in ("PROMETHEUS_RETRIES", "PROMETHEUS_BEARER_TOKEN", "MONITORING_VM_LABEL",
-                 "MONITORING_EXPORTER_JOB", "PROMETHEUS_SCRAPE_INTERVAL_SECONDS"):
+    for name in (
+        "PROMETHEUS_RETRIES",
+        "PROMETHEUS_BEARER_TOKEN",
+        "MONITORING_VM_LABEL",
+        "MONITORING_EXPORTER_JOB",
+        "PROMETHEUS_SCRAPE_INTERVAL_SECONDS",
+    ):
         if hasattr(settings, name):
             delattr(settings, name)
     settings.PROMETHEUS_URL = "http://prometheus:9090"
@@ -196,7 +213,11 @@ def test_config_from_settings_overrides(settings):
     settings.MONITORING_EXPORTER_JOB = ""
     config = prometheus.config_from_settings()
     assert (config.retries, config.bearer_token, config.scrape_interval_seconds, config.exporter_job) == (
-        0, "t", 15, "")
+        0,
+        "t",
+        15,
+        "",
+    )
     assert config.labels == promql.LabelNames(namespace="kubernetes_namespace", vm="kubevirt_vm")
     settings.MONITORING_VM_LABEL = "vm-name"
     with pytest.raises(ValueError):
@@ -206,10 +227,14 @@ def test_config_from_settings_overrides(settings):
 def test_chart_data_aligns_gpus_on_one_time_axis():
     start, step = 1_700_000_040.0, 60
     series = [
-        Series({"UUID": "GPU-b", "gpu": "1", "modelName": "H100"},
-               [(start, 10.0), (start + 120, 30.0), (start + 180, float("nan"))]),
-        Series({"UUID": "GPU-a", "gpu": "0", "modelName": "H100"},
-               [(start + 60, 5.0), (start + 120, 7.0), (start + 180, 9.0)]),
+        Series(
+            {"UUID": "GPU-b", "gpu": "1", "modelName": "H100"},
+            [(start, 10.0), (start + 120, 30.0), (start + 180, float("nan"))],
+        ),
+        Series(
+            {"UUID": "GPU-a", "gpu": "0", "modelName": "H100"},
+            [(start + 60, 5.0), (start + 120, 7.0), (start + 180, 9.0)],
+        ),
     ]
     chart = chart_data(series, start=start, end=start + 180, step_seconds=step)
     assert chart["timestamps"] == [start, start + 60, start + 120, start + 180]
@@ -228,7 +253,14 @@ def test_chart_data_orders_gpu_10_after_gpu_2_and_handles_no_data():
     chart = chart_data(series, start=0, end=60, step_seconds=30)
     assert [g["index"] for g in chart["gpus"]] == ["2", "10", ""]
     assert chart["gpus"][0] | {"values": None} == {
-        "uuid": "a", "index": "2", "model": "", "values": None, "current": None, "avg": None, "max": None}
+        "uuid": "a",
+        "index": "2",
+        "model": "",
+        "values": None,
+        "current": None,
+        "avg": None,
+        "max": None,
+    }
 
 
 def test_current_is_the_newest_sample_when_the_aligned_end_has_none_yet():

@@ -48,13 +48,20 @@ def world(make_user, fleet):
     """The fixture's VMs as portal records: teams alpha, beta, gamma and their VMs, running
     for more than a week (so the 24 h idle window applies)."""
     teams = {name: Team.objects.create(name=name) for name in ("alpha", "beta", "gamma")}
-    owner = {"alpha": make_user("ada", email="ada@example.org"), "beta": make_user("bob", email="bob@example.org"),
-             "gamma": make_user("gus")}
+    owner = {
+        "alpha": make_user("ada", email="ada@example.org"),
+        "beta": make_user("bob", email="bob@example.org"),
+        "gamma": make_user("gus"),
+    }
     for team, user in owner.items():
         Membership.objects.create(team=teams[team], user=user)
-    types = {fx.TRAINING: ("g2.xlarge", "H100"), fx.INFERENCE: ("g1.large", "L40S"),
-             fx.IDLE: ("g1.large", "A100"), fx.EXPORTER_DOWN: ("g1.large", "L40S"),
-             fx.NEVER_INSTALLED: ("g1.large", "L40S")}
+    types = {
+        fx.TRAINING: ("g2.xlarge", "H100"),
+        fx.INFERENCE: ("g1.large", "L40S"),
+        fx.IDLE: ("g1.large", "A100"),
+        fx.EXPORTER_DOWN: ("g1.large", "L40S"),
+        fx.NEVER_INSTALLED: ("g1.large", "L40S"),
+    }
     vms = {}
     long_ago = at(fleet.query_time) - timedelta(days=8)
     for (namespace, name), (instance_type, gpu) in types.items():
@@ -66,19 +73,24 @@ def world(make_user, fleet):
 
 
 def expected_average(fleet, vm, window):
-    per_gpu = [valid_util(points, subquery_instants(fleet, window))
-               for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=vm[0], vm=vm[1]).values()]
+    per_gpu = [
+        valid_util(points, subquery_instants(fleet, window))
+        for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=vm[0], vm=vm[1]).values()
+    ]
     per_gpu = [values for values in per_gpu if values]
     return mean([mean(values) for values in per_gpu]) if per_gpu else None
 
 
 def expected_maximum(fleet, vm, window):
-    per_gpu = [valid_util(points, subquery_instants(fleet, window))
-               for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=vm[0], vm=vm[1]).values()]
+    per_gpu = [
+        valid_util(points, subquery_instants(fleet, window))
+        for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=vm[0], vm=vm[1]).values()
+    ]
     return max(max(values) for values in per_gpu if values)
 
 
 # --- utilisation_by_vm (the approver queue's context) ----------------------------------------------
+
 
 def test_utilisation_by_vm_is_one_query_with_none_where_no_data(fleet, gateway, world):
     vms = list(world["vms"].values())
@@ -92,6 +104,7 @@ def test_utilisation_by_vm_is_one_query_with_none_where_no_data(fleet, gateway, 
 
 
 # --- GPU page ------------------------------------------------------------------------------------
+
 
 def test_gpu_page_panels_and_energy(client, live_settings, world, fleet):
     vm = world["vms"][fx.TRAINING]
@@ -126,19 +139,25 @@ def test_energy_kwh_over_a_range(fleet, gateway, world):
     vm = world["vms"][fx.INFERENCE]
     end = at(fleet.query_time)
     kwh = selectors.vm_energy_kwh(vm, start=end - timedelta(hours=1), end=end, gateway=gateway)
-    (points,) = fleet.points("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", namespace=fx.INFERENCE[0],
-                             vm=fx.INFERENCE[1]).values()
+    (points,) = fleet.points(
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", namespace=fx.INFERENCE[0], vm=fx.INFERENCE[1]
+    ).values()
     times = [t for t, _ in points]
     first = bisect.bisect_right(times, fleet.query_time - 3600) - 1
     last = bisect.bisect_right(times, fleet.query_time) - 1
     expected = (points[last][1] - points[first][1]) / 3.6e9
     # increase() extrapolates over the ~30 s before the window's first sample (see
     # test_prometheus_live.test_energy_kwh_per_vm): one scrape interval's energy at most.
-    one_scrape = max(b - a for (_, a), (_, b) in zip(points[first:last], points[first + 1:last + 1],
-                                                     strict=True)) / 3.6e9
+    one_scrape = (
+        max(b - a for (_, a), (_, b) in zip(points[first:last], points[first + 1 : last + 1], strict=True)) / 3.6e9
+    )
     assert kwh == pytest.approx(expected, abs=one_scrape)
-    assert selectors.vm_energy_kwh(world["vms"][fx.NEVER_INSTALLED], start=end - timedelta(hours=1), end=end,
-                                   gateway=gateway) is None
+    assert (
+        selectors.vm_energy_kwh(
+            world["vms"][fx.NEVER_INSTALLED], start=end - timedelta(hours=1), end=end, gateway=gateway
+        )
+        is None
+    )
 
 
 def test_dcp_panel_says_not_supported(client, live_settings, world):
@@ -161,20 +180,38 @@ def test_gpu_page_says_exporter_down_and_not_installed(client, live_settings, wo
     assert "#cloud-config" in missing
 
 
-@pytest.mark.parametrize("query, field, message", [
-    ({"range": "custom", "start": "2026-01-02T10:00", "end": "2026-01-02T09:00"}, "end",
-     "The end must be after the start."),
-    ({"range": "custom", "start": "2025-01-01T00:00", "end": "2025-03-01T00:00"}, "end",
-     "A range covers at most 31 days."),
-    ({"range": "custom", "start": "2998-12-31T00:00", "end": "2999-01-01T00:00"}, "end",
-     "The end cannot be in the future."),
-    ({"range": "custom", "start": (timezone.localtime() + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"),
-      "end": (timezone.localtime() + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M")}, "start",
-     "The start cannot be in the future."),
-    ({"range": "custom", "start": "yesterday", "end": ""}, "start", "Enter a valid date/time."),
-    ({"range": "custom"}, "start", "Give the start of the range."),
-    ({"range": "forever"}, "range", "Select a valid choice."),
-])
+@pytest.mark.parametrize(
+    "query, field, message",
+    [
+        (
+            {"range": "custom", "start": "2026-01-02T10:00", "end": "2026-01-02T09:00"},
+            "end",
+            "The end must be after the start.",
+        ),
+        (
+            {"range": "custom", "start": "2025-01-01T00:00", "end": "2025-03-01T00:00"},
+            "end",
+            "A range covers at most 31 days.",
+        ),
+        (
+            {"range": "custom", "start": "2998-12-31T00:00", "end": "2999-01-01T00:00"},
+            "end",
+            "The end cannot be in the future.",
+        ),
+        (
+            {
+                "range": "custom",
+                "start": (timezone.localtime() + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M"),
+                "end": (timezone.localtime() + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M"),
+            },
+            "start",
+            "The start cannot be in the future.",
+        ),
+        ({"range": "custom", "start": "yesterday", "end": ""}, "start", "Enter a valid date/time."),
+        ({"range": "custom"}, "start", "Give the start of the range."),
+        ({"range": "forever"}, "range", "Select a valid choice."),
+    ],
+)
 def test_bad_custom_ranges_get_a_message_not_an_error(client, settings, world, query, field, message):
     settings.PROMETHEUS_URL = ""
     vm = world["vms"][fx.TRAINING]
@@ -190,8 +227,11 @@ def test_custom_range_charts_exactly_that_range(client, live_settings, world, fl
     vm = world["vms"][fx.TRAINING]
     client.force_login(world["owners"]["alpha"])
     end = datetime.fromtimestamp(fleet.end_grid - 3600, tz=UTC).astimezone()
-    query = {"range": "custom", "start": (end - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-             "end": end.strftime("%Y-%m-%dT%H:%M")}
+    query = {
+        "range": "custom",
+        "start": (end - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "end": end.strftime("%Y-%m-%dT%H:%M"),
+    }
     page = client.get(reverse("vm_gpus", args=[vm.pk]), query).content.decode()
     assert "field-error" not in page
     chart = client.get(reverse("vm_gpu_panel", args=[vm.pk, "temperature"]), {**query, "width": "400"}).json()
@@ -201,6 +241,7 @@ def test_custom_range_charts_exactly_that_range(client, live_settings, world, fl
 
 
 # --- Prometheus down or slow ---------------------------------------------------------------------
+
 
 def test_pages_render_the_message_when_prometheus_is_down(client, settings, world, make_user):
     settings.PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"
@@ -226,8 +267,11 @@ def test_pages_render_within_the_timeout_when_prometheus_is_slow(client, setting
     vm = world["vms"][fx.TRAINING]
     with FakePrometheus(delay=3) as slow:
         settings.PROMETHEUS_URL = slow.url
-        for url in (reverse("vm_gpus", args=[vm.pk]), reverse("vm_gpu_panel", args=[vm.pk, "power"]),
-                    reverse("vm_gpu_energy", args=[vm.pk])):
+        for url in (
+            reverse("vm_gpus", args=[vm.pk]),
+            reverse("vm_gpu_panel", args=[vm.pk, "power"]),
+            reverse("vm_gpu_energy", args=[vm.pk]),
+        ):
             started = time.monotonic()
             response = client.get(url)
             assert time.monotonic() - started < 0.5 + 0.5, url
@@ -246,12 +290,17 @@ def test_not_configured_says_so(client, settings, world):
 
 # --- Access --------------------------------------------------------------------------------------
 
+
 def test_strangers_get_404_on_another_teams_gpu_pages(client, settings, world):
     settings.PROMETHEUS_URL = ""
     client.force_login(world["owners"]["beta"])
     vm = world["vms"][fx.TRAINING]  # team alpha
-    for url in (reverse("vm_gpus", args=[vm.pk]), reverse("vm_gpu_panel", args=[vm.pk, "gpu_util"]),
-                reverse("vm_gpu_energy", args=[vm.pk]), reverse("vm_gpus", args=[987654])):
+    for url in (
+        reverse("vm_gpus", args=[vm.pk]),
+        reverse("vm_gpu_panel", args=[vm.pk, "gpu_util"]),
+        reverse("vm_gpu_energy", args=[vm.pk]),
+        reverse("vm_gpus", args=[987654]),
+    ):
         assert client.get(url).status_code == 404, url
     assert client.get(reverse("vm_gpu_panel", args=[world["vms"][fx.IDLE].pk, "nonsense"])).status_code == 404
 
@@ -290,6 +339,7 @@ def test_managers_see_their_team_only_admins_see_all(client, settings, world, ma
 
 # --- Fleet ---------------------------------------------------------------------------------------
 
+
 def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make_user):
     admin = make_user("root", is_superuser=True)
     rows, problem = selectors.fleet_rows(admin, now=at(fleet.query_time), gateway=gateway)
@@ -319,8 +369,9 @@ def test_a_vm_running_for_less_than_the_window_is_not_idle(live_settings, fleet,
 def test_fleet_sorts_and_exports_csv(client, live_settings, world, make_user):
     client.force_login(make_user("root", is_superuser=True))
     html = client.get(reverse("fleet"), {"sort": "avg_24h", "dir": "desc"}).content.decode()
-    order = [name for name in ("llm-train", "exporter-down", "inference-api", "notebook-idle", "no-exporter")
-             if name in html]
+    order = [
+        name for name in ("llm-train", "exporter-down", "inference-api", "notebook-idle", "no-exporter") if name in html
+    ]
     positions = [html.index(f">{name}</a>") for name in order]
     assert positions.index(min(positions)) == 0  # the busiest first
     assert html.index(">llm-train</a>") < html.index(">inference-api</a>") < html.index(">notebook-idle</a>")
@@ -355,6 +406,7 @@ def test_fleet_query_counts_do_not_grow_with_vms(client, live_settings, world, m
 
 # --- GPU-hours -----------------------------------------------------------------------------------
 
+
 def _state_events(vm, changes):
     for when, state in changes:
         event = Event.objects.create(kind=Event.Kind.STATE, vm=vm, team=vm.team, data={"state": state})
@@ -366,29 +418,39 @@ def test_gpu_hours_held_and_used(live_settings, fleet, gateway, world, make_user
     # Off the 30 s grid, so no subquery instant lies on the window's edge.
     start = datetime.fromtimestamp(fleet.query_time - 6 * 3600, tz=UTC)
     training = world["vms"][fx.TRAINING]
-    _state_events(training, [(end - timedelta(hours=10), "running"), (end - timedelta(hours=3), "stopping"),
-                             (end - timedelta(hours=2.9), "stopped"), (end - timedelta(hours=1), "starting"),
-                             (end - timedelta(hours=0.95), "running")])
+    _state_events(
+        training,
+        [
+            (end - timedelta(hours=10), "running"),
+            (end - timedelta(hours=3), "stopping"),
+            (end - timedelta(hours=2.9), "stopped"),
+            (end - timedelta(hours=1), "starting"),
+            (end - timedelta(hours=0.95), "running"),
+        ],
+    )
     # No events at all: the VM row says it has been running for 8 days.
     idle_vm = world["vms"][fx.IDLE]
-    report = selectors.gpu_hours(make_user("root", is_superuser=True), start=start, end=end, now=end,
-                                 gateway=gateway)
+    report = selectors.gpu_hours(make_user("root", is_superuser=True), start=start, end=end, now=end, gateway=gateway)
     rows = {row.label: row for row in report.vms}
     span_hours = (end - start).total_seconds() / 3600
-    assert rows["llm-train"].held_hours == pytest.approx(2 * ((end - timedelta(hours=3) - start).total_seconds()
-                                                              / 3600 + 0.1 + 1), rel=REL)
+    assert rows["llm-train"].held_hours == pytest.approx(
+        2 * ((end - timedelta(hours=3) - start).total_seconds() / 3600 + 0.1 + 1), rel=REL
+    )
     assert rows["notebook-idle"].held_hours == pytest.approx(span_hours, rel=REL)
     window = int((end - start).total_seconds())
     for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
         instants = subquery_instants(fleet, window)
-        expected = sum(sum(valid_util(points, instants)) / 100 * 30 / 3600
-                       for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=key[0], vm=key[1]).values())
+        expected = sum(
+            sum(valid_util(points, instants)) / 100 * 30 / 3600
+            for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=key[0], vm=key[1]).values()
+        )
         assert rows[key[1]].used_hours == pytest.approx(expected, rel=REL), key
     assert rows["no-exporter"].used_hours is None
     assert rows["notebook-idle"].used_percent < 5 < rows["llm-train"].used_percent
     teams = {row.label: row for row in report.teams}
-    assert teams["beta"].held_hours == pytest.approx(rows["inference-api"].held_hours + idle_vm.gpu_count
-                                                     * span_hours, rel=REL)
+    assert teams["beta"].held_hours == pytest.approx(
+        rows["inference-api"].held_hours + idle_vm.gpu_count * span_hours, rel=REL
+    )
     assert report.total.held_hours == pytest.approx(sum(row.held_hours for row in report.vms), rel=REL)
     users = {row.label: row for row in report.users}
     assert users["ada"].used_hours == pytest.approx(rows["llm-train"].used_hours, rel=REL)
@@ -397,8 +459,14 @@ def test_gpu_hours_held_and_used(live_settings, fleet, gateway, world, make_user
 def test_held_seconds_from_the_timeline():
     base = datetime(2026, 11, 1, tzinfo=UTC)
     hour = timedelta(hours=1)
-    timeline = [(base - hour, "provisioning"), (base + hour, "running"), (base + 2 * hour, "stopping"),
-                (base + 3 * hour, "stopped"), (base + 5 * hour, "deleting"), (base + 6 * hour, "deleted")]
+    timeline = [
+        (base - hour, "provisioning"),
+        (base + hour, "running"),
+        (base + 2 * hour, "stopping"),
+        (base + 3 * hour, "stopped"),
+        (base + 5 * hour, "deleting"),
+        (base + 6 * hour, "deleted"),
+    ]
     assert selectors.held_seconds(timeline, start=base, end=base + 10 * hour) == 3 * 3600
     assert selectors.held_seconds(timeline, start=base + 90 * timedelta(minutes=1), end=base + 10 * hour) == 1.5 * 3600
     assert selectors.held_seconds([], start=base, end=base + hour) == 0
@@ -409,8 +477,11 @@ def test_gpu_hours_page_month_validation_and_csv(client, settings, world, make_u
     client.force_login(make_user("root", is_superuser=True))
     page = client.get(reverse("gpu_hours"))
     assert page.status_code == 200 and "llm-train" in page.content.decode()
-    for bad, message in (("2026-13", "Give a month as YYYY-MM"), ("garbage", "Give a month as YYYY-MM"),
-                         ("2999-01", "That month has not started yet.")):
+    for bad, message in (
+        ("2026-13", "Give a month as YYYY-MM"),
+        ("garbage", "Give a month as YYYY-MM"),
+        ("2999-01", "That month has not started yet."),
+    ):
         response = client.get(reverse("gpu_hours"), {"month": bad})
         assert response.status_code == 200 and message in response.content.decode(), bad
     old = client.get(reverse("gpu_hours"), {"month": "2020-01"}).content.decode()
@@ -438,8 +509,10 @@ def test_gpu_hours_sql_count_does_not_grow(client, settings, world, make_user):
 
 # --- Idle policy ---------------------------------------------------------------------------------
 
-def test_idle_policy_warns_once_then_withdraws(live_settings, fleet, gateway, world,
-                                              django_capture_on_commit_callbacks):
+
+def test_idle_policy_warns_once_then_withdraws(
+    live_settings, fleet, gateway, world, django_capture_on_commit_callbacks
+):
     now = at(fleet.query_time)
     idle_vm = world["vms"][fx.IDLE]
     with django_capture_on_commit_callbacks(execute=True):
@@ -482,14 +555,16 @@ def test_stopped_vms_leave_the_idle_policy(live_settings, fleet, gateway, world)
 
 def test_panel_json_is_valid_json_without_nan(client, live_settings, world):
     client.force_login(world["owners"]["alpha"])
-    body = client.get(reverse("vm_gpu_panel", args=[world["vms"][fx.TRAINING].pk, "fb_used_percent"]),
-                      {"range": "24h"}).content.decode()
+    body = client.get(
+        reverse("vm_gpu_panel", args=[world["vms"][fx.TRAINING].pk, "fb_used_percent"]), {"range": "24h"}
+    ).content.decode()
     assert "NaN" not in body
     assert json.loads(body)["unit"] == "%"
 
 
-def test_idle_policy_stops_the_vm_after_the_grace_period(live_settings, fleet, gateway, world,
-                                                        django_capture_on_commit_callbacks):
+def test_idle_policy_stops_the_vm_after_the_grace_period(
+    live_settings, fleet, gateway, world, django_capture_on_commit_callbacks
+):
     now = at(fleet.query_time)
     idle_vm = world["vms"][fx.IDLE]
     live_settings.IDLE_GPU_STOP_AFTER_HOURS = 2
@@ -497,7 +572,10 @@ def test_idle_policy_stops_the_vm_after_the_grace_period(live_settings, fleet, g
         assert check_idle_gpus(now=now, gateway=gateway)["stopped"] == 0  # just warned
         assert check_idle_gpus(now=now + timedelta(hours=1), gateway=gateway)["stopped"] == 0
         assert check_idle_gpus(now=now + timedelta(hours=2), gateway=gateway) == {
-            "warned": 0, "cleared": 0, "stopped": 1}
+            "warned": 0,
+            "cleared": 0,
+            "stopped": 1,
+        }
     idle_vm.refresh_from_db()
     assert idle_vm.state == VirtualMachine.State.STOPPING
     texts = [event.text for event in Event.objects.filter(vm=idle_vm).order_by("created_at", "pk")]

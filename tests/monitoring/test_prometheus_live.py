@@ -64,8 +64,9 @@ def by_vm(series) -> dict[tuple[str, str], float]:
 def test_gpu_util_panel_is_one_query_for_all_gpus_with_garbage_dropped(fleet, gateway):
     end = fleet.query_time
     with capture_queries() as queries:
-        chart = gateway.panel("gpu_util", namespace=fx.TRAINING[0], vm=fx.TRAINING[1],
-                              start=at(end - 3600), end=at(end), width_px=120)
+        chart = gateway.panel(
+            "gpu_util", namespace=fx.TRAINING[0], vm=fx.TRAINING[1], start=at(end - 3600), end=at(end), width_px=120
+        )
     assert len(queries) == 1
     assert gateway.attempts == 1
     assert chart["panel"] == "gpu_util" and chart["unit"] == "%"
@@ -74,8 +75,7 @@ def test_gpu_util_panel_is_one_query_for_all_gpus_with_garbage_dropped(fleet, ga
     ]
     points = fleet.points("DCGM_FI_DEV_GPU_UTIL", namespace=fx.TRAINING[0], vm=fx.TRAINING[1])
     for gpu, drawn in zip(fx.TRAINING_GPUS, chart["gpus"], strict=True):
-        expected = [v if v is not None and v <= 100 else None
-                    for v in sampled(points[gpu.uuid], chart["timestamps"])]
+        expected = [v if v is not None and v <= 100 else None for v in sampled(points[gpu.uuid], chart["timestamps"])]
         assert drawn["values"] == expected
         present = [v for v in expected if v is not None]
         assert drawn["avg"] == pytest.approx(mean(present), rel=REL)
@@ -89,8 +89,14 @@ def test_gpu_util_panel_is_one_query_for_all_gpus_with_garbage_dropped(fleet, ga
 
 def test_chart_shows_a_reboot_gap_as_missing_points(fleet, gateway):
     reboot = fleet.end_grid - fx.REBOOT_AGO
-    chart = gateway.panel("power", namespace=fx.TRAINING[0], vm=fx.TRAINING[1],
-                          start=at(reboot - 1800), end=at(reboot + 1800), width_px=60)
+    chart = gateway.panel(
+        "power",
+        namespace=fx.TRAINING[0],
+        vm=fx.TRAINING[1],
+        start=at(reboot - 1800),
+        end=at(reboot + 1800),
+        width_px=60,
+    )
     assert chart["timestamps"][1] - chart["timestamps"][0] == 60
     points = fleet.points("DCGM_FI_DEV_POWER_USAGE", namespace=fx.TRAINING[0], vm=fx.TRAINING[1])
     for gpu, drawn in zip(fx.TRAINING_GPUS, chart["gpus"], strict=True):
@@ -106,20 +112,23 @@ def test_ratio_and_memory_panels_are_in_display_units(fleet, gateway):
     tensor = gateway.panel("tensor_active", **window)
     ratio = fleet.points("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", **fx_vm(fx.INFERENCE))[gpu.uuid]
     assert tensor["gpus"][0]["values"] == pytest.approx(
-        [v * 100 for v in sampled(ratio, tensor["timestamps"])], rel=REL)
+        [v * 100 for v in sampled(ratio, tensor["timestamps"])], rel=REL
+    )
 
     memory = gateway.panel("fb_used_percent", **window)
     used = fleet.points("DCGM_FI_DEV_FB_USED", **fx_vm(fx.INFERENCE))[gpu.uuid]
     free = fleet.points("DCGM_FI_DEV_FB_FREE", **fx_vm(fx.INFERENCE))[gpu.uuid]
-    assert memory["gpus"][0]["values"] == pytest.approx([
-        100 * u / (u + f) for u, f in zip(sampled(used, memory["timestamps"]), sampled(free, memory["timestamps"]),
-                                          strict=True)
-    ], rel=REL)
+    assert memory["gpus"][0]["values"] == pytest.approx(
+        [
+            100 * u / (u + f)
+            for u, f in zip(sampled(used, memory["timestamps"]), sampled(free, memory["timestamps"]), strict=True)
+        ],
+        rel=REL,
+    )
 
     gib = gateway.panel("fb_used", **window)
     assert gib["unit"] == "GiB"
-    assert gib["gpus"][0]["values"] == pytest.approx([u / 1024 for u in sampled(used, gib["timestamps"])],
-                                                     rel=REL)
+    assert gib["gpus"][0]["values"] == pytest.approx([u / 1024 for u in sampled(used, gib["timestamps"])], rel=REL)
 
 
 def fx_vm(vm: tuple[str, str]) -> dict:
@@ -137,8 +146,9 @@ def test_week_chart_step_respects_the_point_limit(fleet, prometheus):
     # A one-second scrape interval and a very wide chart would ask for 600,000 points.
     gateway = PrometheusGateway(Config(url=prometheus.url, timeout_seconds=20, scrape_interval_seconds=1))
     end = fleet.query_time
-    chart = gateway.panel("gpu_util", namespace=fx.IDLE[0], vm=fx.IDLE[1], start=at(end - 7 * 86400),
-                          end=at(end), width_px=100_000)
+    chart = gateway.panel(
+        "gpu_util", namespace=fx.IDLE[0], vm=fx.IDLE[1], start=at(end - 7 * 86400), end=at(end), width_px=100_000
+    )
     assert len(chart["timestamps"]) <= promql.MAX_POINTS_PER_SERIES
     assert len(chart["gpus"][0]["values"]) == len(chart["timestamps"])
     with pytest.raises(PrometheusError) as raised:
@@ -149,15 +159,18 @@ def test_week_chart_step_respects_the_point_limit(fleet, prometheus):
 @pytest.mark.parametrize("window", [3600, 86400, 7 * 86400])
 def test_fleet_utilisation_average_and_maximum(fleet, gateway, window):
     with capture_queries() as queries:
-        averages = by_vm(gateway.instant(promql.fleet_utilisation_average(window_seconds=window),
-                                         at=at(fleet.query_time)))
-        maxima = by_vm(gateway.instant(promql.fleet_utilisation_maximum(window_seconds=window),
-                                       at=at(fleet.query_time)))
+        averages = by_vm(
+            gateway.instant(promql.fleet_utilisation_average(window_seconds=window), at=at(fleet.query_time))
+        )
+        maxima = by_vm(
+            gateway.instant(promql.fleet_utilisation_maximum(window_seconds=window), at=at(fleet.query_time))
+        )
     assert len(queries) == 2  # whatever the number of VMs
     instants = subquery_instants(fleet, window)
     for vm in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
-        per_gpu = [valid_util(points, instants)
-                   for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", **fx_vm(vm)).values()]
+        per_gpu = [
+            valid_util(points, instants) for points in fleet.points("DCGM_FI_DEV_GPU_UTIL", **fx_vm(vm)).values()
+        ]
         per_gpu = [values for values in per_gpu if values]
         assert averages[vm] == pytest.approx(mean([mean(values) for values in per_gpu]), rel=REL), vm
         assert maxima[vm] == max(max(values) for values in per_gpu), vm
@@ -166,20 +179,26 @@ def test_fleet_utilisation_average_and_maximum(fleet, gateway, window):
 
 def test_fleet_memory_and_power(fleet, gateway):
     window = 3600
-    memory = by_vm(gateway.instant(promql.fleet_memory_used_percent(window_seconds=window),
-                                   at=at(fleet.query_time)))
+    memory = by_vm(gateway.instant(promql.fleet_memory_used_percent(window_seconds=window), at=at(fleet.query_time)))
     power = by_vm(gateway.instant(promql.fleet_power_watts(window_seconds=window), at=at(fleet.query_time)))
     instants = subquery_instants(fleet, window)
     for vm in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
         used = fleet.points("DCGM_FI_DEV_FB_USED", **fx_vm(vm))
         free = fleet.points("DCGM_FI_DEV_FB_FREE", **fx_vm(vm))
-        shares = [mean([100 * u / (u + f) for u, f in zip(sampled(used[uuid], instants),
-                                                            sampled(free[uuid], instants), strict=True)])
-                  for uuid in used]
+        shares = [
+            mean(
+                [
+                    100 * u / (u + f)
+                    for u, f in zip(sampled(used[uuid], instants), sampled(free[uuid], instants), strict=True)
+                ]
+            )
+            for uuid in used
+        ]
         assert memory[vm] == pytest.approx(mean(shares), rel=REL), vm
         draws = fleet.points("DCGM_FI_DEV_POWER_USAGE", **fx_vm(vm)).values()
-        expected = sum(mean([v for t, v in points if fleet.query_time - window <= t <= fleet.query_time])
-                       for points in draws)
+        expected = sum(
+            mean([v for t, v in points if fleet.query_time - window <= t <= fleet.query_time]) for points in draws
+        )
         assert power[vm] == pytest.approx(expected, rel=REL), vm
 
 
@@ -205,7 +224,7 @@ def test_energy_kwh_per_vm(fleet, gateway, window):
         expected = tolerance = 0.0
         for points in fleet.points("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", **fx_vm(vm)).values():
             first = bisect.bisect_right([t for t, _ in points], end - window) - 1
-            span = [p for p in points[max(first, 0):] if p[0] <= end]
+            span = [p for p in points[max(first, 0) :] if p[0] <= end]
             expected += counter_increase(span) / 3.6e9
             steps = [b - a for (_, a), (_, b) in itertools.pairwise(span) if b >= a]
             tolerance += max(steps) / 3.6e9
@@ -238,17 +257,19 @@ ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("namespace, vm", [
-    *ATTACKS,
-    ("tenant-beta", "inference-api\\"),
-    ("tenant-beta", "inference-api\n"),
-    ("tenant-beta", "inference-api.*"),
-    ("tenant-beta", "inference-api,vm!=\"\""),
-])
+@pytest.mark.parametrize(
+    "namespace, vm",
+    [
+        *ATTACKS,
+        ("tenant-beta", "inference-api\\"),
+        ("tenant-beta", "inference-api\n"),
+        ("tenant-beta", "inference-api.*"),
+        ("tenant-beta", 'inference-api,vm!=""'),
+    ],
+)
 def test_crafted_names_return_nothing_rather_than_other_vms(fleet, gateway, namespace, vm):
     end = fleet.query_time
-    chart = gateway.panel("gpu_util", namespace=namespace, vm=vm, start=at(end - 600), end=at(end),
-                          width_px=20)
+    chart = gateway.panel("gpu_util", namespace=namespace, vm=vm, start=at(end - 600), end=at(end), width_px=20)
     assert chart["gpus"] == []
 
 

@@ -61,16 +61,19 @@ def test_table_units_and_scales():
         panel("nope")
 
 
-@pytest.mark.parametrize("raw, escaped", [
-    ("tenant-alpha", "tenant-alpha"),
-    ('a"b', 'a\\"b'),
-    ("a\\b", "a\\\\b"),
-    ("end\\", "end\\\\"),
-    ("a\nb", "a\\nb"),
-    ("a\rb\tc\x00", "a\\x0db\\x09c\\x00"),
-    ("{vm=~\".+\"}", '{vm=~\\".+\\"}'),
-    ("näme 🚀 名前", "näme 🚀 名前"),
-])
+@pytest.mark.parametrize(
+    "raw, escaped",
+    [
+        ("tenant-alpha", "tenant-alpha"),
+        ('a"b', 'a\\"b'),
+        ("a\\b", "a\\\\b"),
+        ("end\\", "end\\\\"),
+        ("a\nb", "a\\nb"),
+        ("a\rb\tc\x00", "a\\x0db\\x09c\\x00"),
+        ('{vm=~".+"}', '{vm=~\\".+\\"}'),
+        ("näme 🚀 名前", "näme 🚀 名前"),
+    ],
+)
 def test_escape(raw, escaped):
     assert promql.escape(raw) == escaped
 
@@ -90,8 +93,10 @@ def test_label_names_are_checked():
         promql.LabelNames(namespace="x", vm="x")
 
 
-@pytest.mark.parametrize("seconds, text", [(30, "30s"), (90, "90s"), (60, "1m"), (5400, "90m"), (3600, "1h"),
-                                           (86400, "1d"), (604800, "7d"), (90000, "25h")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(30, "30s"), (90, "90s"), (60, "1m"), (5400, "90m"), (3600, "1h"), (86400, "1d"), (604800, "7d"), (90000, "25h")],
+)
 def test_duration(seconds, text):
     assert promql.duration(seconds) == text
 
@@ -102,18 +107,21 @@ def test_duration_rejects(bad):
         promql.duration(bad)
 
 
-@pytest.mark.parametrize("range_seconds, width, scrape, step", [
-    (3600, 1000, 30, 30),            # would be 3.6 s: floored at the scrape interval
-    (3600, 60, 30, 60),
-    (86400, 800, 30, 120),           # 108 s rounded up
-    (6 * 3600, 1200, 30, 30),
-    (7 * 86400, 1000, 30, 900),      # 605 s rounded up
-    (30 * 86400, 1000, 30, 3600),
-    (7 * 86400, 100_000, 1, 60),     # 11,000-point cap: at least 55 s
-    (365 * 86400, 100_000, 30, 3600),
-    (400 * 86400, 1, 30, 400 * 86400),
-    (3600, 1000, 45, 60),            # an unusual scrape interval still gives a round step
-])
+@pytest.mark.parametrize(
+    "range_seconds, width, scrape, step",
+    [
+        (3600, 1000, 30, 30),  # would be 3.6 s: floored at the scrape interval
+        (3600, 60, 30, 60),
+        (86400, 800, 30, 120),  # 108 s rounded up
+        (6 * 3600, 1200, 30, 30),
+        (7 * 86400, 1000, 30, 900),  # 605 s rounded up
+        (30 * 86400, 1000, 30, 3600),
+        (7 * 86400, 100_000, 1, 60),  # 11,000-point cap: at least 55 s
+        (365 * 86400, 100_000, 30, 3600),
+        (400 * 86400, 1, 30, 400 * 86400),
+        (3600, 1000, 45, 60),  # an unusual scrape interval still gives a round step
+    ],
+)
 def test_choose_step(range_seconds, width, scrape, step):
     assert promql.choose_step(range_seconds, width, scrape) == step
 
@@ -145,18 +153,23 @@ CSEL = '{kubernetes_namespace="tenant-alpha",kubevirt_vm="llm-train"}'
 BY_GPU = "max by (UUID, gpu, modelName)"
 
 
-@pytest.mark.parametrize("key, expected", [
-    ("gpu_util", f"{BY_GPU} (DCGM_FI_DEV_GPU_UTIL{SEL} >= 0 <= 100)"),
-    ("gr_engine_active", f"{BY_GPU} (DCGM_FI_PROF_GR_ENGINE_ACTIVE{SEL}) * 100"),
-    ("tensor_active", f"{BY_GPU} (DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{SEL}) * 100"),
-    ("dram_active", f"{BY_GPU} (DCGM_FI_PROF_DRAM_ACTIVE{SEL}) * 100"),
-    ("fb_used_percent",
-     f"{BY_GPU} (DCGM_FI_DEV_FB_USED{SEL} / (DCGM_FI_DEV_FB_USED{SEL} + DCGM_FI_DEV_FB_FREE{SEL})) * 100"),
-    ("fb_used", f"{BY_GPU} (DCGM_FI_DEV_FB_USED{SEL}) / 1024"),
-    ("power", f"{BY_GPU} (DCGM_FI_DEV_POWER_USAGE{SEL})"),
-    ("temperature", f"{BY_GPU} (DCGM_FI_DEV_GPU_TEMP{SEL})"),
-    ("sm_clock", f"{BY_GPU} (DCGM_FI_DEV_SM_CLOCK{SEL})"),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("gpu_util", f"{BY_GPU} (DCGM_FI_DEV_GPU_UTIL{SEL} >= 0 <= 100)"),
+        ("gr_engine_active", f"{BY_GPU} (DCGM_FI_PROF_GR_ENGINE_ACTIVE{SEL}) * 100"),
+        ("tensor_active", f"{BY_GPU} (DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{SEL}) * 100"),
+        ("dram_active", f"{BY_GPU} (DCGM_FI_PROF_DRAM_ACTIVE{SEL}) * 100"),
+        (
+            "fb_used_percent",
+            f"{BY_GPU} (DCGM_FI_DEV_FB_USED{SEL} / (DCGM_FI_DEV_FB_USED{SEL} + DCGM_FI_DEV_FB_FREE{SEL})) * 100",
+        ),
+        ("fb_used", f"{BY_GPU} (DCGM_FI_DEV_FB_USED{SEL}) / 1024"),
+        ("power", f"{BY_GPU} (DCGM_FI_DEV_POWER_USAGE{SEL})"),
+        ("temperature", f"{BY_GPU} (DCGM_FI_DEV_GPU_TEMP{SEL})"),
+        ("sm_clock", f"{BY_GPU} (DCGM_FI_DEV_SM_CLOCK{SEL})"),
+    ],
+)
 def test_panel_expr(key, expected):
     assert promql.panel_expr(key, **VM) == expected
     assert promql.panel_expr(key, **VM, labels=CUSTOM) == expected.replace(SEL, CSEL)
@@ -198,18 +211,29 @@ PER_GPU = "avg by (namespace, vm, UUID)"
 CPER_GPU = "avg by (kubernetes_namespace, kubevirt_vm, UUID)"
 
 
-@pytest.mark.parametrize("builder, expected", [
-    (promql.fleet_utilisation_average,
-     f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s])))"),
-    (promql.fleet_utilisation_maximum,
-     f"max {BY_VM} (max_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s]))"),
-    (promql.fleet_memory_used_percent,
-     f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_FB_USED{FLEET} / (DCGM_FI_DEV_FB_USED{FLEET}"
-     f" + DCGM_FI_DEV_FB_FREE{FLEET}))[7d:30s]) * 100))"),
-    (promql.fleet_power_watts, f"sum {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_POWER_USAGE{FLEET}[7d])))"),
-    (promql.fleet_energy_kwh,
-     f"sum {BY_VM} (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{FLEET}[7d]) / 3600000000)"),
-])
+@pytest.mark.parametrize(
+    "builder, expected",
+    [
+        (
+            promql.fleet_utilisation_average,
+            f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s])))",
+        ),
+        (
+            promql.fleet_utilisation_maximum,
+            f"max {BY_VM} (max_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[7d:30s]))",
+        ),
+        (
+            promql.fleet_memory_used_percent,
+            f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_FB_USED{FLEET} / (DCGM_FI_DEV_FB_USED{FLEET}"
+            f" + DCGM_FI_DEV_FB_FREE{FLEET}))[7d:30s]) * 100))",
+        ),
+        (promql.fleet_power_watts, f"sum {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_POWER_USAGE{FLEET}[7d])))"),
+        (
+            promql.fleet_energy_kwh,
+            f"sum {BY_VM} (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{FLEET}[7d]) / 3600000000)",
+        ),
+    ],
+)
 def test_fleet_builders(builder, expected):
     assert builder(window_seconds=7 * 86400) == expected
     custom = expected.replace(FLEET, CFLEET).replace(PER_GPU, CPER_GPU).replace(BY_VM, CBY_VM)
@@ -218,28 +242,37 @@ def test_fleet_builders(builder, expected):
 
 def test_fleet_builders_follow_the_scrape_interval():
     assert promql.fleet_utilisation_average(window_seconds=3600, scrape_interval=15) == (
-        f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[1h:15s])))")
+        f"avg {BY_VM} ({PER_GPU} (avg_over_time((DCGM_FI_DEV_GPU_UTIL{FLEET} >= 0 <= 100)[1h:15s])))"
+    )
     assert promql.fleet_average("temperature", window_seconds=3600) == (
-        f"avg {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_GPU_TEMP{FLEET}[1h])))")
+        f"avg {BY_VM} ({PER_GPU} (avg_over_time(DCGM_FI_DEV_GPU_TEMP{FLEET}[1h])))"
+    )
     assert promql.fleet_maximum("tensor_active", window_seconds=3600) == (
-        f"max {BY_VM} (max_over_time(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{FLEET}[1h]) * 100)")
+        f"max {BY_VM} (max_over_time(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{FLEET}[1h]) * 100)"
+    )
     with pytest.raises(ValueError, match="counter"):
         promql.fleet_average("energy", window_seconds=3600)
 
 
 def test_energy_of_one_vm():
     assert promql.energy_kwh(**VM, window_seconds=86400) == (
-        f"sum (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{SEL}[1d]) / 3600000000)")
+        f"sum (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{SEL}[1d]) / 3600000000)"
+    )
     assert promql.energy_kwh(**VM, window_seconds=86400, labels=CUSTOM) == (
-        f"sum (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{CSEL}[1d]) / 3600000000)")
+        f"sum (increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{CSEL}[1d]) / 3600000000)"
+    )
 
 
 def test_exporter_up():
     assert promql.fleet_exporter_up(job="dcgm-exporter") == (
-        f'max {BY_VM} (up{{namespace!="",vm!="",job="dcgm-exporter"}})')
+        f'max {BY_VM} (up{{namespace!="",vm!="",job="dcgm-exporter"}})'
+    )
     assert promql.fleet_exporter_up(job="", labels=CUSTOM) == (
-        f'max {CBY_VM} (up{{kubernetes_namespace!="",kubevirt_vm!=""}})')
+        f'max {CBY_VM} (up{{kubernetes_namespace!="",kubevirt_vm!=""}})'
+    )
     assert promql.exporter_up(**VM, job="dcgm-exporter") == (
-        'max (up{namespace="tenant-alpha",vm="llm-train",job="dcgm-exporter"})')
+        'max (up{namespace="tenant-alpha",vm="llm-train",job="dcgm-exporter"})'
+    )
     assert promql.exporter_up(namespace='a"', vm="b", job='j"', labels=CUSTOM) == (
-        'max (up{kubernetes_namespace="a\\"",kubevirt_vm="b",job="j\\""})')
+        'max (up{kubernetes_namespace="a\\"",kubevirt_vm="b",job="j\\""})'
+    )

@@ -94,7 +94,12 @@ def test_relabelling_sets_namespace_and_vm_from_kubernetes_metadata(tmp_path):
                 break
             time.sleep(0.2)
     (active,) = targets["activeTargets"]
-    assert active["labels"] == {"job": "dcgm-exporter", "instance": "10.244.1.17:9400", "namespace": "tenant-ml",
-                                "vm": "llm-train", "pod": "virt-launcher-vm-instance-llm-train-x7k2p"}
+    assert active["labels"] == {
+        "job": "dcgm-exporter",
+        "instance": "10.244.1.17:9400",
+        "namespace": "tenant-ml",
+        "vm": "llm-train",
+        "pod": "virt-launcher-vm-instance-llm-train-x7k2p",
+    }
     assert active["scrapeUrl"] == "http://10.244.1.17:9400/metrics"
     assert len(targets["droppedTargets"]) == len(other_pods)

@@ -13,7 +13,7 @@ from vms.models import Event, Membership, Team
 
 pytestmark = pytest.mark.django_db
 
-FORMULAS = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+FORMULAS = ['=HYPERLINK("http://evil")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 
 
 @pytest.mark.parametrize("text", FORMULAS)
@@ -52,8 +52,9 @@ def hostile(make_user):
 def test_the_audit_export_is_inert(admin_client, hostile):
     team, owner, vm = hostile
     for index, text in enumerate(FORMULAS):
-        Event.objects.create(kind=Event.Kind.ACTION, actor=owner, team=team, vm=vm, target=f"@target{index}",
-                             message=text, reason=text)
+        Event.objects.create(
+            kind=Event.Kind.ACTION, actor=owner, team=team, vm=vm, target=f"@target{index}", message=text, reason=text
+        )
     response = admin_client.get(reverse("audit_log"), {"format": "csv"})
     assert_inert(b"".join(response.streaming_content).decode(), *FORMULAS, "-2+3", "=cmd", "@target0")
 

@@ -15,18 +15,27 @@ REPO_SETTINGS = "hikube_portal.settings"
 def run_python(arguments: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
     from tests.support.worker import REPO
 
-    environ = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": REPO_SETTINGS, "DEBUG": "1",
-               "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}", "PORTAL_VAR_DIR": str(tmp_path), **env}
-    return subprocess.run([sys.executable, *arguments], cwd=REPO, env=environ, capture_output=True, text=True,
-                          timeout=120)
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": REPO_SETTINGS,
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, *arguments], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, "None"), ("0", "None"),
-                                                 ("1", "('HTTP_X_FORWARDED_PROTO', 'https')")])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "None"), ("0", "None"), ("1", "('HTTP_X_FORWARDED_PROTO', 'https')")]
+)
 def test_the_forwarded_proto_header_is_trusted_only_when_a_setting_says_so(tmp_path, value, expected):
     env = {} if value is None else {"TRUST_PROXY_SSL_HEADER": value}
-    result = run_python(["-c", "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"],
-                        tmp_path, **env)
+    result = run_python(
+        ["-c", "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"], tmp_path, **env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
 

@@ -100,8 +100,9 @@ def copied_sources() -> list[str]:
 
 
 def would_be_copied(path: str) -> bool:
-    in_sources = any(source == "." or path == source or path.startswith(source.rstrip("/") + "/")
-                     for source in copied_sources())
+    in_sources = any(
+        source == "." or path == source or path.startswith(source.rstrip("/") + "/") for source in copied_sources()
+    )
     return in_sources and not excluded(path)
 
 
@@ -121,8 +122,11 @@ def test_what_the_image_runs_is_copied(path):
 
 
 def test_every_git_ignored_local_file_is_docker_ignored():
-    ignored = [line.strip().rstrip("/") for line in (REPO / ".gitignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (REPO / ".gitignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for entry in ignored:
         sample = entry.replace("*", "sample")
         assert excluded(sample) or excluded(f"vms/{sample}"), f".gitignore's {entry} is not in .dockerignore"

@@ -13,8 +13,9 @@ def test_env_str_requires_a_value_without_default():
     assert env_str("X", environ={"X": " value "}) == "value"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("yes", True), ("ON", True), ("0", False),
-                                               ("false", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("yes", True), ("ON", True), ("0", False), ("false", False), ("", False)]
+)
 def test_env_bool_accepts_usual_spellings(raw, expected):
     assert env_bool("DEBUG", not expected, environ={"DEBUG": raw}) is expected
 
@@ -52,8 +53,7 @@ def test_env_list_and_choice():
     assert env_list("ALLOWED_HOSTS", ["a"], environ={"ALLOWED_HOSTS": "x, y,,z "}) == ["x", "y", "z"]
     assert env_list("ALLOWED_HOSTS", ["a"], environ={}) == ["a"]
     with pytest.raises(ImproperlyConfigured, match="CLUSTER_API_SHAPE must be one of current, legacy"):
-        env_choice("CLUSTER_API_SHAPE", "current", choices=("current", "legacy"),
-                   environ={"CLUSTER_API_SHAPE": "v2"})
+        env_choice("CLUSTER_API_SHAPE", "current", choices=("current", "legacy"), environ={"CLUSTER_API_SHAPE": "v2"})
 
 
 def test_settings_module_refuses_to_start_with_bad_values(tmp_path):
@@ -63,7 +63,8 @@ def test_settings_module_refuses_to_start_with_bad_values(tmp_path):
 
     env = {"PATH": "/usr/bin:/bin", "DEBUG": "sometimes", "PORTAL_VAR_DIR": str(tmp_path)}
     repo = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", "import hikube_portal.settings"], env=env,
-                            capture_output=True, text=True, cwd=repo)
+    result = subprocess.run(
+        [sys.executable, "-c", "import hikube_portal.settings"], env=env, capture_output=True, text=True, cwd=repo
+    )
     assert result.returncode != 0
     assert "DEBUG must be one of" in result.stderr

@@ -11,17 +11,28 @@ SPEC = "name: demo\nteam: ml-research\ninstance_type: g1.medium\ngpu_model: L40S
 
 
 def manage(tmp_path, *arguments, **env) -> subprocess.CompletedProcess:
-    environ = {"PATH": "/usr/bin:/bin", "PORTAL_VAR_DIR": str(tmp_path),
-               "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}", **env}
-    return subprocess.run([sys.executable, "manage.py", *arguments], cwd=REPO, env=environ, capture_output=True,
-                          text=True, timeout=120)
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments], cwd=REPO, env=environ, capture_output=True, text=True, timeout=120
+    )
 
 
 def errors(result) -> list[str]:
     """stderr without the system checks' SQLite warning (tested in test_deployment_settings)."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    return [line for line in lines if "hikube.W001" not in line and "HINT:" not in line
-            and line != "WARNINGS:" and "System check identified" not in line]
+    return [
+        line
+        for line in lines
+        if "hikube.W001" not in line
+        and "HINT:" not in line
+        and line != "WARNINGS:"
+        and "System check identified" not in line
+    ]
 
 
 @pytest.mark.parametrize("command", [["vm_manifest", "spec.yaml"], ["seed_demo"], ["sync_cluster"]])
@@ -50,4 +61,5 @@ def test_a_missing_secret_key_says_debug_1_is_the_development_setting(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "Configuration error: SECRET_KEY must be set. Set it to a long random string in production; "
-        "for development set DEBUG=1, which uses a built-in key."]
+        "for development set DEBUG=1, which uses a built-in key."
+    ]

@@ -74,8 +74,7 @@ def test_no_credential_is_ever_printed(client, token, settings):
     assert checks["prometheus"]["ok"] is False
     assert f"127.0.0.1:{prometheus_port}" in checks["prometheus"]["detail"]
     assert checks["broker"]["ok"] is False
-    for secret in ("prom-pass-1234", "scraper:", "prom-bearer-5678", "redis-pass-9012", TOKEN,
-                   settings.SECRET_KEY):
+    for secret in ("prom-pass-1234", "scraper:", "prom-bearer-5678", "redis-pass-9012", TOKEN, settings.SECRET_KEY):
         assert secret not in text
 
 

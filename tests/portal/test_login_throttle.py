@@ -68,7 +68,8 @@ def test_a_success_clears_the_failures(client, alice):
 def test_the_lock_out_page_is_translated(client, alice):
     for _ in range(5):
         login(client, "nope")
-    response = client.post(reverse("login"), {"username": "alice", "password": "x"}, REMOTE_ADDR="10.0.0.1",
-                           HTTP_ACCEPT_LANGUAGE="fr")
+    response = client.post(
+        reverse("login"), {"username": "alice", "password": "x"}, REMOTE_ADDR="10.0.0.1", HTTP_ACCEPT_LANGUAGE="fr"
+    )
     assert response.status_code == 429
     assert "verrouillé pendant 15 minutes" in response.content.decode()

@@ -9,8 +9,20 @@ from vms.models import Membership, Team
 
 pytestmark = pytest.mark.django_db
 
-JUNK = ["", "-1", "0", "abc", "9" * 30, "'; DROP TABLE vms_virtualmachine; --", "<script>x</script>", "%00",
-        "2026-13-45T99:99", "ℌ𝔢𝔩𝔩𝔬", "²", "a" * 3000]
+JUNK = [
+    "",
+    "-1",
+    "0",
+    "abc",
+    "9" * 30,
+    "'; DROP TABLE vms_virtualmachine; --",
+    "<script>x</script>",
+    "%00",
+    "2026-13-45T99:99",
+    "ℌ𝔢𝔩𝔩𝔬",
+    "²",
+    "a" * 3000,
+]
 
 
 @pytest.fixture
@@ -57,12 +69,41 @@ def test_junk_query_strings_never_cause_a_server_error(clients, path, params):
             assert response.status_code < 500 or unavailable, (url, junk, response.status_code)
 
 
-POST_FORMS = ["/vms/new/", "/vms/new/summary/", "/vms/new/manifests/", "/vms/{vm}/lease/", "/vms/{vm}/resize/",
-              "/vms/{vm}/delete/", "/vms/{vm}/actions/start/", "/vms/approvals/vm/{vm}/"]
-FIELDS = ["name", "team", "instance_type", "gpu_model", "image", "system_disk_size", "system_disk_class",
-          "public_ports", "ssh_keys", "software", "cloud_config", "network", "justification", "lease_ends_at",
-          "disk_name", "disk_size", "disk_class", "action", "preset", "download", "confirm_name",
-          "decision", "reason"]
+POST_FORMS = [
+    "/vms/new/",
+    "/vms/new/summary/",
+    "/vms/new/manifests/",
+    "/vms/{vm}/lease/",
+    "/vms/{vm}/resize/",
+    "/vms/{vm}/delete/",
+    "/vms/{vm}/actions/start/",
+    "/vms/approvals/vm/{vm}/",
+]
+FIELDS = [
+    "name",
+    "team",
+    "instance_type",
+    "gpu_model",
+    "image",
+    "system_disk_size",
+    "system_disk_class",
+    "public_ports",
+    "ssh_keys",
+    "software",
+    "cloud_config",
+    "network",
+    "justification",
+    "lease_ends_at",
+    "disk_name",
+    "disk_size",
+    "disk_class",
+    "action",
+    "preset",
+    "download",
+    "confirm_name",
+    "decision",
+    "reason",
+]
 
 
 @pytest.mark.parametrize("path", POST_FORMS)

@@ -41,9 +41,15 @@ CONCURRENT_WRITERS = textwrap.dedent("""
 
 
 def test_concurrent_writers_on_sqlite_wait_for_each_other(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "hikube_portal.settings", "DEBUG": "1",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}", "PORTAL_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", CONCURRENT_WRITERS], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "hikube_portal.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_WRITERS], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "8 []"

@@ -29,7 +29,8 @@ def test_every_task_declares_its_name_rather_than_taking_its_module_path():
                     for decorator in node.decorator_list:
                         target = decorator.func if isinstance(decorator, ast.Call) else decorator
                         if getattr(target, "id", getattr(target, "attr", None)) in ("shared_task", "task") and not (
-                                isinstance(decorator, ast.Call) and any(k.arg == "name" for k in decorator.keywords)):
+                            isinstance(decorator, ast.Call) and any(k.arg == "name" for k in decorator.keywords)
+                        ):
                             undeclared.append(f"{path.relative_to(REPOSITORY)}:{node.name}")
     assert undeclared == []
 

@@ -30,8 +30,11 @@ def entries(po: Path = PO):
 
 
 def test_every_message_is_translated_and_none_is_fuzzy():
-    problems = [fields["msgid"] for fields, fuzzy in entries()
-                if fuzzy or not all(value for key, value in fields.items() if key.startswith("msgstr"))]
+    problems = [
+        fields["msgid"]
+        for fields, fuzzy in entries()
+        if fuzzy or not all(value for key, value in fields.items() if key.startswith("msgstr"))
+    ]
     assert problems == []
     assert sum(1 for _ in entries()) > 500
 

@@ -41,20 +41,26 @@ EXPECTED = {
     "monitoring/gpu-hours/": ("302 403 403 403 403 200 403 403 200", "302 403 403 403 403 200 403 403 200"),
     "vms/": ("302 200 200 200 200 200 200 200 200", "302 200 200 200 200 200 200 200 200"),
     "vms/<int:vm_id>/": ("302 404 404 200 200 200 200 404 200", "302 404 404 200 200 200 200 404 200"),
-    "vms/<int:vm_id>/actions/<slug:action>/":
-        ("302 405 405 405 405 405 405 405 405", "302 404 404 403 302 302 403 404 302"),
+    "vms/<int:vm_id>/actions/<slug:action>/": (
+        "302 405 405 405 405 405 405 405 405",
+        "302 404 404 403 302 302 403 404 302",
+    ),
     "vms/<int:vm_id>/connection/": ("302 405 405 405 405 405 405 405 405", "302 404 404 200 200 200 200 404 200"),
     "vms/<int:vm_id>/delete/": ("302 405 405 405 405 405 405 405 405", "302 404 404 403 302 302 403 404 302"),
     "vms/<int:vm_id>/gpus/": ("302 404 404 200 200 200 200 404 200", "302 404 404 200 200 200 200 404 200"),
     "vms/<int:vm_id>/gpus/energy/": ("302 404 404 200 200 200 200 404 200", "302 404 404 200 200 200 200 404 200"),
-    "vms/<int:vm_id>/gpus/panels/<slug:key>/":
-        ("302 404 404 503 503 503 503 404 503", "302 404 404 503 503 503 503 404 503"),
+    "vms/<int:vm_id>/gpus/panels/<slug:key>/": (
+        "302 404 404 503 503 503 503 404 503",
+        "302 404 404 503 503 503 503 404 503",
+    ),
     "vms/<int:vm_id>/lease/": ("302 405 405 405 405 405 405 405 405", "302 404 404 403 302 302 403 404 302"),
     "vms/<int:vm_id>/manifests.yaml": ("302 404 404 200 200 200 200 404 200", "302 404 404 200 200 200 200 404 200"),
     "vms/<int:vm_id>/resize/": ("302 405 405 405 405 405 405 405 405", "302 404 404 403 302 302 403 404 302"),
     "vms/approvals/": ("302 403 403 403 403 403 200 403 200", "302 403 403 403 403 403 200 403 200"),
-    "vms/approvals/change/<int:change_id>/":
-        ("302 405 405 405 405 405 405 405 405", "302 403 403 403 403 403 302 403 302"),
+    "vms/approvals/change/<int:change_id>/": (
+        "302 405 405 405 405 405 405 405 405",
+        "302 403 403 403 403 403 302 403 302",
+    ),
     "vms/approvals/vm/<int:vm_id>/": ("302 405 405 405 405 405 405 405 405", "302 403 403 403 403 403 302 403 302"),
     "vms/audit/": ("302 403 403 403 403 403 403 403 200", "302 403 403 403 403 403 403 403 200"),
     "vms/new/": ("302 200 200 200 200 200 200 200 200", "302 200 200 200 200 200 200 200 200"),
@@ -88,22 +94,41 @@ def world(make_user, settings):
     users["stranger"] = make_user("stranger")
     Membership.objects.create(team=other, user=users["stranger"])
     users["reader"] = make_user("reader")
-    for role, membership in (("member", Membership.Role.MEMBER), ("owner", Membership.Role.MEMBER),
-                             ("manager", Membership.Role.MANAGER)):
+    for role, membership in (
+        ("member", Membership.Role.MEMBER),
+        ("owner", Membership.Role.MEMBER),
+        ("manager", Membership.Role.MANAGER),
+    ):
         users[role] = make_user(role)
         Membership.objects.create(team=team, user=users[role], role=membership)
     users["approver"] = make_user("approver")
     users["approver"].user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
     users["staff"] = make_user("staff", is_staff=True)
     users["superuser"] = make_user("superuser", is_staff=True, is_superuser=True)
-    running = make_vm(team=team, owner=users["owner"], name="running", gpu="H100", external_ip="203.0.113.7",
-                      public_ports=[22], lease_ends_at=timezone.now() + timedelta(days=2))
-    change = ChangeRequest.objects.create(vm=running, kind=ChangeRequest.Kind.EXTEND_LEASE,
-                                          requested_by=users["owner"],
-                                          lease_ends_at=timezone.now() + timedelta(days=5))
+    running = make_vm(
+        team=team,
+        owner=users["owner"],
+        name="running",
+        gpu="H100",
+        external_ip="203.0.113.7",
+        public_ports=[22],
+        lease_ends_at=timezone.now() + timedelta(days=2),
+    )
+    change = ChangeRequest.objects.create(
+        vm=running,
+        kind=ChangeRequest.Kind.EXTEND_LEASE,
+        requested_by=users["owner"],
+        lease_ends_at=timezone.now() + timedelta(days=5),
+    )
     waiting = make_vm(team=team, owner=users["owner"], name="waiting", gpu="H100", state="pending_approval")
-    arguments = {"vm_id": running.pk, "change_id": change.pk, "action": "restart", "key": "gpu_util",
-                 "uidb64": "MQ", "token": "set-password"}
+    arguments = {
+        "vm_id": running.pk,
+        "change_id": change.pk,
+        "action": "restart",
+        "key": "gpu_util",
+        "uidb64": "MQ",
+        "token": "set-password",
+    }
     return users, arguments, {"approval_decide_vm": {"vm_id": waiting.pk}}
 
 
@@ -129,8 +154,9 @@ def test_every_url_answers_each_role_as_the_table_says(client, world):
     observed, mismatches = {}, []
     for route, name in sorted(found.items()):
         url = url_for(name, route, arguments, overrides)
-        codes = tuple(" ".join(str(status(client, users[role], method, url)) for role in ROLES)
-                      for method in ("get", "post"))
+        codes = tuple(
+            " ".join(str(status(client, users[role], method, url)) for role in ROLES) for method in ("get", "post")
+        )
         observed[route] = codes
         if EXPECTED.get(route) != codes:
             mismatches.append(f"    {route!r}: {codes!r},  # expected {EXPECTED.get(route)!r}")

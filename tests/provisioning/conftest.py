@@ -14,8 +14,9 @@ NAMESPACES = ("tenant-alpha", "tenant-beta")
 
 @pytest.fixture(scope="session")
 def prov_cluster(tmp_path_factory):
-    with DevCluster(tmp_path_factory.mktemp("prov-devcluster"), gpus="H100=2,A100=8,L40S=8",
-                    namespaces=NAMESPACES) as cluster:
+    with DevCluster(
+        tmp_path_factory.mktemp("prov-devcluster"), gpus="H100=2,A100=8,L40S=8", namespaces=NAMESPACES
+    ) as cluster:
         yield cluster
 
 

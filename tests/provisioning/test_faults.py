@@ -16,6 +16,8 @@ from vms import lifecycle, provisioning, tasks
 from vms.models import VirtualMachine
 
 State = VirtualMachine.State
+
+
 def test_server_errors_are_retried_with_backoff_until_the_vm_runs(worker, gateway, cluster, team, owner):
     vm = new_vm(team=team, owner=owner)
     cluster.faults(error_rate=1.0)
@@ -27,13 +29,17 @@ def test_server_errors_are_retried_with_backoff_until_the_vm_runs(worker, gatewa
     assert cluster_objects(gateway, "tenant-alpha") == CURRENT_SET
 
 
-def test_a_cluster_that_keeps_failing_fails_the_vm_in_its_words_and_retry_resumes(worker, gateway, cluster, team,
-                                                                                  owner):
+def test_a_cluster_that_keeps_failing_fails_the_vm_in_its_words_and_retry_resumes(
+    worker, gateway, cluster, team, owner
+):
     vm = new_vm(team=team, owner=owner)
     cluster.faults(error_rate=1.0)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
-    wait_until(lambda: VirtualMachine.objects.get(pk=vm.pk).state == State.FAILED, timeout=20,
-               message="the VM to fail once CLUSTER_RETRY_FOR_SECONDS have passed")
+    wait_until(
+        lambda: VirtualMachine.objects.get(pk=vm.pk).state == State.FAILED,
+        timeout=20,
+        message="the VM to fail once CLUSTER_RETRY_FOR_SECONDS have passed",
+    )
     vm = VirtualMachine.objects.get(pk=vm.pk)
     assert vm.failure_message == "Internal error occurred: injected by devcluster (error_rate)"
     assert vm.failure_retryable
@@ -102,7 +108,11 @@ def test_duplicate_and_concurrent_deliveries_create_one_set_of_objects(worker, g
     converge(gateway, vm.pk, State.DELETED)
     assert cluster_objects(gateway, "tenant-alpha") == []
     assert [e.data["state"] for e in vm.events.filter(kind="state").order_by("id")] == [
-        "provisioning", "running", "deleting", "deleted"]
+        "provisioning",
+        "running",
+        "deleting",
+        "deleted",
+    ]
 
 
 def test_a_worker_killed_mid_provision_loses_nothing(worker, gateway, cluster, team, owner):
@@ -130,10 +140,31 @@ class ThrowawayRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                                     text=True).stdout.strip() == "PONG", message="redis to start")
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ),
+            message="redis to start",
+        )
 
     def stop(self):
         stop(self.process)
@@ -160,8 +191,9 @@ def test_a_redis_restart_loses_no_request(transactional_db, cluster, gateway, te
     redis = ThrowawayRedis(tmp_path)
     redis.start()
     use_broker(redis.url)
-    worker = Worker(database_url=database_url(), redis_url=redis.url, kubeconfig=cluster.kubeconfig,
-                    log_name="prov-worker-redis")
+    worker = Worker(
+        database_url=database_url(), redis_url=redis.url, kubeconfig=cluster.kubeconfig, log_name="prov-worker-redis"
+    )
     worker.start()
     try:
         first = new_vm(team=team, owner=owner, name="train-1")

@@ -39,8 +39,7 @@ def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, ap
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
     # The reboot must reach KubeVirt, not only the timeline: its controller says so in an event.
     deadline = time.monotonic() + 20
-    while not any("for a restart" in (event.get("message") or "")
-                  for event in gateway.list(EVENT, "tenant-alpha")):
+    while not any("for a restart" in (event.get("message") or "") for event in gateway.list(EVENT, "tenant-alpha")):
         assert time.monotonic() < deadline, "the restart never reached the cluster"
         time.sleep(0.1)
     vm = converge(gateway, vm.pk, State.RUNNING)

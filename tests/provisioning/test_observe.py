@@ -12,16 +12,25 @@ APP_CREATED = "2026-11-30T10:00:00Z"
 
 
 def _app(kind, name, vm, created=APP_CREATED):
-    return {"apiVersion": "apps.cozystack.io/v1alpha1", "kind": kind,
-            "metadata": {"name": name, "creationTimestamp": created,
-                         "labels": {"app.kubernetes.io/managed-by": "hikube-gpu-portal",
-                                    "portal.hikube.cloud/vm-id": str(vm.pk)}},
-            "spec": {"runStrategy": "Always"}}
+    return {
+        "apiVersion": "apps.cozystack.io/v1alpha1",
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "labels": {"app.kubernetes.io/managed-by": "hikube-gpu-portal", "portal.hikube.cloud/vm-id": str(vm.pk)},
+        },
+        "spec": {"runStrategy": "Always"},
+    }
 
 
 def _chart_labels(chart, release):
-    return {"helm.sh/chart": f"{chart}-0.1.0", "app.kubernetes.io/name": chart,
-            "app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm"}
+    return {
+        "helm.sh/chart": f"{chart}-0.1.0",
+        "app.kubernetes.io/name": chart,
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/managed-by": "Helm",
+    }
 
 
 def _child(name, labels, status=None, created="2026-11-30T10:00:05Z"):
@@ -34,8 +43,14 @@ def _child(name, labels, status=None, created="2026-11-30T10:00:05Z"):
 @pytest.fixture
 def vm(db, make_user):
     team = Team.objects.create(name="alpha")
-    return make_vm(team=team, owner=make_user("dana"), name="train", state="provisioning", public_ports=[22],
-                   disks=[{"name": "data", "size_gib": 50, "storage_class": "replicated"}])
+    return make_vm(
+        team=team,
+        owner=make_user("dana"),
+        name="train",
+        state="provisioning",
+        public_ports=[22],
+        disks=[{"name": "data", "size_gib": 50, "storage_class": "replicated"}],
+    )
 
 
 def _running_namespace(vm, *, kubevirt_created="2026-11-30T10:00:05Z"):
@@ -44,15 +59,21 @@ def _running_namespace(vm, *, kubevirt_created="2026-11-30T10:00:05Z"):
     for vmdisk in ("train-os", "train-data"):
         objects.apps[("VMDisk", vmdisk)] = _app("VMDisk", vmdisk, vm)
         objects.data_volumes[f"vm-disk-{vmdisk}"] = _child(
-            f"vm-disk-{vmdisk}", {"app.kubernetes.io/instance": f"vm-disk-{vmdisk}"},
-            {"phase": "Succeeded", "progress": "100.0%"})
+            f"vm-disk-{vmdisk}",
+            {"app.kubernetes.io/instance": f"vm-disk-{vmdisk}"},
+            {"phase": "Succeeded", "progress": "100.0%"},
+        )
     objects.kubevirt["vm-instance-train"] = _child(
-        "vm-instance-train", _chart_labels("vm-instance", "vm-instance-train"),
-        {"printableStatus": "Running"}, created=kubevirt_created)
+        "vm-instance-train",
+        _chart_labels("vm-instance", "vm-instance-train"),
+        {"printableStatus": "Running"},
+        created=kubevirt_created,
+    )
     objects.services["vm-instance-train"] = _child(
-        "vm-instance-train", {**_chart_labels("vm-instance", "vm-instance-train"),
-                              "apps.cozystack.io/user-service": "true"},
-        {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}})
+        "vm-instance-train",
+        {**_chart_labels("vm-instance", "vm-instance-train"), "apps.cozystack.io/user-service": "true"},
+        {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}},
+    )
     return objects
 
 
@@ -61,8 +82,10 @@ def test_children_are_found_by_name_without_the_portals_labels(vm):
     assert seen.missing == []
     assert seen.cluster_status == "Running"
     assert seen.external_ip == "203.0.113.7"
-    assert seen.disk_status == {"os": {"phase": "Succeeded", "progress": "100.0%"},
-                                "data": {"phase": "Succeeded", "progress": "100.0%"}}
+    assert seen.disk_status == {
+        "os": {"phase": "Succeeded", "progress": "100.0%"},
+        "data": {"phase": "Succeeded", "progress": "100.0%"},
+    }
 
 
 def test_a_namesakes_leftover_older_than_the_app_is_not_taken_for_this_vm(vm):
@@ -98,23 +121,27 @@ def test_the_legacy_data_volume_is_found_by_name_with_no_label_at_all(vm):
     vm.disks = []
     objects = NamespaceObjects()
     objects.apps[("VirtualMachine", "train")] = _app("VirtualMachine", "train", vm)
-    objects.data_volumes["virtual-machine-train"] = _child("virtual-machine-train", {},
-                                                           {"phase": "ImportInProgress", "progress": "41.00%"})
+    objects.data_volumes["virtual-machine-train"] = _child(
+        "virtual-machine-train", {}, {"phase": "ImportInProgress", "progress": "41.00%"}
+    )
     seen = observe_vm(vm, objects)
     assert seen.disk_status == {"os": {"phase": "ImportInProgress", "progress": "41.00%"}}
 
 
 def _failed_release(app, message):
-    app["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed",
-                                     "message": message}]}
+    app["status"] = {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "InstallFailed", "message": message}]
+    }
 
 
 def test_a_release_waiting_for_a_disk_is_said_but_does_not_fail_the_vm(vm):
     """Flux renders the instance again once the disk's DataVolume exists."""
     objects = _running_namespace(vm)
     del objects.kubevirt["vm-instance-train"]
-    message = ("Helm install failed for release tenant-alpha/vm-instance-train with chart vm-instance@0.1.0: "
-               "execution error: Specified disk not exists in cluster: vm-disk-train-data")
+    message = (
+        "Helm install failed for release tenant-alpha/vm-instance-train with chart vm-instance@0.1.0: "
+        "execution error: Specified disk not exists in cluster: vm-disk-train-data"
+    )
     _failed_release(objects.apps[("VMInstance", "train")], message)
     seen = observe_vm(vm, objects)
     assert seen.helm_failure == ""
@@ -131,8 +158,13 @@ def test_a_release_the_chart_refuses_for_good_fails_the_vm(vm):
 
 
 def test_an_adopted_object_whose_stored_spec_carries_the_schemas_defaults_is_not_patched_again():
-    stored = {"runStrategy": "Always", "instanceType": "g1.large", "cloudInitSeed": "", "external": False,
-              "systemDisk": {"image": "ubuntu", "storage": "50Gi", "storageClass": "replicated"}}
+    stored = {
+        "runStrategy": "Always",
+        "instanceType": "g1.large",
+        "cloudInitSeed": "",
+        "external": False,
+        "systemDisk": {"image": "ubuntu", "storage": "50Gi", "storageClass": "replicated"},
+    }
     assert not _patch_changes(stored, {"runStrategy": "Always", "systemDisk": {"image": "ubuntu"}})
     assert _patch_changes(stored, {"runStrategy": "Halted"})
     assert _patch_changes(stored, {"systemDisk": {"storage": "60Gi"}})

@@ -17,8 +17,7 @@ State = VirtualMachine.State
 OLD_ATTEMPT_BUDGET_SECONDS = 0.05 + 0.1 + 0.2 + 0.3 + 0.3
 
 
-def test_an_api_server_down_for_longer_than_the_old_attempt_budget_fails_no_vm(worker, gateway, cluster, team,
-                                                                              owner):
+def test_an_api_server_down_for_longer_than_the_old_attempt_budget_fails_no_vm(worker, gateway, cluster, team, owner):
     vm = new_vm(team=team, owner=owner)
     log_start = worker.log_path.stat().st_size
     cluster.stop()
@@ -38,7 +37,8 @@ def test_an_api_server_down_for_longer_than_the_old_attempt_budget_fails_no_vm(w
 
 
 def test_a_stop_the_cluster_never_confirms_is_flagged_with_its_last_words_and_a_retry(
-        worker, gateway, cluster, team, owner, settings, client):
+    worker, gateway, cluster, team, owner, settings, client
+):
     vm = new_vm(team=team, owner=owner)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
     converge(gateway, vm.pk, State.RUNNING)
@@ -67,15 +67,18 @@ def test_a_stop_the_cluster_never_confirms_is_flagged_with_its_last_words_and_a_
     assert "data-overdue" not in client.get(page).content.decode()
     # A second click on the stale page does not ask twice.
     client.post(reverse("vm_action", args=[vm.pk, "retry"]))
-    assert timeline(VirtualMachine.objects.get(pk=vm.pk)).count(
-        "Asked the cluster again: it had not confirmed in time") == 1
+    assert (
+        timeline(VirtualMachine.objects.get(pk=vm.pk)).count("Asked the cluster again: it had not confirmed in time")
+        == 1
+    )
 
     cluster.faults(paused=False)
     converge(gateway, vm.pk, State.STOPPED)
 
 
-def test_a_refused_restart_is_explained_and_stop_then_start_restarts_the_vm(worker, gateway, cluster, team, owner,
-                                                                            client):
+def test_a_refused_restart_is_explained_and_stop_then_start_restarts_the_vm(
+    worker, gateway, cluster, team, owner, client
+):
     vm = new_vm(team=team, owner=owner)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
     converge(gateway, vm.pk, State.RUNNING)
@@ -83,8 +86,10 @@ def test_a_refused_restart_is_explained_and_stop_then_start_restarts_the_vm(work
     # tenant token without the right answers 403; the development cluster refuses an unknown VM.
     VirtualMachine.objects.filter(pk=vm.pk).update(name="no-such-vm")
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
-    refusal = "The cluster refused the restart (HTTP 404): it does not let the portal use KubeVirt's restart. " \
-              "Stop and start the VM instead."
+    refusal = (
+        "The cluster refused the restart (HTTP 404): it does not let the portal use KubeVirt's restart. "
+        "Stop and start the VM instead."
+    )
     wait_until(lambda: refusal in timeline(VirtualMachine.objects.get(pk=vm.pk)), message="the refusal")
     VirtualMachine.objects.filter(pk=vm.pk).update(name=vm.name)
     assert VirtualMachine.objects.get(pk=vm.pk).state == State.RUNNING

@@ -44,8 +44,7 @@ def test_a_vm_stopped_while_its_instance_is_written_is_left_halted(cluster, gate
 def test_a_retried_resize_that_already_moved_to_starting_still_starts(cluster, gateway, team, owner):
     vm = new_vm(team=team, owner=owner, name="resized", state="provisioning")
     provisioning.provision(vm_id=vm.pk, gateway=gateway)
-    gateway.patch(provisioning.instance_kind(vm), vm.namespace, vm.name,
-                  provisioning.power_patch(vm, running=False))
+    gateway.patch(provisioning.instance_kind(vm), vm.namespace, vm.name, provisioning.power_patch(vm, running=False))
     VirtualMachine.objects.filter(pk=vm.pk).update(state=State.STARTING)  # where the failed attempt left it
     provisioning.resize(vm_id=vm.pk, gateway=gateway, start_after=True)
     instance = gateway.get(provisioning.instance_kind(vm), vm.namespace, vm.name)
@@ -68,6 +67,7 @@ def test_a_refused_reboot_or_resize_of_a_stopped_vm_does_not_fail_it(transaction
 
 # --- Issue 12, finding 6 ----------------------------------------------------------------------
 
+
 class DeleteDuringDiskCreate:
     """The real gateway, except that just before the first VMDisk is written, the owner deletes
     the VM and the deletion task runs to the end: it finds nothing, and calls the VM deleted. The
@@ -89,9 +89,12 @@ class DeleteDuringDiskCreate:
 
 
 def objects_of(gateway, vm) -> list[str]:
-    return [obj["metadata"]["name"] for kind in provisioning.app_kinds(vm)
-            for obj in gateway.list(kind, vm.namespace, label_selector=f"{LABEL_VM_ID}={vm.pk}")
-            if not obj["metadata"].get("deletionTimestamp")]
+    return [
+        obj["metadata"]["name"]
+        for kind in provisioning.app_kinds(vm)
+        for obj in gateway.list(kind, vm.namespace, label_selector=f"{LABEL_VM_ID}={vm.pk}")
+        if not obj["metadata"].get("deletionTimestamp")
+    ]
 
 
 def test_a_vm_deleted_while_its_provisioning_runs_leaves_nothing_on_the_cluster(cluster, gateway, team, owner):
@@ -139,12 +142,17 @@ def test_one_click_delivers_one_restart(transactional_db, team, owner, gateway, 
 def test_a_restart_lost_or_refused_does_not_block_the_next_one(transactional_db, team, owner, settings):
     vm = new_vm(team=team, owner=owner, name="rebooted", state="running")
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
-    provisioning.vm_fail(vm_id=vm.pk, operation=provisioning.restart, attempts=1,
-                         error=ClusterError("forbidden", retryable=False, status=403))
+    provisioning.vm_fail(
+        vm_id=vm.pk,
+        operation=provisioning.restart,
+        attempts=1,
+        error=ClusterError("forbidden", retryable=False, status=403),
+    )
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)  # refused by the cluster: may be asked again
 
     VirtualMachine.objects.filter(pk=vm.pk).update(
-        restart_requested_at=timezone.now() - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS + 1))
+        restart_requested_at=timezone.now() - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS + 1)
+    )
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)  # lost with its task: may be asked again
     assert vm.events.filter(data__restart="requested").count() == 3
 
@@ -153,8 +161,14 @@ def test_a_lease_extension_waits_for_a_deletion_in_progress(transactional_db, te
     """lease_extend locks the VM row before it reads the state: an extension asked while a
     deletion is being committed sees the deletion and is refused, instead of leaving a pending
     extension behind on a VM on its way out."""
-    vm = new_vm(team=team, owner=owner, name="leased", state="running", gpu="H100",
-                lease_ends_at=timezone.now() + timedelta(days=1))
+    vm = new_vm(
+        team=team,
+        owner=owner,
+        name="leased",
+        state="running",
+        gpu="H100",
+        lease_ends_at=timezone.now() + timedelta(days=1),
+    )
     deleting, outcome = threading.Event(), {}
 
     def delete():

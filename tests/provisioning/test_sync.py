@@ -89,21 +89,26 @@ def test_a_stopped_vm_whose_objects_vanished_waits_failed_for_a_retry(worker, ga
     converge(gateway, vm.pk, State.RUNNING)
 
 
-def test_objects_with_the_portals_labels_that_no_vm_claims_are_listed(transactional_db, cluster, gateway, team,
-                                                                      owner):
+def test_objects_with_the_portals_labels_that_no_vm_claims_are_listed(transactional_db, cluster, gateway, team, owner):
     vm = new_vm(team=team, owner=owner, state="deleted")
-    stray = {"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk",
-             "metadata": {"name": "leftover-os", "namespace": "tenant-alpha",
-                          "labels": {"app.kubernetes.io/managed-by": "hikube-gpu-portal",
-                                     "portal.hikube.cloud/vm-id": str(vm.pk)}},
-             "spec": {"source": {}, "storage": "5Gi", "storageClass": "replicated"}}
+    stray = {
+        "apiVersion": "apps.cozystack.io/v1alpha1",
+        "kind": "VMDisk",
+        "metadata": {
+            "name": "leftover-os",
+            "namespace": "tenant-alpha",
+            "labels": {"app.kubernetes.io/managed-by": "hikube-gpu-portal", "portal.hikube.cloud/vm-id": str(vm.pk)},
+        },
+        "spec": {"source": {}, "storage": "5Gi", "storageClass": "replicated"},
+    }
     gateway.create(stray)
     gateway.create({**stray, "metadata": {**stray["metadata"], "name": "unlabelled", "labels": {}}})
 
     report = sync.sync_cluster(gateway=gateway)
     assert report.orphans == 1
     assert [(o.namespace, o.kind, o.name, o.vm_id_label) for o in sync.orphans()] == [
-        ("tenant-alpha", "VMDisk", "leftover-os", str(vm.pk))]
+        ("tenant-alpha", "VMDisk", "leftover-os", str(vm.pk))
+    ]
 
     gateway.delete(VM_DISK, "tenant-alpha", "leftover-os")
     # Apps objects carry a finalizer: the disk lingers (terminating) until the controller lets go.
@@ -128,8 +133,11 @@ def test_a_helm_render_error_fails_the_vm_in_the_clusters_words(worker, gateway,
 
 
 def test_the_sync_lists_each_namespace_and_kind_once_over_http(worker, gateway, team, other_team, owner):
-    vms = [new_vm(team=team, owner=owner, name="a-1"), new_vm(team=team, owner=owner, name="a-2"),
-           new_vm(team=other_team, owner=owner, name="b-1", api_shape="legacy")]
+    vms = [
+        new_vm(team=team, owner=owner, name="a-1"),
+        new_vm(team=team, owner=owner, name="a-2"),
+        new_vm(team=other_team, owner=owner, name="b-1", api_shape="legacy"),
+    ]
     for vm in vms:
         lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
     for vm in vms:

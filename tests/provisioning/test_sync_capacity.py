@@ -47,8 +47,9 @@ def alpha(make_user):
     team = Team.objects.create(name="alpha")
     owner = make_user("dana")
     for name in ("a-1", "a-2"):
-        make_vm(team=team, owner=owner, name=name, gpu="H100", instance_type="g1.large", state="running",
-                public_ports=[22])
+        make_vm(
+            team=team, owner=owner, name=name, gpu="H100", instance_type="g1.large", state="running", public_ports=[22]
+        )
     return team
 
 
@@ -56,8 +57,9 @@ def serve_vms(server, team, *, quotas=()):
     """Serves the team's VMs as running, with these ResourceQuotas in its namespace."""
     objects: dict = {RESOURCE_QUOTA: list(quotas)}
     for index, vm in enumerate(VirtualMachine.objects.filter(team=team).select_related("team", "gpu_model")):
-        for kind, items in running_vm_objects(vm, gpu_resource=vm.gpu_model.resource_name,
-                                              ip=f"10.0.0.{index + 1}").items():
+        for kind, items in running_vm_objects(
+            vm, gpu_resource=vm.gpu_model.resource_name, ip=f"10.0.0.{index + 1}"
+        ).items():
             objects.setdefault(kind, []).extend(items)
     server.serve(team.namespace, objects)
 
@@ -69,17 +71,23 @@ def free(team, slug="H100"):
 
 def test_the_tenant_quota_and_the_nodes_are_read_once_per_cycle_and_stored(server, gateway, alpha):
     beta = Team.objects.create(name="beta")  # no VM yet: its quota still matters to its first request
-    serve_vms(server, alpha, quotas=[
-        # Kubernetes takes the tightest key: the bare one leaves 1, requests. leaves 2.
-        tenant_quota(hard={f"requests.{H100}": 4, H100: 3, "requests.cpu": 64},
-                     used={f"requests.{H100}": 2, H100: 2, "requests.cpu": 8}),
-        # Another quota in the namespace is not the tenant's: the LIST asks for tenant-quota by name.
-        tenant_quota(name="team-extra", hard={f"requests.{H100}": 0}, used={f"requests.{H100}": 0}),
-    ])
-    server.serve(beta.namespace, {RESOURCE_QUOTA: [tenant_quota(hard={f"requests.{A100}": 2},
-                                                               used={f"requests.{A100}": 0})]})
-    server.serve(None, {NODE: [gpu_node("gpu-1", {H100: 4}), gpu_node("gpu-2", {H100: 4}),
-                               gpu_node("cpu-1", {})]})
+    serve_vms(
+        server,
+        alpha,
+        quotas=[
+            # Kubernetes takes the tightest key: the bare one leaves 1, requests. leaves 2.
+            tenant_quota(
+                hard={f"requests.{H100}": 4, H100: 3, "requests.cpu": 64},
+                used={f"requests.{H100}": 2, H100: 2, "requests.cpu": 8},
+            ),
+            # Another quota in the namespace is not the tenant's: the LIST asks for tenant-quota by name.
+            tenant_quota(name="team-extra", hard={f"requests.{H100}": 0}, used={f"requests.{H100}": 0}),
+        ],
+    )
+    server.serve(
+        beta.namespace, {RESOURCE_QUOTA: [tenant_quota(hard={f"requests.{A100}": 2}, used={f"requests.{A100}": 0})]}
+    )
+    server.serve(None, {NODE: [gpu_node("gpu-1", {H100: 4}), gpu_node("gpu-2", {H100: 4}), gpu_node("cpu-1", {})]})
 
     report = sync.sync_cluster(gateway=gateway)
     assert (report.namespaces, report.vms, report.failed_namespaces) == (2, 2, [])
@@ -87,7 +95,9 @@ def test_the_tenant_quota_and_the_nodes_are_read_once_per_cycle_and_stored(serve
     assert gateway.calls[("list", "nodes")] == 1
     assert gateway.calls[("list", "vminstances")] == 1  # beta, with no VM, gets its quota listed only
     assert sorted(TenantQuota.objects.values_list("team__name", "resource_name", "hard", "used")) == [
-        ("alpha", H100, 3, 2), ("beta", A100, 2, 0)]
+        ("alpha", H100, 3, 2),
+        ("beta", A100, 2, 0),
+    ]
     allocation = {row.resource_name: (row.allocated, row.allocatable) for row in GpuAllocation.objects.all()}
     assert allocation[H100] == (2, 8) and allocation[A100] == (0, 0)
 
@@ -126,8 +136,9 @@ def test_a_403_on_nodes_does_not_break_the_sync_and_is_said_once(server, gateway
 
 
 @pytest.mark.parametrize(("mode", "node_lists", "logged"), [("true", 3, ["ERROR"]), ("false", 0, [])])
-def test_nodes_are_asked_for_every_cycle_or_never_as_configured(server, gateway, alpha, settings, caplog, mode,
-                                                                node_lists, logged):
+def test_nodes_are_asked_for_every_cycle_or_never_as_configured(
+    server, gateway, alpha, settings, caplog, mode, node_lists, logged
+):
     settings.CLUSTER_READ_NODES = mode
     serve_vms(server, alpha)
     server.refuse(NODE)

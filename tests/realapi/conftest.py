@@ -42,5 +42,5 @@ def admin_api(real_cluster):
 def pytest_terminal_summary(terminalreporter):
     if "startup" in _timings:
         terminalreporter.write_line(
-            f"real-API tier: control plane started in {_timings['startup']:.1f} s, "
-            f"up for {_timings.get('up', 0):.1f} s")
+            f"real-API tier: control plane started in {_timings['startup']:.1f} s, up for {_timings.get('up', 0):.1f} s"
+        )

@@ -33,8 +33,9 @@ eventually = functools.partial(wait_until, timeout=30.0)
 
 @pytest.fixture(scope="module")
 def controller(real_cluster, tmp_path_factory):
-    with DevController(tmp_path_factory.mktemp("devcontroller"), kubeconfig=real_cluster.admin_kubeconfig,
-                       gpus="H100=2,A100=8,L40S=8") as running:
+    with DevController(
+        tmp_path_factory.mktemp("devcontroller"), kubeconfig=real_cluster.admin_kubeconfig, gpus="H100=2,A100=8,L40S=8"
+    ) as running:
         yield running
 
 
@@ -47,15 +48,25 @@ def tenant(real_cluster):
 
 def portal_objects(namespace: str, name: str, api_shape: str, *, gpu="H100") -> list[dict]:
     disks = (DiskSpec(name="data", size_gib=50, storage_class="replicated"),) if api_shape == "current" else ()
-    spec = VmSpec(name=name, team="alpha", instance_type="g1.large", gpu_model=gpu, image="ubuntu",
-                  system_disk_gib=50, system_disk_class="replicated", disks=disks, public_ports=(22,))
+    spec = VmSpec(
+        name=name,
+        team="alpha",
+        instance_type="g1.large",
+        gpu_model=gpu,
+        image="ubuntu",
+        system_disk_gib=50,
+        system_disk_class="replicated",
+        disks=disks,
+        public_ports=(22,),
+    )
     return render_manifests(spec, catalogue=CATALOGUE, namespace=namespace, vm_id=7, api_shape=api_shape)
 
 
 def apply(apps, objects):
     for obj in objects:
-        apps.create_namespaced_custom_object(GROUP, VERSION, obj["metadata"]["namespace"], PLURALS[obj["kind"]], obj,
-                                             field_validation="Strict")
+        apps.create_namespaced_custom_object(
+            GROUP, VERSION, obj["metadata"]["namespace"], PLURALS[obj["kind"]], obj, field_validation="Strict"
+        )
 
 
 def kubevirt_status(apps, namespace, name):
@@ -69,8 +80,11 @@ def kubevirt_status(apps, namespace, name):
 
 
 def tenant_quota(admin_api, namespace):
-    quotas = client.CoreV1Api(admin_api).list_namespaced_resource_quota(
-        namespace, field_selector="metadata.name=tenant-quota").items
+    quotas = (
+        client.CoreV1Api(admin_api)
+        .list_namespaced_resource_quota(namespace, field_selector="metadata.name=tenant-quota")
+        .items
+    )
     return quotas[0] if quotas else None
 
 
@@ -86,10 +100,13 @@ def leftovers(admin_api, namespace) -> dict:
     return {kind: items for kind, items in names.items() if items}
 
 
-@pytest.mark.parametrize(("api_shape", "app_kind", "release"), [
-    ("current", "VMInstance", "vm-instance-train"), ("legacy", "VirtualMachine", "virtual-machine-train")])
+@pytest.mark.parametrize(
+    ("api_shape", "app_kind", "release"),
+    [("current", "VMInstance", "vm-instance-train"), ("legacy", "VirtualMachine", "virtual-machine-train")],
+)
 def test_a_vm_the_portal_renders_runs_with_the_upstream_children_and_goes_with_its_app(
-        controller, admin_api, tenant, api_shape, app_kind, release):
+    controller, admin_api, tenant, api_shape, app_kind, release
+):
     apps = client.CustomObjectsApi(admin_api)
     objects = portal_objects(tenant, "train", api_shape)
 
@@ -100,13 +117,20 @@ def test_a_vm_the_portal_renders_runs_with_the_upstream_children_and_goes_with_i
     for disk in [obj for obj in objects if obj["kind"] == "VMDisk"]:
         check_children(admin_api, tenant, "VMDisk", disk["metadata"]["name"])
     # The controller writes the tenant-quota, the real quota controller counts the virt-launcher pod's GPU.
-    quota = eventually(lambda: (q := tenant_quota(admin_api, tenant)) and q.status and
-                       (q.status.used or {}).get(f"requests.{H100}") == "1" and q,
-                       message="the quota controller to count the GPU")
+    quota = eventually(
+        lambda: (
+            (q := tenant_quota(admin_api, tenant))
+            and q.status
+            and (q.status.used or {}).get(f"requests.{H100}") == "1"
+            and q
+        ),
+        message="the quota controller to count the GPU",
+    )
     assert quota.spec.hard[f"requests.{H100}"] == "4"
     # The simulated in-guest exporter serves the running VM's GPU.
     assert {"namespace": tenant, "vm": "train", "gpus": [H100]}.items() <= next(
-        guest for guest in controller.state()["controller"]["guests"] if guest["namespace"] == tenant).items()
+        guest for guest in controller.state()["controller"]["guests"] if guest["namespace"] == tenant
+    ).items()
     with urllib.request.urlopen(f"{controller.exporter_url}/metrics/{tenant}/train", timeout=5) as response:
         assert b"DCGM_FI_DEV_GPU_UTIL" in response.read()
 
@@ -115,8 +139,10 @@ def test_a_vm_the_portal_renders_runs_with_the_upstream_children_and_goes_with_i
 
     eventually(lambda: not leftovers(admin_api, tenant), message="the children to go")
     # The controller releases the app's finalizer once its children are gone: the app goes last.
-    eventually(lambda: apps.list_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[app_kind])["items"] == [],
-               message="the app object to go once its finalizer is released")
+    eventually(
+        lambda: apps.list_namespaced_custom_object(GROUP, VERSION, tenant, PLURALS[app_kind])["items"] == [],
+        message="the app object to go once its finalizer is released",
+    )
 
 
 def test_nodes_carry_the_gpu_inventory(controller, admin_api):
@@ -139,14 +165,14 @@ def test_a_full_tenant_quota_is_enforced_by_the_real_server(controller, admin_ap
         if kubevirt_status(apps, tenant, "vm-instance-second") is None:
             return None
         vm = apps.get_namespaced_custom_object("kubevirt.io", "v1", tenant, "virtualmachines", "vm-instance-second")
-        return next((c for c in (vm.get("status") or {}).get("conditions") or [] if c["type"] == "Synchronized"),
-                    None)
+        return next((c for c in (vm.get("status") or {}).get("conditions") or [] if c["type"] == "Synchronized"), None)
 
     condition = eventually(refused, message="admission to refuse the second VM's pod")
     gpu = f"requests.{H100}"
     # The same words as the development cluster's own admission (tests/devcluster/test_fidelity.py).
-    assert condition["message"].endswith(f"is forbidden: exceeded quota: tenant-quota, requested: {gpu}=1, "
-                                         f"used: {gpu}=1, limited: {gpu}=1")
+    assert condition["message"].endswith(
+        f"is forbidden: exceeded quota: tenant-quota, requested: {gpu}=1, used: {gpu}=1, limited: {gpu}=1"
+    )
     assert kubevirt_status(apps, tenant, "vm-instance-second") == "Starting"
 
 
@@ -165,5 +191,9 @@ def test_the_controllers_switches_work_and_api_server_faults_are_refused(control
     assert refused.value.code == 400
     assert b"error_rate" in refused.value.read()
     assert "status" not in frozen and "finalizers" not in frozen["metadata"]
-    eventually(lambda: (apps.get_namespaced_custom_object(GROUP, VERSION, tenant, "vmdisks", "frozen-os")
-                        .get("status") or {}).get("conditions"), message="the controller to resume")
+    eventually(
+        lambda: (
+            apps.get_namespaced_custom_object(GROUP, VERSION, tenant, "vmdisks", "frozen-os").get("status") or {}
+        ).get("conditions"),
+        message="the controller to resume",
+    )

@@ -52,8 +52,11 @@ def tenant_namespaces(real_cluster):
 
 @pytest.fixture(scope="module")
 def controller(real_cluster, tmp_path_factory):
-    with DevController(tmp_path_factory.mktemp("journey-controller"), kubeconfig=real_cluster.admin_kubeconfig,
-                       gpus="H100=1,A100=8,L40S=8") as controller:
+    with DevController(
+        tmp_path_factory.mktemp("journey-controller"),
+        kubeconfig=real_cluster.admin_kubeconfig,
+        gpus="H100=1,A100=8,L40S=8",
+    ) as controller:
         yield controller
 
 
@@ -62,8 +65,9 @@ def journey_worker(tenant_namespaces, controller, django_db_setup, django_db_blo
     with django_db_blocker.unblock():
         url = database_url()
     _, kubeconfig = tenant_namespaces
-    worker = Worker(database_url=url, redis_url=django_settings.REDIS_URL, kubeconfig=kubeconfig,
-                    log_name="realapi-worker")
+    worker = Worker(
+        database_url=url, redis_url=django_settings.REDIS_URL, kubeconfig=kubeconfig, log_name="realapi-worker"
+    )
     worker.env["CLUSTER_RETRY_FOR_SECONDS"] = str(RETRY_FOR_SECONDS)
     worker.start()
     yield worker
@@ -119,9 +123,13 @@ def custom(admin_api):
 def children_left(admin_api, namespace: str) -> dict[str, list[str]]:
     """What the charts and KubeVirt rendered that is still in `namespace`, by kind."""
     custom = client.CustomObjectsApi(admin_api)
-    left = {label: [item["metadata"]["name"] for item in
-                    custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]]
-            for label, (group, version, plural) in CHILD_KINDS.items()}
+    left = {
+        label: [
+            item["metadata"]["name"]
+            for item in custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+        ]
+        for label, (group, version, plural) in CHILD_KINDS.items()
+    }
     core = client.CoreV1Api(admin_api)
     left["services"] = [service.metadata.name for service in core.list_namespaced_service(namespace).items]
     left["pods"] = [pod.metadata.name for pod in core.list_namespaced_pod(namespace).items]
@@ -129,8 +137,9 @@ def children_left(admin_api, namespace: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("api_shape", API_SHAPES)
-def test_a_vm_is_requested_runs_stops_starts_and_is_deleted_on_the_real_server(worker, gateway, team, owner,
-                                                                              admin_api, custom, api_shape):
+def test_a_vm_is_requested_runs_stops_starts_and_is_deleted_on_the_real_server(
+    worker, gateway, team, owner, admin_api, custom, api_shape
+):
     vm = new_vm(team=team, owner=owner, api_shape=api_shape)
 
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
@@ -139,8 +148,9 @@ def test_a_vm_is_requested_runs_stops_starts_and_is_deleted_on_the_real_server(w
     assert vm.external_ip, "the Service's load-balancer address never reached the portal"
     assert vm.disk_status and all(status["phase"] == "Succeeded" for status in vm.disk_status.values())
     # The portal's labels stay on the app objects it wrote; the children carry only the charts'.
-    kubevirt_vm = custom.get_namespaced_custom_object("kubevirt.io", "v1", team.namespace, "virtualmachines",
-                                                      vm_object_names(vm).kubevirt_vm)
+    kubevirt_vm = custom.get_namespaced_custom_object(
+        "kubevirt.io", "v1", team.namespace, "virtualmachines", vm_object_names(vm).kubevirt_vm
+    )
     assert not any(label.startswith("portal.hikube.cloud/") for label in kubevirt_vm["metadata"]["labels"])
 
     lifecycle.vm_stop(vm_id=vm.pk, actor=owner)
@@ -150,10 +160,12 @@ def test_a_vm_is_requested_runs_stops_starts_and_is_deleted_on_the_real_server(w
 
     lifecycle.vm_delete(vm_id=vm.pk, actor=owner)
     converge(gateway, vm.pk, State.DELETED, timeout=60)
-    wait_until(lambda: not children_left(admin_api, team.namespace), timeout=30,
-               message=f"the children to be removed from {team.namespace}")
-    assert not custom.list_namespaced_custom_object("apps.cozystack.io", "v1alpha1", team.namespace,
-                                                    "vmdisks")["items"]
+    wait_until(
+        lambda: not children_left(admin_api, team.namespace),
+        timeout=30,
+        message=f"the children to be removed from {team.namespace}",
+    )
+    assert not custom.list_namespaced_custom_object("apps.cozystack.io", "v1alpha1", team.namespace, "vmdisks")["items"]
 
 
 def test_a_request_waits_for_a_free_gpu_and_runs_once_one_is_released(worker, gateway, team, owner):
@@ -209,8 +221,9 @@ def test_an_api_server_restart_during_provisioning_fails_no_vm(worker, gateway, 
     assert vm.failure_message == ""
 
 
-def test_a_restart_the_real_server_refuses_is_explained_and_stop_then_start_offered(worker, gateway, team, owner,
-                                                                                   client):
+def test_a_restart_the_real_server_refuses_is_explained_and_stop_then_start_offered(
+    worker, gateway, team, owner, client
+):
     # KubeVirt's subresources are an aggregated API that a bare API server does not serve: a real 404.
     vm = new_vm(team=team, owner=owner)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
@@ -219,8 +232,11 @@ def test_a_restart_the_real_server_refuses_is_explained_and_stop_then_start_offe
     client.force_login(owner)
 
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
-    wait_until(lambda: VirtualMachine.objects.get(pk=vm.pk).events.filter(data__restart="refused").exists(),
-               timeout=30, message="the refused restart to be recorded")
+    wait_until(
+        lambda: VirtualMachine.objects.get(pk=vm.pk).events.filter(data__restart="refused").exists(),
+        timeout=30,
+        message="the refused restart to be recorded",
+    )
     html = client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
     assert "data-restart-refused" in html
     assert "HTTP 404" in " ".join(timeline(VirtualMachine.objects.get(pk=vm.pk)))
@@ -231,8 +247,9 @@ def test_a_restart_the_real_server_refuses_is_explained_and_stop_then_start_offe
     assert states[-2:] == ["starting", "running"]
 
 
-def test_a_stop_the_0x_chart_ignores_is_flagged_overdue_with_a_retry(worker, gateway, team, owner, controller,
-                                                                    portal_settings):
+def test_a_stop_the_0x_chart_ignores_is_flagged_overdue_with_a_retry(
+    worker, gateway, team, owner, controller, portal_settings
+):
     vm = new_vm(team=team, owner=owner, api_shape=API_SHAPE_LEGACY)
     lifecycle.vm_provision(vm_id=vm.pk, actor=owner)
     converge(gateway, vm.pk, State.RUNNING, timeout=60)

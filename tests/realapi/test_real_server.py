@@ -45,11 +45,18 @@ def core(admin_api):
 def test_the_crds_are_established(admin_api):
     crds = client.ApiextensionsV1Api(admin_api).list_custom_resource_definition().items
 
-    established = {crd.metadata.name for crd in crds
-                   if any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])}
-    assert established == {"vminstances.apps.cozystack.io", "vmdisks.apps.cozystack.io",
-                           "virtualmachines.apps.cozystack.io", "virtualmachines.kubevirt.io",
-                           "datavolumes.cdi.kubevirt.io"}
+    established = {
+        crd.metadata.name
+        for crd in crds
+        if any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+    }
+    assert established == {
+        "vminstances.apps.cozystack.io",
+        "vmdisks.apps.cozystack.io",
+        "virtualmachines.apps.cozystack.io",
+        "virtualmachines.kubevirt.io",
+        "datavolumes.cdi.kubevirt.io",
+    }
 
 
 def test_a_status_sent_on_create_is_dropped(apps, namespace):
@@ -67,8 +74,11 @@ def test_the_status_subresource_writes_status_and_nothing_else(apps, namespace):
     apps.create_namespaced_custom_object(namespace=namespace, body=vm_instance("gpu-box"), **INSTANCES)
 
     apps.patch_namespaced_custom_object_status(
-        namespace=namespace, name="gpu-box", body={"status": {"phase": "Ready"}, "spec": {"runStrategy": "Halted"}},
-        **INSTANCES)
+        namespace=namespace,
+        name="gpu-box",
+        body={"status": {"phase": "Ready"}, "spec": {"runStrategy": "Halted"}},
+        **INSTANCES,
+    )
 
     stored = apps.get_namespaced_custom_object(namespace=namespace, name="gpu-box", **INSTANCES)
     assert stored["status"] == {"phase": "Ready"}
@@ -85,8 +95,10 @@ def test_instance_names_over_41_characters_are_refused_by_the_crds_cel_rule(apps
     assert error.value.status == 422
     assert status["reason"] == "Invalid"
     # A CEL rule on the root object names no field: "<nil>", where a built-in check names metadata.name.
-    assert status["message"] == (f'VMInstance.apps.cozystack.io "{"v" * 42}" is invalid: '
-                                 "<nil>: Invalid value: name must be no more than 41 characters")
+    assert status["message"] == (
+        f'VMInstance.apps.cozystack.io "{"v" * 42}" is invalid: '
+        "<nil>: Invalid value: name must be no more than 41 characters"
+    )
     assert accepted["metadata"]["name"] == "v" * 41
 
 
@@ -118,31 +130,49 @@ def test_the_tenant_is_confined_to_its_namespace(real_cluster, namespace):
         with pytest.raises(ApiException) as nodes:
             client.CoreV1Api(tenant_api).list_node()
         with pytest.raises(ApiException) as kubevirt_write:
-            tenant.create_namespaced_custom_object(namespace=namespace, body={
-                "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "sneaky"}},
-                **KUBEVIRT_VMS)
+            tenant.create_namespaced_custom_object(
+                namespace=namespace,
+                body={"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "sneaky"}},
+                **KUBEVIRT_VMS,
+            )
         tenant_api.close()
 
     assert created["metadata"]["namespace"] == namespace
     assert other_namespace.value.status == 403
     assert status_of(other_namespace.value)["message"] == (
         f'vminstances.apps.cozystack.io is forbidden: User "{kube.TENANT_USERS[0]}" cannot list resource "vminstances" '
-        f'in API group "apps.cozystack.io" in the namespace "{elsewhere}"')
+        f'in API group "apps.cozystack.io" in the namespace "{elsewhere}"'
+    )
     assert nodes.value.status == 403
     assert status_of(nodes.value)["message"] == (
         f'nodes is forbidden: User "{kube.TENANT_USERS[0]}" cannot list resource "nodes" in API group "" '
-        "at the cluster scope")
+        "at the cluster scope"
+    )
     assert kubevirt_write.value.status == 403
 
 
 def test_a_dependent_of_a_deleted_owner_is_garbage_collected(apps, namespace):
     owner = apps.create_namespaced_custom_object(namespace=namespace, body=vm_instance("gpu-box"), **INSTANCES)
-    apps.create_namespaced_custom_object(namespace=namespace, **KUBEVIRT_VMS, body={
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-        "metadata": {"name": "vm-instance-gpu-box", "ownerReferences": [{
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "VMInstance", "name": "gpu-box",
-            "uid": owner["metadata"]["uid"]}]},
-        "spec": {"runStrategy": "Always"}})
+    apps.create_namespaced_custom_object(
+        namespace=namespace,
+        **KUBEVIRT_VMS,
+        body={
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine",
+            "metadata": {
+                "name": "vm-instance-gpu-box",
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "VMInstance",
+                        "name": "gpu-box",
+                        "uid": owner["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {"runStrategy": "Always"},
+        },
+    )
 
     apps.delete_namespaced_custom_object(namespace=namespace, name="gpu-box", **INSTANCES)
 
@@ -157,18 +187,34 @@ def test_a_dependent_of_a_deleted_owner_is_garbage_collected(apps, namespace):
 
 
 def test_resource_quota_usage_is_computed_and_enforced(core, namespace):
-    eventually(lambda: core.list_namespaced_service_account(namespace).items,
-               message="the service account controller to create the default service account")
+    eventually(
+        lambda: core.list_namespaced_service_account(namespace).items,
+        message="the service account controller to create the default service account",
+    )
 
     def pod(name, gpus):
-        return {"metadata": {"name": name}, "spec": {"automountServiceAccountToken": False, "containers": [{
-            "name": "main", "image": "example.invalid/gpu",
-            "resources": {"requests": {"nvidia.com/H100_94GB": gpus}, "limits": {"nvidia.com/H100_94GB": gpus}}}]}}
+        return {
+            "metadata": {"name": name},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "example.invalid/gpu",
+                        "resources": {
+                            "requests": {"nvidia.com/H100_94GB": gpus},
+                            "limits": {"nvidia.com/H100_94GB": gpus},
+                        },
+                    }
+                ],
+            },
+        }
 
     # The pod predates the quota: only the quota controller's own count can put it in status.used.
     core.create_namespaced_pod(namespace, pod("first", "1"))
-    core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "tenant-quota"},
-                                                      "spec": {"hard": {GPU: "2"}}})
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "tenant-quota"}, "spec": {"hard": {GPU: "2"}}}
+    )
 
     def computed():
         return core.read_namespaced_resource_quota("tenant-quota", namespace).status.used
@@ -180,5 +226,5 @@ def test_resource_quota_usage_is_computed_and_enforced(core, namespace):
     assert used == {GPU: "1"}
     assert error.value.status == 403
     assert status_of(error.value)["message"] == (
-        f'pods "second" is forbidden: exceeded quota: tenant-quota, requested: {GPU}=2, used: {GPU}=1, '
-        f"limited: {GPU}=2")
+        f'pods "second" is forbidden: exceeded quota: tenant-quota, requested: {GPU}=2, used: {GPU}=1, limited: {GPU}=2'
+    )

@@ -31,12 +31,20 @@ def widest_spec(name: str, instance_type: str, catalogue: Catalogue, *, disks: i
     """Every optional part filled in, at the catalogue's limits."""
     limits = catalogue.limits
     return VmSpec(
-        name=name, team="render", instance_type=instance_type, gpu_model=next(iter(catalogue.gpu_models)),
-        image=next(iter(catalogue.images)), system_disk_gib=limits.min_system_disk_gib,
+        name=name,
+        team="render",
+        instance_type=instance_type,
+        gpu_model=next(iter(catalogue.gpu_models)),
+        image=next(iter(catalogue.images)),
+        system_disk_gib=limits.min_system_disk_gib,
         system_disk_class=catalogue.storage_classes[0],
-        disks=tuple(DiskSpec(name=f"d{index}", size_gib=limits.max_disk_gib,
-                             storage_class=catalogue.storage_classes[-1]) for index in range(disks)),
-        public_ports=(22, 443, 8888)[:limits.max_ports], ssh_keys=(SSH_KEY,), software=catalogue.software,
+        disks=tuple(
+            DiskSpec(name=f"d{index}", size_gib=limits.max_disk_gib, storage_class=catalogue.storage_classes[-1])
+            for index in range(disks)
+        ),
+        public_ports=(22, 443, 8888)[: limits.max_ports],
+        ssh_keys=(SSH_KEY,),
+        software=catalogue.software,
         cloud_config="#cloud-config\npackages: [htop]\n",
     )
 
@@ -44,9 +52,14 @@ def widest_spec(name: str, instance_type: str, catalogue: Catalogue, *, disks: i
 def dry_run_create(api_client, obj: dict) -> None:
     namespace = obj["metadata"]["namespace"]
     api_client.call_api(
-        f"/apis/{obj['apiVersion']}/namespaces/{namespace}/{PLURALS[obj['kind']]}", "POST",
-        query_params=[("dryRun", "All"), ("fieldValidation", "Strict")], body=obj,
-        header_params={"Content-Type": "application/json"}, auth_settings=["BearerToken"], _preload_content=False)
+        f"/apis/{obj['apiVersion']}/namespaces/{namespace}/{PLURALS[obj['kind']]}",
+        "POST",
+        query_params=[("dryRun", "All"), ("fieldValidation", "Strict")],
+        body=obj,
+        header_params={"Content-Type": "application/json"},
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
 
 
 @pytest.mark.parametrize("api_shape", API_SHAPES)
@@ -60,8 +73,7 @@ def test_every_object_the_portal_renders_is_accepted_by_the_crd_schemas(real_clu
             # The 0.x app has no additional disks.
             disks = 0 if api_shape == API_SHAPE_LEGACY else catalogue.limits.max_disks
             spec = widest_spec(next(names), instance_type, catalogue, disks=disks)
-            for obj in render_manifests(spec, catalogue=catalogue, namespace=namespace, vm_id=7,
-                                        api_shape=api_shape):
+            for obj in render_manifests(spec, catalogue=catalogue, namespace=namespace, vm_id=7, api_shape=api_shape):
                 dry_run_create(admin_api, obj)
                 assert obj["metadata"]["labels"][LABEL_VM_ID] == "7"
                 kinds.append(obj["kind"])
@@ -71,13 +83,17 @@ def test_every_object_the_portal_renders_is_accepted_by_the_crd_schemas(real_clu
 
 
 @pytest.mark.parametrize("api_shape", API_SHAPES)
-def test_a_vm_name_one_character_over_the_portals_limit_is_refused_by_the_real_server(real_cluster, admin_api,
-                                                                                      api_shape):
+def test_a_vm_name_one_character_over_the_portals_limit_is_refused_by_the_real_server(
+    real_cluster, admin_api, api_shape
+):
     catalogue = Catalogue.from_seed()
     spec = widest_spec("a" * (LONGEST_NAME[api_shape] + 1), next(iter(catalogue.instance_types)), catalogue, disks=0)
     with real_cluster.namespace("tenant-render") as namespace:
-        instance = next(obj for obj in render_manifests(spec, catalogue=catalogue, namespace=namespace, vm_id=7,
-                                                        api_shape=api_shape) if obj["kind"] != "VMDisk")
+        instance = next(
+            obj
+            for obj in render_manifests(spec, catalogue=catalogue, namespace=namespace, vm_id=7, api_shape=api_shape)
+            if obj["kind"] != "VMDisk"
+        )
         with pytest.raises(client.ApiException) as refused:
             dry_run_create(admin_api, instance)
     assert refused.value.status == 422

@@ -18,8 +18,16 @@ from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
 
 
 class PortalBackend:
-    def __init__(self, workdir: Path, *, gpus: str, namespaces: list[str], redis_url: str,
-                 interval_seconds: float = 1.0, name: str = "backend"):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        gpus: str,
+        namespaces: list[str],
+        redis_url: str,
+        interval_seconds: float = 1.0,
+        name: str = "backend",
+    ):
         self.workdir = Path(workdir)
         self.cluster = DevCluster(self.workdir / "cluster", gpus=gpus, namespaces=namespaces)
         self.redis_url = redis_url
@@ -44,16 +52,36 @@ class PortalBackend:
 
         self.cluster.start()
         app.control.purge()
-        self.worker = Worker(database_url=database_url(), redis_url=self.redis_url,
-                             kubeconfig=self.cluster.kubeconfig, log_name=f"{self.name}-worker")
+        self.worker = Worker(
+            database_url=database_url(),
+            redis_url=self.redis_url,
+            kubeconfig=self.cluster.kubeconfig,
+            log_name=f"{self.name}-worker",
+        )
         self.worker.start()
-        env = {**self.worker.env, "CLUSTER_SYNC_INTERVAL_SECONDS": self.interval,
-               "GOVERNANCE_INTERVAL_SECONDS": self.interval}
+        env = {
+            **self.worker.env,
+            "CLUSTER_SYNC_INTERVAL_SECONDS": self.interval,
+            "GOVERNANCE_INTERVAL_SECONDS": self.interval,
+        }
         with (ARTIFACTS / f"{self.name}-beat.log").open("ab") as log:
             self.beat = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "hikube_portal", "beat", "--loglevel=INFO",
-                 "--schedule", str(self.workdir / "beat-schedule")],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "hikube_portal",
+                    "beat",
+                    "--loglevel=INFO",
+                    "--schedule",
+                    str(self.workdir / "beat-schedule"),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def __exit__(self, *exc):
         from hikube_portal.celery import app
@@ -69,7 +97,6 @@ class PortalBackend:
 @contextmanager
 def portal_backend(tmp_path: Path, settings, *, gpus: str, namespaces: list[str], name: str):
     """A PortalBackend whose cluster the test process (and its live_server) uses too."""
-    with PortalBackend(tmp_path, gpus=gpus, namespaces=namespaces, redis_url=settings.REDIS_URL,
-                       name=name) as backend:
+    with PortalBackend(tmp_path, gpus=gpus, namespaces=namespaces, redis_url=settings.REDIS_URL, name=name) as backend:
         settings.CLUSTER_KUBECONFIG = backend.kubeconfig
         yield backend

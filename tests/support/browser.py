@@ -55,8 +55,7 @@ class WatchedBrowser:
             self._seen.append(f"HTTP {response.status}: {response.request.method} {response.url}")
 
     def problems(self) -> list[str]:
-        return [problem for problem in self._seen
-                if not any(pattern.search(problem) for pattern in self._expected)]
+        return [problem for problem in self._seen if not any(pattern.search(problem) for pattern in self._expected)]
 
     def close_contexts(self):
         for context in self._contexts:

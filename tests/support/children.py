@@ -22,8 +22,13 @@ API_VERSIONS = {"DataVolume": "cdi.kubevirt.io/v1beta1"}
 
 
 def chart_labels(chart: str) -> dict[str, str]:
-    return {"helm.sh/chart": f"{chart}-<chart version>", "app.kubernetes.io/name": chart,
-            INSTANCE: f"{chart}-N", "app.kubernetes.io/version": "<any>", "app.kubernetes.io/managed-by": "Helm"}
+    return {
+        "helm.sh/chart": f"{chart}-<chart version>",
+        "app.kubernetes.io/name": chart,
+        INSTANCE: f"{chart}-N",
+        "app.kubernetes.io/version": "<any>",
+        "app.kubernetes.io/managed-by": "Helm",
+    }
 
 
 @dataclass(frozen=True)
@@ -40,24 +45,50 @@ class Child:
 
 CHILDREN: dict[str, tuple[Child, ...]] = {
     "VMDisk": (
-        Child("cdi.kubevirt.io/v1beta1", "DataVolume", "vm-disk-N", {INSTANCE: "vm-disk-N"},
-              "DataVolume of a VMDisk", annotations={"vm-disk.cozystack.io/optical": "true|false"}),
+        Child(
+            "cdi.kubevirt.io/v1beta1",
+            "DataVolume",
+            "vm-disk-N",
+            {INSTANCE: "vm-disk-N"},
+            "DataVolume of a VMDisk",
+            annotations={"vm-disk.cozystack.io/optical": "true|false"},
+        ),
     ),
     "VMInstance": (
-        Child("kubevirt.io/v1", "VirtualMachine", "vm-instance-N", chart_labels("vm-instance"),
-              "KubeVirt VM of a VMInstance, and its pod template", pod_template=True),
-        Child("v1", "Service", "vm-instance-N",
-              {**chart_labels("vm-instance"), "apps.cozystack.io/user-service": "true"},
-              "Service of a VMInstance",
-              selector={"app.kubernetes.io/name": "vm-instance", INSTANCE: "vm-instance-N"}),
+        Child(
+            "kubevirt.io/v1",
+            "VirtualMachine",
+            "vm-instance-N",
+            chart_labels("vm-instance"),
+            "KubeVirt VM of a VMInstance, and its pod template",
+            pod_template=True,
+        ),
+        Child(
+            "v1",
+            "Service",
+            "vm-instance-N",
+            {**chart_labels("vm-instance"), "apps.cozystack.io/user-service": "true"},
+            "Service of a VMInstance",
+            selector={"app.kubernetes.io/name": "vm-instance", INSTANCE: "vm-instance-N"},
+        ),
     ),
     "VirtualMachine": (
-        Child("kubevirt.io/v1", "VirtualMachine", "virtual-machine-N", chart_labels("virtual-machine"),
-              "KubeVirt VM of a 0.x VirtualMachine", pod_template=True),
-        Child("v1", "Service", "virtual-machine-N",
-              {**chart_labels("virtual-machine"), "apps.cozystack.io/user-service": "true"},
-              "Service of a 0.x VirtualMachine",
-              selector={"app.kubernetes.io/name": "virtual-machine", INSTANCE: "virtual-machine-N"}),
+        Child(
+            "kubevirt.io/v1",
+            "VirtualMachine",
+            "virtual-machine-N",
+            chart_labels("virtual-machine"),
+            "KubeVirt VM of a 0.x VirtualMachine",
+            pod_template=True,
+        ),
+        Child(
+            "v1",
+            "Service",
+            "virtual-machine-N",
+            {**chart_labels("virtual-machine"), "apps.cozystack.io/user-service": "true"},
+            "Service of a 0.x VirtualMachine",
+            selector={"app.kubernetes.io/name": "virtual-machine", INSTANCE: "virtual-machine-N"},
+        ),
         Child("cdi.kubevirt.io/v1beta1", "DataVolume", "virtual-machine-N", {}, "DataVolume of a 0.x VirtualMachine"),
     ),
 }
@@ -69,11 +100,15 @@ NOT_RENDERED = {
 
 # -- the reference, parsed ------------------------------------------------------------------------
 
+
 def _section(text: str, title: str) -> list[list[str]]:
     """The rows (cells) of the table under `## title`."""
     body = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in body.splitlines() if line.startswith("|")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in body.splitlines()
+        if line.startswith("|")
+    ]
     return rows[2:]  # without the header and its separator
 
 
@@ -91,17 +126,24 @@ def reference_labels(text: str) -> dict[str, dict]:
     for title, description in _section(text, "Labels on the children"):
         labels_text, _, rest = description.partition("; annotation")
         labels_text, _, selector_text = labels_text.partition("; its selector is")
-        entry = {"labels": {}, "annotations": _pairs(rest) if rest else None,
-                 "selector": set(_pairs(selector_text)) if selector_text else None}
+        entry = {
+            "labels": {},
+            "annotations": _pairs(rest) if rest else None,
+            "selector": set(_pairs(selector_text)) if selector_text else None,
+        }
         if labels_text.startswith("the same five, plus"):
-            entry["labels"] = {**rows["KubeVirt VM of a VMInstance, and its pod template"]["labels"],
-                               **_pairs(labels_text)}
+            entry["labels"] = {
+                **rows["KubeVirt VM of a VMInstance, and its pod template"]["labels"],
+                **_pairs(labels_text),
+            }
         elif "in place of" in labels_text:
             new, old = re.findall(r"`([^`]+)`", labels_text)
             for child in ("KubeVirt VM", "Service"):
                 source = next(row for name, row in rows.items() if name.startswith(f"{child} of a VMInstance"))
                 rows[f"{child} of a 0.x VirtualMachine"] = {
-                    **source, "labels": {key: value.replace(old, new) for key, value in source["labels"].items()}}
+                    **source,
+                    "labels": {key: value.replace(old, new) for key, value in source["labels"].items()},
+                }
             continue
         elif not labels_text.startswith("no chart label"):
             entry["labels"] = _pairs(labels_text)
@@ -127,6 +169,7 @@ def reference_names(text: str) -> dict[str, set[tuple[str, str]]]:
 
 # -- a cluster's children, checked ------------------------------------------------------------------
 
+
 def matches(pattern: str, value: str | None, name: str) -> bool:
     if value is None:
         return False
@@ -146,8 +189,14 @@ def assert_labels(what: str, actual: dict | None, expected: dict[str, str], name
 def _read(api_client, api_version: str, plural: str, namespace: str, name: str = "", query=()):
     prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     path = f"{prefix}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
-    response = api_client.call_api(path, "GET", query_params=list(query), auth_settings=["BearerToken"],
-                                   header_params={"Accept": "application/json"}, _preload_content=False)
+    response = api_client.call_api(
+        path,
+        "GET",
+        query_params=list(query),
+        auth_settings=["BearerToken"],
+        header_params={"Accept": "application/json"},
+        _preload_content=False,
+    )
     return json.loads(response.data)
 
 
@@ -165,8 +214,9 @@ def check_children(api_client, namespace: str, app_kind: str, name: str) -> list
         if child.selector is not None:
             assert_labels(f"{what} (selector)", obj["spec"].get("selector"), child.selector, name)
         if child.pod_template:
-            assert_labels(f"{what} (pod template)", obj["spec"]["template"]["metadata"].get("labels"), child.labels,
-                          name)
+            assert_labels(
+                f"{what} (pod template)", obj["spec"]["template"]["metadata"].get("labels"), child.labels, name
+            )
             pods = _read(api_client, "v1", "pods", namespace, query=[("labelSelector", f"{INSTANCE}={child_name}")])
             assert len(pods["items"]) == 1, f"{what}: {len(pods['items'])} virt-launcher pods"
             expected = {**child.labels, **KUBEVIRT_POD_LABELS, "vm.kubevirt.io/name": child_name}

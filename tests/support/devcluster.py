@@ -37,10 +37,19 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 class DevCluster(Started):
-    def __init__(self, workdir: Path, *, gpus: str = "H100=4,A100=8,L40S=8", speed: str = "fast",
-                 time_scale: float | None = None, namespaces: list[str] | tuple[str, ...] = ("tenant-a",),
-                 tenant_tokens: dict[str, list[str]] | None = None, token: str = "devcluster-admin-token",
-                 watch_history: int | None = None, tenant_quotas: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        gpus: str = "H100=4,A100=8,L40S=8",
+        speed: str = "fast",
+        time_scale: float | None = None,
+        namespaces: list[str] | tuple[str, ...] = ("tenant-a",),
+        tenant_tokens: dict[str, list[str]] | None = None,
+        token: str = "devcluster-admin-token",
+        watch_history: int | None = None,
+        tenant_quotas: dict[str, str] | None = None,
+    ):
         self.workdir = Path(workdir)
         self.kubeconfig = self.workdir / "devcluster-kubeconfig.yaml"
         self.file_sd = self.workdir / "devcluster-file-sd.json"
@@ -50,9 +59,25 @@ class DevCluster(Started):
         self.exporter_url = f"http://127.0.0.1:{self.exporter_port}"
         self.token = token
         self.arguments = [
-            sys.executable, "-m", "devcluster", "--port", str(self.port), "--kubeconfig", str(self.kubeconfig),
-            "--gpus", gpus, "--speed", speed, "--token", token, "--namespaces", ",".join(namespaces),
-            "--exporter-port", str(self.exporter_port), "--file-sd", str(self.file_sd),
+            sys.executable,
+            "-m",
+            "devcluster",
+            "--port",
+            str(self.port),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--gpus",
+            gpus,
+            "--speed",
+            speed,
+            "--token",
+            token,
+            "--namespaces",
+            ",".join(namespaces),
+            "--exporter-port",
+            str(self.exporter_port),
+            "--file-sd",
+            str(self.file_sd),
         ]
         if time_scale is not None:
             self.arguments += ["--time-scale", str(time_scale)]
@@ -106,8 +131,15 @@ class DevCluster(Started):
 
 
 class DevController(Started):
-    def __init__(self, workdir: Path, *, kubeconfig: Path, gpus: str = "H100=4,A100=8,L40S=8", speed: str = "fast",
-                 tenant_quotas: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        kubeconfig: Path,
+        gpus: str = "H100=4,A100=8,L40S=8",
+        speed: str = "fast",
+        tenant_quotas: dict[str, str] | None = None,
+    ):
         self.workdir = Path(workdir)
         self.file_sd = self.workdir / "devcontroller-file-sd.json"
         self.control_port = free_port()
@@ -116,9 +148,22 @@ class DevController(Started):
         self.exporter_url = f"http://127.0.0.1:{self.exporter_port}"
         self.log = self.workdir / "devcontroller.log"
         self.arguments = [
-            sys.executable, "-m", "devcluster", "--controller-only", "--api-kubeconfig", str(kubeconfig),
-            "--gpus", gpus, "--speed", speed, "--control-port", str(self.control_port),
-            "--exporter-port", str(self.exporter_port), "--file-sd", str(self.file_sd),
+            sys.executable,
+            "-m",
+            "devcluster",
+            "--controller-only",
+            "--api-kubeconfig",
+            str(kubeconfig),
+            "--gpus",
+            gpus,
+            "--speed",
+            speed,
+            "--control-port",
+            str(self.control_port),
+            "--exporter-port",
+            str(self.exporter_port),
+            "--file-sd",
+            str(self.file_sd),
         ]
         for namespace, limits in (tenant_quotas or {}).items():
             self.arguments += ["--tenant-quota", f"{namespace}:{limits}"]
@@ -153,7 +198,11 @@ def control_request(url: str, method: str, path: str, payload: dict | None, *, t
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(f"{url}/_devcluster/{path}", method=method, headers=headers,
-                                     data=json.dumps(payload).encode() if payload is not None else None)
+    request = urllib.request.Request(
+        f"{url}/_devcluster/{path}",
+        method=method,
+        headers=headers,
+        data=json.dumps(payload).encode() if payload is not None else None,
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())

@@ -51,23 +51,40 @@ KIT_VARIABLE = "HIKUBE_KUBE_DIR"
 BINARIES = ("kube-apiserver", "kube-controller-manager")
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
-CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "resourcequota-controller",
-               "serviceaccount-controller", "serviceaccount-token-controller")
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "resourcequota-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+)
 ADMIN_USER = "hikube-admin"
 TENANT_USERS = ("hikube-portal", "hikube-portal-other")
 TENANT_ROLE = "hikube-portal"
 # What the portal does in a tenant namespace, and nothing else: it writes only the apps objects and
 # KubeVirt's power subresources, and reads what the charts and KubeVirt render for them.
 TENANT_RULES = [
-    {"apiGroups": ["apps.cozystack.io"], "resources": ["vminstances", "vmdisks", "virtualmachines"],
-     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-    {"apiGroups": ["kubevirt.io"], "resources": ["virtualmachines", "virtualmachineinstances"],
-     "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["subresources.kubevirt.io"],
-     "resources": ["virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart"], "verbs": ["update"]},
+    {
+        "apiGroups": ["apps.cozystack.io"],
+        "resources": ["vminstances", "vmdisks", "virtualmachines"],
+        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["kubevirt.io"],
+        "resources": ["virtualmachines", "virtualmachineinstances"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {
+        "apiGroups": ["subresources.kubevirt.io"],
+        "resources": ["virtualmachines/start", "virtualmachines/stop", "virtualmachines/restart"],
+        "verbs": ["update"],
+    },
     {"apiGroups": ["cdi.kubevirt.io"], "resources": ["datavolumes"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["services", "events", "pods", "resourcequotas"],
-     "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["services", "events", "pods", "resourcequotas"],
+        "verbs": ["get", "list", "watch"],
+    },
 ]
 
 
@@ -78,11 +95,14 @@ def kit_directory() -> Path:
 def unavailable() -> str | None:
     """Why no control plane can start here, with how to enable it; None when one can."""
     kit = kit_directory()
-    missing = [name for name in ("SHA256SUMS", "crds", *(f"{binary}.xz" for binary in BINARIES))
-               if not (kit / name).exists()]
+    missing = [
+        name for name in ("SHA256SUMS", "crds", *(f"{binary}.xz" for binary in BINARIES)) if not (kit / name).exists()
+    ]
     if missing:
-        return (f"no Kubernetes kit at {kit} (missing {', '.join(missing)}): set {KIT_VARIABLE} to a directory "
-                f"with kube-apiserver.xz, kube-controller-manager.xz, SHA256SUMS and crds/")
+        return (
+            f"no Kubernetes kit at {kit} (missing {', '.join(missing)}): set {KIT_VARIABLE} to a directory "
+            f"with kube-apiserver.xz, kube-controller-manager.xz, SHA256SUMS and crds/"
+        )
     for tool, package in ((ETCD, "etcd-server"), (OPENSSL, "openssl")):
         if not Path(tool).exists():
             return f"{tool} is missing: install Debian's {package} package (`make test` does it as root)"
@@ -123,8 +143,10 @@ def binaries(kit: Path, cache: Path) -> dict[str, Path]:
         if not (target.exists() and _sha256_of(target) == checksum):
             target.parent.mkdir(parents=True, exist_ok=True)
             # Decompressed beside the target and renamed: a concurrent test session never runs half a file.
-            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}-", delete=False) as partial, \
-                    lzma.open(kit / f"{name}.xz") as source:
+            with (
+                tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}-", delete=False) as partial,
+                lzma.open(kit / f"{name}.xz") as source,
+            ):
                 digest = hashlib.sha256()
                 while chunk := source.read(1 << 20):
                     digest.update(chunk)
@@ -146,14 +168,23 @@ def _kubeconfig(path: Path, *, server: str, ca: bytes, user: str, token: str, na
     context = {"cluster": "hikube-test", "user": user}
     if namespace:
         context["namespace"] = namespace
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "hikube-test", "cluster": {
-            "server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": user, "context": context}],
-        "current-context": user,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "hikube-test",
+                        "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()},
+                    }
+                ],
+                "users": [{"name": user, "user": {"token": token}}],
+                "contexts": [{"name": user, "context": context}],
+                "current-context": user,
+            }
+        )
+    )
     path.chmod(0o600)
     return path
 
@@ -183,23 +214,38 @@ class KubeControlPlane(Started):
         self._write_identities()
         etcd_url = self._start_etcd()
         self._api_server_arguments = [
-            str(paths["kube-apiserver"]), f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
-            "--tls-cert-file=serving.crt", "--tls-private-key-file=serving.key",
-            "--token-auth-file=tokens.csv", "--authorization-mode=RBAC", "--anonymous-auth=false",
-            "--service-account-key-file=service-account.pub", "--service-account-signing-key-file=service-account.key",
-            "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/16",
+            str(paths["kube-apiserver"]),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            "--tls-cert-file=serving.crt",
+            "--tls-private-key-file=serving.key",
+            "--token-auth-file=tokens.csv",
+            "--authorization-mode=RBAC",
+            "--anonymous-auth=false",
+            "--service-account-key-file=service-account.pub",
+            "--service-account-signing-key-file=service-account.key",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            "--service-cluster-ip-range=10.96.0.0/16",
         ]
         self._start("kube-apiserver", self._api_server_arguments)
         self._wait_until_ready()
         self._install_crds()
         # Started once the CRDs are served: the garbage collector and the quota controller discover
         # resources at start-up, and would otherwise see the custom kinds only 30 s later.
-        self._start("kube-controller-manager", [
-            str(paths["kube-controller-manager"]), f"--kubeconfig={self.admin_kubeconfig}",
-            f"--controllers={','.join(CONTROLLERS)}", "--leader-elect=false", "--secure-port=0",
-            "--service-account-private-key-file=service-account.key", "--root-ca-file=serving.crt",
-        ])
+        self._start(
+            "kube-controller-manager",
+            [
+                str(paths["kube-controller-manager"]),
+                f"--kubeconfig={self.admin_kubeconfig}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                "--service-account-private-key-file=service-account.key",
+                "--root-ca-file=serving.crt",
+            ],
+        )
         self.startup_seconds = time.monotonic() - started
 
     def stop(self) -> None:
@@ -227,11 +273,36 @@ class KubeControlPlane(Started):
             self._wait_until_ready()
 
     def _write_identities(self) -> None:
-        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                 "-keyout", "serving.key", "-out", "serving.crt", cwd=self.workdir)
-        _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "service-account.key",
-                 cwd=self.workdir)
+        _openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            "serving.key",
+            "-out",
+            "serving.crt",
+            cwd=self.workdir,
+        )
+        _openssl(
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "service-account.key",
+            cwd=self.workdir,
+        )
         _openssl("pkey", "-in", "service-account.key", "-pubout", "-out", "service-account.pub", cwd=self.workdir)
         self.ca = (self.workdir / "serving.crt").read_bytes()
         lines = [f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"']
@@ -247,14 +318,23 @@ class KubeControlPlane(Started):
 
     def _start_etcd(self) -> str:
         client_url, peer_url = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-        process = self._start("etcd", [
-            ETCD, "--name=test", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=test={peer_url}",
-            # A lone member elects itself at once; its data is thrown away with the session, so no fsync.
-            "--heartbeat-interval=10", "--election-timeout=50", "--unsafe-no-fsync",
-        ])
+        process = self._start(
+            "etcd",
+            [
+                ETCD,
+                "--name=test",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=test={peer_url}",
+                # A lone member elects itself at once; its data is thrown away with the session, so no fsync.
+                "--heartbeat-interval=10",
+                "--election-timeout=50",
+                "--unsafe-no-fsync",
+            ],
+        )
 
         # Awaited before the API server starts, whose etcd client backs off for a second when its
         # first connections fail.
@@ -328,14 +408,23 @@ class KubeControlPlane(Started):
                 except ApiException as exc:
                     if exc.status != 409:  # granted to another tenant user already
                         raise
-                rbac.create_namespaced_role_binding(namespace, {
-                    "metadata": {"name": f"{TENANT_ROLE}-{user}"},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TENANT_ROLE},
-                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-                })
+                rbac.create_namespaced_role_binding(
+                    namespace,
+                    {
+                        "metadata": {"name": f"{TENANT_ROLE}-{user}"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TENANT_ROLE},
+                        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+                    },
+                )
         path = self.workdir / f"tenant-{next(self._kubeconfigs)}.kubeconfig"
-        return _kubeconfig(path, server=self.url, ca=self.ca, user=user, token=self.tenant_tokens[user],
-                           namespace=namespaces[0] if namespaces else None)
+        return _kubeconfig(
+            path,
+            server=self.url,
+            ca=self.ca,
+            user=user,
+            token=self.tenant_tokens[user],
+            namespace=namespaces[0] if namespaces else None,
+        )
 
     @contextlib.contextmanager
     def namespace(self, prefix: str = "test"):

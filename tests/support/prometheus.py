@@ -20,9 +20,15 @@ PROMTOOL_BINARY = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 class PrometheusServer(Started):
-    def __init__(self, workdir: Path, *, scrape_configs: list[dict] | None = None,
-                 openmetrics: str | None = None, scrape_interval: str = "1s",
-                 retention: str = "3650d"):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        scrape_configs: list[dict] | None = None,
+        openmetrics: str | None = None,
+        scrape_interval: str = "1s",
+        retention: str = "3650d",
+    ):
         if not Path(PROMETHEUS_BINARY).exists():
             raise RuntimeError("prometheus is not installed: run `make test` (it installs Debian's package)")
         self.workdir = Path(workdir)

@@ -26,10 +26,16 @@ FAST_CLUSTER_SETTINGS = {
 class Worker:
     """A `celery worker` subprocess reading the test database (and reaching the dev cluster)."""
 
-    def __init__(self, *, database_url: str, redis_url: str, kubeconfig: Path | None = None,
-                 log_name: str = "prov-worker"):
-        self.env = {**os.environ, **FAST_CLUSTER_SETTINGS, "DJANGO_SETTINGS_MODULE": "tests.settings",
-                    "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    def __init__(
+        self, *, database_url: str, redis_url: str, kubeconfig: Path | None = None, log_name: str = "prov-worker"
+    ):
+        self.env = {
+            **os.environ,
+            **FAST_CLUSTER_SETTINGS,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+        }
         if kubeconfig is not None:
             self.env["CLUSTER_KUBECONFIG"] = str(kubeconfig)
         self.log_path = ARTIFACTS / f"{log_name}.log"
@@ -39,9 +45,24 @@ class Worker:
         ARTIFACTS.mkdir(exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "hikube_portal", "worker", "--pool=solo", "--loglevel=INFO",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "hikube_portal",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         if wait:
             self.wait_ready()
 

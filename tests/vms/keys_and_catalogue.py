@@ -30,9 +30,7 @@ def private_key(kind: str):
 
 def public_key(kind: str, comment: str = "me@laptop") -> str:
     public = (
-        private_key(kind)
-        .public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        private_key(kind).public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
     return f"{public.decode()} {comment}"
 

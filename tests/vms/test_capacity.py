@@ -24,14 +24,22 @@ def observed(*, allocated=0, allocatable=None, age_seconds=0.0):
     """What a complete sync stored: every catalogue model's row, H100 with these figures."""
     at = timezone.now() - timedelta(seconds=age_seconds)
     for model in GpuModel.objects.all():
-        GpuAllocation.objects.update_or_create(resource_name=model.resource_name, defaults={
-            "allocated": allocated if model.resource_name == H100 else 0,
-            "allocatable": allocatable if model.resource_name == H100 else None, "observed_at": at})
+        GpuAllocation.objects.update_or_create(
+            resource_name=model.resource_name,
+            defaults={
+                "allocated": allocated if model.resource_name == H100 else 0,
+                "allocatable": allocatable if model.resource_name == H100 else None,
+                "observed_at": at,
+            },
+        )
 
 
 def tenant_quota(team, *, hard, used, age_seconds=0.0):
-    TenantQuota.objects.update_or_create(team=team, resource_name=H100, defaults={
-        "hard": hard, "used": used, "observed_at": timezone.now() - timedelta(seconds=age_seconds)})
+    TenantQuota.objects.update_or_create(
+        team=team,
+        resource_name=H100,
+        defaults={"hard": hard, "used": used, "observed_at": timezone.now() - timedelta(seconds=age_seconds)},
+    )
 
 
 def free_h100(team=None):
@@ -41,6 +49,7 @@ def free_h100(team=None):
 
 
 # --- The figure ---------------------------------------------------------------------------------
+
 
 def test_the_tenant_quota_alone_bounds_it_when_nodes_are_not_readable(team):
     observed(allocated=3)  # nodes not read: allocatable unknown
@@ -135,11 +144,23 @@ def test_a_reading_is_three_queries_whatever_the_number_of_teams(team, member, m
 
 # --- Pages --------------------------------------------------------------------------------------
 
+
 def form_post(team, **overrides):
-    return {"name": "train-01", "team": str(team.pk), "instance_type": "g1.large", "gpu_model": "H100",
-            "image": "ubuntu", "system_disk_size": "100", "system_disk_class": "replicated", "public_ports": "22",
-            "software": ["nvidia-driver"], "lease_ends_at": "", "justification": "x", "action": "submit",
-            **overrides}
+    return {
+        "name": "train-01",
+        "team": str(team.pk),
+        "instance_type": "g1.large",
+        "gpu_model": "H100",
+        "image": "ubuntu",
+        "system_disk_size": "100",
+        "system_disk_class": "replicated",
+        "public_ports": "22",
+        "software": ["nvidia-driver"],
+        "lease_ends_at": "",
+        "justification": "x",
+        "action": "submit",
+        **overrides,
+    }
 
 
 def free_line(html: str) -> str:
@@ -151,13 +172,13 @@ def test_the_form_says_the_request_will_wait_when_the_quota_has_none_left(member
     observed(allocated=0)
     tenant_quota(team, hard=4, used=4)
     line = free_line(member_client.post(reverse("vm_request_summary"), form_post(team)).content.decode())
-    assert line.startswith("0 H100 <span class=\"muted\">(team quota: 0 of 4 left)</span>")
+    assert line.startswith('0 H100 <span class="muted">(team quota: 0 of 4 left)</span>')
     assert "not enough: the request will wait" in line
 
     tenant_quota(team, hard=4, used=2)
     observed(allocated=0, allocatable=8)
     line = free_line(member_client.post(reverse("vm_request_summary"), form_post(team)).content.decode())
-    assert "2 H100 <span class=\"muted\">(team quota: 2 of 4 left; cluster: 8 of 8 free)</span>" in line
+    assert '2 H100 <span class="muted">(team quota: 2 of 4 left; cluster: 8 of 8 free)</span>' in line
     assert "will wait" not in line
 
 
@@ -198,8 +219,9 @@ def free_cell(html: str, vm) -> str:
     return article.split("<dd data-free>", 1)[1].split("</dd>", 1)[0]
 
 
-def test_the_approver_queue_shows_each_teams_free_gpus_and_says_when_it_estimates(approver_client, team,
-                                                                                  other_team, member):
+def test_the_approver_queue_shows_each_teams_free_gpus_and_says_when_it_estimates(
+    approver_client, team, other_team, member
+):
     mine = make_vm(team=team, owner=member, gpu="H100", instance_type="g2.large", state="pending_approval")
     theirs = make_vm(team=other_team, owner=member, gpu="H100", instance_type="g2.large", state="pending_approval")
     observed(allocated=0)
@@ -247,6 +269,7 @@ def test_the_waitlist_position_says_when_the_free_figure_is_an_estimate(member_c
 
 
 # --- The waitlist -------------------------------------------------------------------------------
+
 
 def queue(team, member, name, instance_type):
     return make_vm(team=team, owner=member, name=name, gpu="H100", instance_type=instance_type, state="approved")

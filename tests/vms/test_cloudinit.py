@@ -1,6 +1,5 @@
 """Cloud-init composition: structure comes from data, never from what the user types."""
 
-
 import pytest
 import yaml
 

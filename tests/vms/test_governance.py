@@ -38,37 +38,56 @@ def approver_client(approver):
 
 
 def spec(name="job", gpu="H100", instance_type="g8.4xlarge"):
-    return VmSpec(name=name, team="ml-research", instance_type=instance_type, gpu_model=gpu, image="ubuntu",
-                  system_disk_gib=100, system_disk_class="replicated", justification="train")
+    return VmSpec(
+        name=name,
+        team="ml-research",
+        instance_type=instance_type,
+        gpu_model=gpu,
+        image="ubuntu",
+        system_disk_gib=100,
+        system_disk_class="replicated",
+        justification="train",
+    )
 
 
 def request_vm(member, team, *, name="job", gpu="H100", instance_type="g8.4xlarge", lease_hours=48):
     return services.vm_request(
-        actor=member, team=team, spec=spec(name, gpu, instance_type), gpu_model=GpuModel.objects.get(slug=gpu),
-        instance_type=InstanceType.objects.get(name=instance_type), api_shape="current",
-        lease_ends_at=None if lease_hours is None else timezone.now() + timedelta(hours=lease_hours))
+        actor=member,
+        team=team,
+        spec=spec(name, gpu, instance_type),
+        gpu_model=GpuModel.objects.get(slug=gpu),
+        instance_type=InstanceType.objects.get(name=instance_type),
+        api_shape="current",
+        lease_ends_at=None if lease_hours is None else timezone.now() + timedelta(hours=lease_hours),
+    )
 
 
 # --- Policy table -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("gpu", "instance_type", "rule", "lease_hours", "expected"), [
-    ("L40S", "g1.large", None, None, "approved"),            # no approval needed
-    ("A100", "g8.2xlarge", None, 24, "approved"),
-    ("H100", "g1.large", None, 24, "pending_approval"),      # H100 always needs an approver...
-    ("H100", "g1.large", ("H100", 1, 48), 24, "approved"),   # ...unless a rule lets it through
-    ("H100", "g2.large", ("H100", 1, 48), 24, "pending_approval"),   # more GPUs than the rule
-    ("H100", "g1.large", ("H100", 1, 48), 72, "pending_approval"),   # longer lease than the rule
-    ("H100", "g1.large", ("H100", 1, 48), None, "pending_approval"),  # no lease: no rule applies
-    ("H100", "g4.xlarge", (None, 4, 24), 12, "approved"),    # a rule for any model
-    ("H100", "g1.large", ("A100", 8, 999), 12, "pending_approval"),  # a rule for another model
-])
+
+@pytest.mark.parametrize(
+    ("gpu", "instance_type", "rule", "lease_hours", "expected"),
+    [
+        ("L40S", "g1.large", None, None, "approved"),  # no approval needed
+        ("A100", "g8.2xlarge", None, 24, "approved"),
+        ("H100", "g1.large", None, 24, "pending_approval"),  # H100 always needs an approver...
+        ("H100", "g1.large", ("H100", 1, 48), 24, "approved"),  # ...unless a rule lets it through
+        ("H100", "g2.large", ("H100", 1, 48), 24, "pending_approval"),  # more GPUs than the rule
+        ("H100", "g1.large", ("H100", 1, 48), 72, "pending_approval"),  # longer lease than the rule
+        ("H100", "g1.large", ("H100", 1, 48), None, "pending_approval"),  # no lease: no rule applies
+        ("H100", "g4.xlarge", (None, 4, 24), 12, "approved"),  # a rule for any model
+        ("H100", "g1.large", ("A100", 8, 999), 12, "pending_approval"),  # a rule for another model
+    ],
+)
 def test_approval_policy(member, team, gpu, instance_type, rule, lease_hours, expected):
     if rule:
         model, max_gpus, max_hours = rule
-        AutoApprovalRule.objects.create(gpu_model=GpuModel.objects.get(slug=model) if model else None,
-                                        max_gpus=max_gpus, max_lease_hours=max_hours)
-    AutoApprovalRule.objects.create(gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=8, max_lease_hours=999,
-                                    active=False)
+        AutoApprovalRule.objects.create(
+            gpu_model=GpuModel.objects.get(slug=model) if model else None, max_gpus=max_gpus, max_lease_hours=max_hours
+        )
+    AutoApprovalRule.objects.create(
+        gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=8, max_lease_hours=999, active=False
+    )
     vm = request_vm(member, team, gpu=gpu, instance_type=instance_type, lease_hours=lease_hours)
     assert vm.state == expected
     decisions = Event.objects.filter(vm=vm, kind="decision")
@@ -77,12 +96,16 @@ def test_approval_policy(member, team, gpu, instance_type, rule, lease_hours, ex
 
 # --- Quotas -----------------------------------------------------------------------------------
 
+
 def test_quota_counts_pending_and_active_requests(member, team):
     Quota.objects.create(team=team, gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=8)
     request_vm(member, team, name="a", instance_type="g4.xlarge")
     request_vm(member, team, name="b", instance_type="g4.xlarge")
-    with pytest.raises(services.QuotaExceeded, match=r"Team ml-research may hold 8× H100; it holds or has asked "
-                                                      r"for 8, and this needs 1 more\."):
+    with pytest.raises(
+        services.QuotaExceeded,
+        match=r"Team ml-research may hold 8× H100; it holds or has asked "
+        r"for 8, and this needs 1 more\.",
+    ):
         request_vm(member, team, name="c", instance_type="g1.large")
     assert VirtualMachine.objects.count() == 2
 
@@ -128,9 +151,18 @@ def test_concurrent_requests_cannot_both_take_the_last_gpus(member, team):
 def test_form_shows_quota_and_refuses_over_quota(member_client, member, team):
     Quota.objects.create(team=team, gpu_model=GpuModel.objects.get(slug="L40S"), max_gpus=2)
     make_vm(team=team, owner=member, gpu="L40S", instance_type="g1.large")
-    data = {"name": "x", "team": str(team.pk), "instance_type": "g2.large", "gpu_model": "L40S", "image": "ubuntu",
-            "system_disk_size": "100", "system_disk_class": "replicated", "public_ports": "22",
-            "software": ["nvidia-driver", "dcgm-exporter"], "action": "submit"}
+    data = {
+        "name": "x",
+        "team": str(team.pk),
+        "instance_type": "g2.large",
+        "gpu_model": "L40S",
+        "image": "ubuntu",
+        "system_disk_size": "100",
+        "system_disk_class": "replicated",
+        "public_ports": "22",
+        "software": ["nvidia-driver", "dcgm-exporter"],
+        "action": "submit",
+    }
     summary = member_client.post(reverse("vm_request_summary"), data).content.decode()
     assert "1 committed + 2 requested: -1 left" in summary and "over quota" in summary
     response = member_client.post(reverse("vm_request"), data)
@@ -139,6 +171,7 @@ def test_form_shows_quota_and_refuses_over_quota(member_client, member, team):
 
 
 # --- Approver queue and decisions --------------------------------------------------------------
+
 
 def test_queue_is_closed_to_data_scientists(member_client, member, team):
     vm = request_vm(member, team)
@@ -167,8 +200,12 @@ def test_queue_shows_context_with_a_fixed_number_of_queries(approver_client, mem
     assert "GPU utilisation is unavailable" in html
     for index in range(4):
         request_vm(make_user(f"u{index}"), team, name=f"more-{index}", instance_type="g1.large")
-    ChangeRequest.objects.create(vm=make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large"),
-                                 kind="extend_lease", requested_by=member, lease_ends_at=timezone.now())
+    ChangeRequest.objects.create(
+        vm=make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large"),
+        kind="extend_lease",
+        requested_by=member,
+        lease_ends_at=timezone.now(),
+    )
     assert render()[1] == few
 
 
@@ -211,14 +248,16 @@ def test_two_approvers_at_once_decide_once(approver, member, team, make_user):
 
 def test_rejection_needs_a_reason(approver_client, member, team):
     vm = request_vm(member, team)
-    response = approver_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject",
-                                                                                  "reason": "  "}, follow=True)
+    response = approver_client.post(
+        reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject", "reason": "  "}, follow=True
+    )
     assert "Say why you reject the request" in response.content.decode()
     assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
     with pytest.raises(ValueError):
         services.vm_reject(vm_id=vm.pk, actor=None, reason="")
-    approver_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject",
-                                                                      "reason": "Book the H100s next week"})
+    approver_client.post(
+        reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject", "reason": "Book the H100s next week"}
+    )
     event = Event.objects.get(vm=vm, kind="decision")
     assert (event.text, event.reason) == ("Rejected", "Book the H100s next week")
 
@@ -226,20 +265,23 @@ def test_rejection_needs_a_reason(approver_client, member, team):
 def test_approver_cannot_approve_past_an_exhausted_quota(approver_client, member, team):
     vm = request_vm(member, team)
     Quota.objects.create(team=team, gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=4)
-    response = approver_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "approve"},
-                                    follow=True)
+    response = approver_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "approve"}, follow=True)
     assert "may hold 4× H100" in response.content.decode()
     assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
 
 
 def test_unknown_request_is_404_for_approvers(approver_client):
-    assert approver_client.post(reverse("approval_decide_vm", args=[999999]),
-                                {"decision": "approve"}).status_code == 404
-    assert approver_client.post(reverse("approval_decide_change", args=[999999]),
-                                {"decision": "approve"}).status_code == 404
+    assert (
+        approver_client.post(reverse("approval_decide_vm", args=[999999]), {"decision": "approve"}).status_code == 404
+    )
+    assert (
+        approver_client.post(reverse("approval_decide_change", args=[999999]), {"decision": "approve"}).status_code
+        == 404
+    )
 
 
 # --- Waitlist ---------------------------------------------------------------------------------
+
 
 def test_waitlist_is_first_come_first_served_and_strict(member, team, approver):
     running = make_vm(team=team, owner=member, gpu="H100", instance_type="g4.xlarge", state="running")
@@ -264,6 +306,7 @@ def test_waitlist_is_first_come_first_served_and_strict(member, team, approver):
 
 
 # --- Leases -----------------------------------------------------------------------------------
+
 
 def test_lease_reminder_once_then_stop_at_the_end(member, team, settings):
     member.email = "alice@example.com"
@@ -292,16 +335,23 @@ def test_start_is_refused_after_the_lease_ended(member_client, member, team):
 
 
 def test_lease_extension_goes_to_approvers_for_scarce_models(member_client, approver_client, member, team):
-    vm = make_vm(team=team, owner=member, gpu="H100", state="running",
-                 lease_ends_at=timezone.now() + timedelta(hours=3), lease_reminded_at=timezone.now())
+    vm = make_vm(
+        team=team,
+        owner=member,
+        gpu="H100",
+        state="running",
+        lease_ends_at=timezone.now() + timedelta(hours=3),
+        lease_reminded_at=timezone.now(),
+    )
     new_end = (timezone.localtime() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     response = member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end}, follow=True)
     assert "Tell the approver why" in response.content.decode()
     member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "eval"})
     change = ChangeRequest.objects.get(vm=vm)
     assert change.state == "pending"
-    response = member_client.post(reverse("vm_extend_lease", args=[vm.pk]),
-                                  {"lease_ends_at": new_end, "justification": "again"}, follow=True)
+    response = member_client.post(
+        reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "again"}, follow=True
+    )
     assert "already waits for approval" in response.content.decode()
     assert "Lease extension" in approver_client.get(reverse("approval_queue")).content.decode()
     approver_client.post(reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"})
@@ -312,8 +362,9 @@ def test_lease_extension_goes_to_approvers_for_scarce_models(member_client, appr
 
 
 def test_lease_extension_is_immediate_when_no_approval_is_needed(member_client, member, team):
-    vm = make_vm(team=team, owner=member, gpu="L40S", state="running",
-                 lease_ends_at=timezone.now() + timedelta(hours=3))
+    vm = make_vm(
+        team=team, owner=member, gpu="L40S", state="running", lease_ends_at=timezone.now() + timedelta(hours=3)
+    )
     new_end = (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end})
     vm.refresh_from_db()
@@ -321,20 +372,25 @@ def test_lease_extension_is_immediate_when_no_approval_is_needed(member_client, 
     assert ChangeRequest.objects.get(vm=vm).state == "approved"
 
 
-@pytest.mark.parametrize(("end", "message"), [
-    ("not-a-date", "Enter a valid date/time"),
-    ((timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "later than the current one"),
-    ((timezone.localtime() + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M"), "at most 30 days"),
-])
+@pytest.mark.parametrize(
+    ("end", "message"),
+    [
+        ("not-a-date", "Enter a valid date/time"),
+        ((timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"), "later than the current one"),
+        ((timezone.localtime() + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M"), "at most 30 days"),
+    ],
+)
 def test_bad_lease_extensions_change_nothing(member_client, member, team, end, message):
-    vm = make_vm(team=team, owner=member, gpu="L40S", state="running",
-                 lease_ends_at=timezone.now() + timedelta(hours=3))
+    vm = make_vm(
+        team=team, owner=member, gpu="L40S", state="running", lease_ends_at=timezone.now() + timedelta(hours=3)
+    )
     response = member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": end}, follow=True)
     assert message in response.content.decode()
     assert not ChangeRequest.objects.exists()
 
 
 # --- Notifications ----------------------------------------------------------------------------
+
 
 def test_approvers_get_one_mail_per_request_then_a_digest(approver, member, team, make_user):
     make_user("nobody", email="nobody@example.com")
@@ -379,6 +435,7 @@ def test_approvers_are_reminded_of_old_requests(approver, member, team, settings
 
 # --- Audit ------------------------------------------------------------------------------------
 
+
 def test_admin_changes_land_in_the_audit_log(admin_client):
     h100 = GpuModel.objects.get(slug="H100")
     admin_client.post(reverse("admin:vms_quota_add"), {"team": _team().pk, "gpu_model": h100.pk, "max_gpus": 4})
@@ -415,13 +472,21 @@ def test_admin_pages_and_sync_now(admin_client, member, team):
     assert "listed" in admin_client.get(reverse("admin:vms_virtualmachine_changelist")).content.decode()
     assert "stray-os" in admin_client.get(reverse("admin:vms_orphanobject_changelist")).content.decode()
     assert admin_client.get(reverse("admin:vms_event_changelist")).status_code == 200
-    response = admin_client.post(reverse("admin:vms_virtualmachine_changelist"), {
-        "action": "sync_now", "_selected_action": [VirtualMachine.objects.get().pk]}, follow=True)
+    response = admin_client.post(
+        reverse("admin:vms_virtualmachine_changelist"),
+        {"action": "sync_now", "_selected_action": [VirtualMachine.objects.get().pk]},
+        follow=True,
+    )
     assert "A status sync is queued" in response.content.decode()
     # VMs and the audit log are not editable from the admin.
     assert admin_client.get(reverse("admin:vms_virtualmachine_add")).status_code == 403
-    assert admin_client.post(reverse("admin:vms_event_delete", args=[Event.objects.create(
-        kind="admin", message="x").pk]), {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:vms_event_delete", args=[Event.objects.create(kind="admin", message="x").pk]),
+            {"post": "yes"},
+        ).status_code
+        == 403
+    )
 
 
 def test_approvers_read_the_requests_page_but_cannot_act_on_it(approver_client, member, team):
@@ -444,23 +509,27 @@ def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monk
     assert VirtualMachine.objects.get(pk=waiting.pk).state == "provisioning"
 
 
-def test_no_lease_extension_for_a_deleted_vm_and_deleting_withdraws_a_pending_one(member_client, approver_client,
-                                                                                   member, team):
+def test_no_lease_extension_for_a_deleted_vm_and_deleting_withdraws_a_pending_one(
+    member_client, approver_client, member, team
+):
     from vms import lifecycle
 
-    vm = make_vm(team=team, owner=member, gpu="H100", state="running",
-                 lease_ends_at=timezone.now() + timedelta(hours=3))
+    vm = make_vm(
+        team=team, owner=member, gpu="H100", state="running", lease_ends_at=timezone.now() + timedelta(hours=3)
+    )
     new_end = (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "x"})
     change = ChangeRequest.objects.get(vm=vm)
     lifecycle.vm_delete(vm_id=vm.pk, actor=member)
     assert ChangeRequest.objects.get(pk=change.pk).state == "withdrawn"
-    response = approver_client.post(reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"},
-                                    follow=True)
+    response = approver_client.post(
+        reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"}, follow=True
+    )
     assert "Someone already decided this request." in response.content.decode()
 
-    response = member_client.post(reverse("vm_extend_lease", args=[vm.pk]),
-                                  {"lease_ends_at": new_end, "justification": "again"}, follow=True)
+    response = member_client.post(
+        reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "again"}, follow=True
+    )
     assert "is being deleted: its lease cannot change" in response.content.decode()
     assert ChangeRequest.objects.filter(vm=vm).count() == 1
 
@@ -469,15 +538,15 @@ def test_an_ended_lease_blocks_retry_approval_and_the_waitlist(member, team, app
     from vms import lifecycle
 
     ended = timezone.now() - timedelta(minutes=5)
-    failed = make_vm(team=team, owner=member, gpu="L40S", state="failed", failure_retryable=True,
-                     lease_ends_at=ended)
+    failed = make_vm(team=team, owner=member, gpu="L40S", state="failed", failure_retryable=True, lease_ends_at=ended)
     with pytest.raises(lifecycle.LeaseEnded):
         lifecycle.vm_retry(vm_id=failed.pk, actor=member)
     waiting = make_vm(team=team, owner=member, gpu="H100", state="pending_approval", lease_ends_at=ended)
     with pytest.raises(services.LeaseOver):
         services.vm_approve(vm_id=waiting.pk, actor=approver)
-    queued = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved",
-                     lease_ends_at=ended)
+    queued = make_vm(
+        team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved", lease_ends_at=ended
+    )
     assert waitlist.waitlist_advance() == []
     assert VirtualMachine.objects.get(pk=queued.pk).state == "approved"
 

@@ -25,12 +25,28 @@ MIGRATE_AN_OLD_INSTALLATION = textwrap.dedent("""
 
 
 def test_existing_presets_move_unless_an_admin_changed_them(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "hikube_portal.settings", "DEBUG": "1",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}", "PORTAL_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", MIGRATE_AN_OLD_INSTALLATION], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "hikube_portal.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", MIGRATE_AN_OLD_INSTALLATION],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str([
-        ("dual-a100", "g2.large"), ("hpc-quad-h100", "g4.xlarge"), ("inference-api", "g1.large"),
-        ("llm-training", "g8.2xlarge"), ("render-farm", "g4.4xlarge"),
-    ])
+    assert result.stdout.strip() == str(
+        [
+            ("dual-a100", "g2.large"),
+            ("hpc-quad-h100", "g4.xlarge"),
+            ("inference-api", "g1.large"),
+            ("llm-training", "g8.2xlarge"),
+            ("render-farm", "g4.4xlarge"),
+        ]
+    )

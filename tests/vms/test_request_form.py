@@ -17,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def openssh(key) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode()
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 ED25519_KEY = openssh(ed25519.Ed25519PrivateKey.generate()) + " alice@laptop"
@@ -31,10 +30,20 @@ def in_days(days: float) -> str:
 
 def valid_post(team, /, **overrides):
     data = {
-        "name": "train-01", "team": str(team.pk), "instance_type": "g1.large", "gpu_model": "L40S",
-        "image": "ubuntu", "system_disk_size": "100", "system_disk_class": "replicated", "public_ports": "22",
-        "ssh_keys": ED25519_KEY, "software": ["nvidia-driver", "dcgm-exporter"], "cloud_config": "",
-        "network": "", "justification": "", "action": "submit",
+        "name": "train-01",
+        "team": str(team.pk),
+        "instance_type": "g1.large",
+        "gpu_model": "L40S",
+        "image": "ubuntu",
+        "system_disk_size": "100",
+        "system_disk_class": "replicated",
+        "public_ports": "22",
+        "ssh_keys": ED25519_KEY,
+        "software": ["nvidia-driver", "dcgm-exporter"],
+        "cloud_config": "",
+        "network": "",
+        "justification": "",
+        "action": "submit",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -60,9 +69,16 @@ def test_valid_request_is_recorded_and_queued(member_client, team, member):
 
 
 def test_h100_request_waits_for_approval(member_client, team):
-    response = member_client.post(reverse("vm_request"), valid_post(
-        team, instance_type="g8.4xlarge", gpu_model="H100", justification="Fine-tune a 70B model for 3 days",
-        lease_ends_at=in_days(3)))
+    response = member_client.post(
+        reverse("vm_request"),
+        valid_post(
+            team,
+            instance_type="g8.4xlarge",
+            gpu_model="H100",
+            justification="Fine-tune a 70B model for 3 days",
+            lease_ends_at=in_days(3),
+        ),
+    )
     assert response.status_code == 302
     assert VirtualMachine.objects.get().state == "pending_approval"
 
@@ -101,11 +117,13 @@ BAD_INPUTS = [
     ({"cloud_config": "x: " + "y" * 20000}, "cloud_config", "at most 16384 are allowed"),
     ({"cloud_config": "runcmd: not-a-list"}, "cloud_config", "must be a list"),
     ({"network": "internet"}, "network", "Select a valid choice"),
-    ({"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": ""}, "justification",
-     "approved by hand"),
+    ({"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": ""}, "justification", "approved by hand"),
     ({"justification": "x" * 4001}, "justification", "at most 4000 characters"),
-    ({"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": "LLM"}, "lease_ends_at",
-     "H100 requests need a lease end"),
+    (
+        {"instance_type": "g8.4xlarge", "gpu_model": "H100", "justification": "LLM"},
+        "lease_ends_at",
+        "H100 requests need a lease end",
+    ),
     ({"lease_ends_at": "yesterday"}, "lease_ends_at", "Enter a valid date/time"),
     ({"lease_ends_at": in_days(-1)}, "lease_ends_at", "at least one hour from now"),
     ({"lease_ends_at": in_days(60)}, "lease_ends_at", "at most 30 days"),
@@ -114,14 +132,18 @@ BAD_INPUTS = [
     ({"disk_name": "os", "disk_size": "10", "disk_class": "replicated"}, "disks", "system disk's name"),
     ({"disk_name": "scratch", "disk_size": "10", "disk_class": "platinum"}, "disks", "unknown storage class"),
     ({"disk_name": "scratch", "disk_size": "big", "disk_class": "local"}, "disks", "whole number of GiB"),
-    ({"disk_name": ["a", "a"], "disk_size": ["10", "10"], "disk_class": ["local", "local"]}, "disks",
-     "another disk already has this name"),
+    (
+        {"disk_name": ["a", "a"], "disk_size": ["10", "10"], "disk_class": ["local", "local"]},
+        "disks",
+        "another disk already has this name",
+    ),
     ({"disk_name": "", "disk_size": "10", "disk_class": "local"}, "disks", "a name is required"),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "field", "message"), BAD_INPUTS,
-                         ids=[f"{i}-{case[1]}" for i, case in enumerate(BAD_INPUTS)])
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"), BAD_INPUTS, ids=[f"{i}-{case[1]}" for i, case in enumerate(BAD_INPUTS)]
+)
 def test_bad_input_is_refused_on_its_field_and_writes_nothing(member_client, team, overrides, field, message):
     response = member_client.post(reverse("vm_request"), valid_post(team, **overrides))
     assert response.status_code == 200
@@ -148,8 +170,9 @@ def test_a_team_the_user_is_not_in_cannot_be_chosen(member_client, team, other_t
 
 def test_legacy_shape_refuses_additional_disks_with_an_explanation(member_client, team, settings):
     settings.CLUSTER_API_SHAPE = "legacy"
-    response = member_client.post(reverse("vm_request"), valid_post(
-        team, disk_name="datasets", disk_size="100", disk_class="replicated"))
+    response = member_client.post(
+        reverse("vm_request"), valid_post(team, disk_name="datasets", disk_size="100", disk_class="replicated")
+    )
     assert any("legacy" in error.lower() or "0.x" in error for error in field_errors(response)["disks"])
     assert not VirtualMachine.objects.exists()
 
@@ -158,8 +181,9 @@ def test_cloud_config_cannot_change_the_document_structure(member_client, team):
     sneaky = 'bootcmd: ["echo hi\\nruncmd: [rm -rf /]"]\nwrite_files: []'
     member_client.post(reverse("vm_request"), valid_post(team, cloud_config=sneaky))
     vm = VirtualMachine.objects.get()
-    yaml_text = member_client.post(reverse("vm_request_manifests"), valid_post(
-        team, name="other", cloud_config=vm.cloud_config, download="1")).content.decode()
+    yaml_text = member_client.post(
+        reverse("vm_request_manifests"), valid_post(team, name="other", cloud_config=vm.cloud_config, download="1")
+    ).content.decode()
     import yaml
 
     instance = list(yaml.safe_load_all(yaml_text))[-1]
@@ -179,16 +203,29 @@ def test_preset_prefills_the_form(member_client):
 def test_add_and_remove_disk_rows_without_javascript(member_client, team):
     response = member_client.post(reverse("vm_request"), valid_post(team, action="add_disk"))
     assert len(response.context["form"].disk_rows) == 1
-    response = member_client.post(reverse("vm_request"), valid_post(
-        team, action="remove_disk:0", disk_name=["a", "b"], disk_size=["1", "2"], disk_class=["local", "local"]))
+    response = member_client.post(
+        reverse("vm_request"),
+        valid_post(
+            team, action="remove_disk:0", disk_name=["a", "b"], disk_size=["1", "2"], disk_class=["local", "local"]
+        ),
+    )
     assert [row["name"] for row in response.context["form"].disk_rows] == ["b"]
     assert not VirtualMachine.objects.exists()
 
 
 def test_summary_reflects_the_choices(member_client, team):
-    response = member_client.post(reverse("vm_request_summary"), valid_post(
-        team, instance_type="g8.4xlarge", gpu_model="H100", disk_name="datasets", disk_size="500",
-        disk_class="replicated"), HTTP_HX_REQUEST="true")
+    response = member_client.post(
+        reverse("vm_request_summary"),
+        valid_post(
+            team,
+            instance_type="g8.4xlarge",
+            gpu_model="H100",
+            disk_name="datasets",
+            disk_size="500",
+            disk_class="replicated",
+        ),
+        HTTP_HX_REQUEST="true",
+    )
     html = re.sub(r"\s+", " ", response.content.decode())
     assert response.status_code == 200
     assert 'data-summary="vcpu">256<' in html
@@ -210,14 +247,19 @@ def test_summary_shows_cost_when_a_price_is_set(member_client, team):
 
 
 def test_manifests_view_shows_exactly_the_objects(member_client, team):
-    response = member_client.post(reverse("vm_request_manifests"), valid_post(
-        team, disk_name="datasets", disk_size="500", disk_class="replicated", download="1"))
+    response = member_client.post(
+        reverse("vm_request_manifests"),
+        valid_post(team, disk_name="datasets", disk_size="500", disk_class="replicated", download="1"),
+    )
     assert response["Content-Disposition"] == 'attachment; filename="train-01.yaml"'
     import yaml
 
     objects = list(yaml.safe_load_all(response.content))
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("VMDisk", "train-01-os"), ("VMDisk", "train-01-datasets"), ("VMInstance", "train-01")]
+        ("VMDisk", "train-01-os"),
+        ("VMDisk", "train-01-datasets"),
+        ("VMInstance", "train-01"),
+    ]
     assert all(o["metadata"]["namespace"] == "tenant-ml-research" for o in objects)
 
 
@@ -235,8 +277,14 @@ def test_request_pages_issue_a_fixed_number_of_queries(member_client, team, make
     for index in range(5):
         extra = Team.objects.create(name=f"team-{index}")
         Membership.objects.create(team=extra, user=team.memberships.get().user)
-        Preset.objects.create(slug=f"p{index}", title=f"P{index}", instance_type_id=1, gpu_model_id=1,
-                              system_disk_gib=50, system_disk_class="replicated")
+        Preset.objects.create(
+            slug=f"p{index}",
+            title=f"P{index}",
+            instance_type_id=1,
+            gpu_model_id=1,
+            system_disk_gib=50,
+            system_disk_class="replicated",
+        )
     assert count("get", reverse("vm_request")) == form_before
     assert count("post", reverse("vm_request_summary"), valid_post(team)) == summary_before
 
@@ -246,7 +294,10 @@ def test_storage_layouts_from_the_reference_fill_the_disks(member_client, team):
     form = response.context["form"]
     assert form["system_disk_size"].value() == "200"
     assert [(row["name"], row["size"], row["storage_class"]) for row in form.disk_rows] == [
-        ("datasets", "5000", "replicated"), ("checkpoints", "1000", "replicated"), ("temp-data", "2000", "local")]
+        ("datasets", "5000", "replicated"),
+        ("checkpoints", "1000", "replicated"),
+        ("temp-data", "2000", "local"),
+    ]
     response = member_client.post(reverse("vm_request"), valid_post(team, action="apply_layout:nonsense"))
     assert response.status_code == 200 and response.context["form"].disk_rows == []
     assert not VirtualMachine.objects.exists()
@@ -255,8 +306,9 @@ def test_storage_layouts_from_the_reference_fill_the_disks(member_client, team):
 def test_the_hpc_network_on_a_single_gpu_type_is_a_warning_not_an_error(member_client, team):
     response = member_client.post(reverse("vm_request_summary"), valid_post(team, network="gpu-interconnect"))
     assert "The HPC interconnect links multi-GPU VMs (G2, G4, G8); g1.large has one GPU." in response.content.decode()
-    response = member_client.post(reverse("vm_request_summary"), valid_post(
-        team, network="gpu-interconnect", instance_type="g2.xlarge"))
+    response = member_client.post(
+        reverse("vm_request_summary"), valid_post(team, network="gpu-interconnect", instance_type="g2.xlarge")
+    )
     assert "HPC interconnect" not in response.content.decode()
     member_client.post(reverse("vm_request"), valid_post(team, network="gpu-interconnect"))
     assert VirtualMachine.objects.get().network == "gpu-interconnect"

@@ -56,10 +56,14 @@ def own_extension(bob):
 
 # --- The services refuse ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("decide", [
-    lambda vm, actor: services.vm_approve(vm_id=vm.pk, actor=actor),
-    lambda vm, actor: services.vm_reject(vm_id=vm.pk, actor=actor, reason="no"),
-])
+
+@pytest.mark.parametrize(
+    "decide",
+    [
+        lambda vm, actor: services.vm_approve(vm_id=vm.pk, actor=actor),
+        lambda vm, actor: services.vm_reject(vm_id=vm.pk, actor=actor, reason="no"),
+    ],
+)
 def test_an_approver_cannot_decide_their_own_request(bob, decide):
     vm = request_vm(bob, bob.memberships.get().team, gpu="H100", instance_type="g8.4xlarge")
     assert vm.state == VirtualMachine.State.PENDING_APPROVAL
@@ -82,10 +86,13 @@ def test_another_approver_decides_it(bob, carol):
     assert services.vm_approve(vm_id=vm.pk, actor=carol).state == VirtualMachine.State.APPROVED
 
 
-@pytest.mark.parametrize("decide", [
-    lambda change, actor: services.change_request_approve(change_id=change.pk, actor=actor),
-    lambda change, actor: services.change_request_reject(change_id=change.pk, actor=actor, reason="no"),
-])
+@pytest.mark.parametrize(
+    "decide",
+    [
+        lambda change, actor: services.change_request_approve(change_id=change.pk, actor=actor),
+        lambda change, actor: services.change_request_reject(change_id=change.pk, actor=actor, reason="no"),
+    ],
+)
 def test_an_approver_cannot_decide_their_own_lease_extension(bob, own_extension, decide):
     vm, change = own_extension
     lease = vm.lease_ends_at
@@ -114,12 +121,13 @@ def test_another_approver_extends_the_lease(carol, own_extension):
 
 # --- The pages say so ------------------------------------------------------------------------
 
+
 def test_the_queue_shows_an_own_request_as_needing_another_approver(bob, carol, member, team):
     own = request_vm(bob, team, name="bobs")
     other = request_vm(member, team, name="alices")
     html = logged_in(bob).get(reverse("approval_queue")).content.decode()
-    own_card = html[html.index(f'id="approval-vm-{own.pk}"'):].split("</article>")[0]
-    other_card = html[html.index(f'id="approval-vm-{other.pk}"'):].split("</article>")[0]
+    own_card = html[html.index(f'id="approval-vm-{own.pk}"') :].split("</article>")[0]
+    other_card = html[html.index(f'id="approval-vm-{other.pk}"') :].split("</article>")[0]
     assert "Needs another approver" in own_card and 'value="approve"' not in own_card
     assert "Needs another approver" not in other_card and 'value="approve"' in other_card
 
@@ -131,15 +139,16 @@ def test_the_queue_shows_an_own_request_as_needing_another_approver(bob, carol, 
 def test_the_queue_shows_an_own_extension_as_needing_another_approver(bob, own_extension):
     _, change = own_extension
     html = logged_in(bob).get(reverse("approval_queue")).content.decode()
-    card = html[html.index(f'id="approval-change-{change.pk}"'):].split("</article>")[0]
+    card = html[html.index(f'id="approval-change-{change.pk}"') :].split("</article>")[0]
     assert "Needs another approver" in card and 'value="approve"' not in card
 
 
 @pytest.mark.parametrize("decision", ["approve", "reject"])
 def test_deciding_an_own_request_in_the_page_fails_clearly_and_changes_nothing(bob, team, decision):
     vm = request_vm(bob, team)
-    response = logged_in(bob).post(reverse("approval_decide_vm", args=[vm.pk]),
-                                   {"decision": decision, "reason": "mine"}, follow=True)
+    response = logged_in(bob).post(
+        reverse("approval_decide_vm", args=[vm.pk]), {"decision": decision, "reason": "mine"}, follow=True
+    )
     assert response.status_code == 200
     assert f"You asked for {vm.name} yourself: another approver must decide it." in response.content.decode()
     vm.refresh_from_db()
@@ -148,8 +157,9 @@ def test_deciding_an_own_request_in_the_page_fails_clearly_and_changes_nothing(b
 
 def test_deciding_an_own_extension_in_the_page_fails_clearly_and_changes_nothing(bob, own_extension):
     _, change = own_extension
-    response = logged_in(bob).post(reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"},
-                                   follow=True)
+    response = logged_in(bob).post(
+        reverse("approval_decide_change", args=[change.pk]), {"decision": "approve"}, follow=True
+    )
     assert "another approver must decide it" in response.content.decode()
     change.refresh_from_db()
     assert change.state == ChangeRequest.State.PENDING

@@ -158,8 +158,13 @@ BAD_INPUTS = [
     bad("name-empty", {"name": "  "}, "name", "This field is required."),
     bad("name-too-long", {"name": "a" * 42}, "name", "At most 41 characters"),
     # The real 0.x CRD refuses a 38-character name with a 422, which would fail the VM for good.
-    bad("legacy-name-too-long", {"name": "a" * 38, "disks": DELETE}, "name",
-        "At most 37 characters (the 0.x VirtualMachine app", api_shape="legacy"),
+    bad(
+        "legacy-name-too-long",
+        {"name": "a" * 38, "disks": DELETE},
+        "name",
+        "At most 37 characters (the 0.x VirtualMachine app",
+        api_shape="legacy",
+    ),
     bad("name-uppercase", {"name": "MyVM"}, "name", "Use lowercase letters"),
     bad("name-leading-digit", {"name": "1vm"}, "name", "starting with a letter"),
     bad("name-trailing-hyphen", {"name": "vm-"}, "name", "ending with a letter or digit"),

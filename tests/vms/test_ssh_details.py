@@ -31,12 +31,14 @@ def test_no_timeline_event_carries_the_address(member, team, ports):
     moved = sync._status_events(vm, observation(cluster_status="Running", external_ip="203.0.113.9"))
     vm.cluster_status = "Stopped"
     changed = sync._status_events(vm, observation(cluster_status="Stopped", external_ip="203.0.113.11"))
-    events = [Event(kind=Event.Kind.CLUSTER, vm=vm, message=message, data=data)
-              for message, data in running + moved + changed]
+    events = [
+        Event(kind=Event.Kind.CLUSTER, vm=vm, message=message, data=data) for message, data in running + moved + changed
+    ]
     assert [event.text for event in events] == [
         "Running — reachable over SSH" if ports == [22] else "Running — public IP assigned",
         "Running — reachable over SSH" if ports == [22] else "Running — public IP assigned",
-        "Public IP changed"]
+        "Public IP changed",
+    ]
     assert not any("203.0.113" in event.text or "203.0.113" in str(event.data) for event in events)
 
 
@@ -51,8 +53,9 @@ def test_the_page_shows_the_address_only_after_the_audited_reveal(member_client,
 
 def test_old_timeline_lines_lose_their_address(member, team):
     vm = make_vm(team=team, owner=member)
-    Event.objects.create(kind="cluster", vm=vm, message="Running — ssh %(user)s@%(ip)s",
-                         data={"user": "ubuntu", "ip": "203.0.113.7"})
+    Event.objects.create(
+        kind="cluster", vm=vm, message="Running — ssh %(user)s@%(ip)s", data={"user": "ubuntu", "ip": "203.0.113.7"}
+    )
     Event.objects.create(kind="cluster", vm=vm, message="Public IP: %(ip)s", data={"ip": "203.0.113.8"})
     import_module("vms.migrations.0010_addresses_out_of_timeline").forwards(apps, None)
     assert sorted(event.text for event in vm.events.all()) == ["Public IP changed", "Running — reachable over SSH"]

@@ -51,16 +51,19 @@ def test_prints_manifests_that_validate_upstream(tmp_path, team, shape):
     assert not VirtualMachine.objects.exists()
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    ("name: a\nteam: nobody\n", "team: No team named “nobody”."),
-    ("name: Bad_Name\nteam: ml-research\n", "name: "),
-    ("- a list\n", "document: The document must be a mapping"),
-    ("name: x\nteam: ml-research\nsystem_disk: {size: 10Gb}\n", "system_disk.size: "),
-    ("name: x\nteam: ml-research\ngpu_model: V100\n", "gpu_model: Unknown GPU model “V100”."),
-    ("name: x\nteam: ml-research\npublic_ports: [22, '80']\n", "public_ports[1]: Must be a port number."),
-    ("name: x\nteam: ml-research\nunknown: 1\n", "unknown: Unknown key."),
-    ("name: x\nteam: ml-research\ndisks: [{name: d, size: 1Gi}]\n", None),
-])
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ("name: a\nteam: nobody\n", "team: No team named “nobody”."),
+        ("name: Bad_Name\nteam: ml-research\n", "name: "),
+        ("- a list\n", "document: The document must be a mapping"),
+        ("name: x\nteam: ml-research\nsystem_disk: {size: 10Gb}\n", "system_disk.size: "),
+        ("name: x\nteam: ml-research\ngpu_model: V100\n", "gpu_model: Unknown GPU model “V100”."),
+        ("name: x\nteam: ml-research\npublic_ports: [22, '80']\n", "public_ports[1]: Must be a port number."),
+        ("name: x\nteam: ml-research\nunknown: 1\n", "unknown: Unknown key."),
+        ("name: x\nteam: ml-research\ndisks: [{name: d, size: 1Gi}]\n", None),
+    ],
+)
 def test_bad_documents_print_each_error_and_exit_1(tmp_path, team, document, expected):
     code, out, err = run(tmp_path, document, "--api-shape", "current")
     if expected is None:
@@ -91,8 +94,9 @@ COMMAND_CASES = [case for case in BAD_INPUTS if case.values[2] is None]  # no ca
 
 
 @pytest.mark.parametrize(("overrides", "api_shape", "catalogue_change", "field", "fragment"), COMMAND_CASES)
-def test_every_bad_document_fails_the_command_on_its_field(tmp_path, overrides, api_shape, catalogue_change,
-                                                           field, fragment):
+def test_every_bad_document_fails_the_command_on_its_field(
+    tmp_path, overrides, api_shape, catalogue_change, field, fragment
+):
     from vms.models import Team
     from vms.spec import DOCUMENT_PATH_BY_FIELD
 

@@ -94,8 +94,7 @@ def test_detail_polls_until_settled_then_answers_286(member_client, member, team
     assert "every 3s" not in response.content.decode()
 
 
-def test_connection_details_are_audited_and_hidden_from_strangers(member_client, member, team, other_team,
-                                                                   make_user):
+def test_connection_details_are_audited_and_hidden_from_strangers(member_client, member, team, other_team, make_user):
     from vms.models import Event
 
     vm = make_vm(team=team, owner=member, external_ip="203.0.113.7")
@@ -126,10 +125,12 @@ def test_team_mates_may_read_but_not_act_on_a_vm(member_client, team, make_user)
     vm = make_vm(team=team, owner=mate, name="bobs-vm", state="running", cluster_status="Running")
     page = member_client.get(reverse("vm_detail", args=[vm.pk])).content.decode()
     assert "bobs-vm" in page and 'action="/vms/' not in page  # no buttons for a reader
-    for url, data in [(reverse("vm_action", args=[vm.pk, "stop"]), {}),
-                      (reverse("vm_delete", args=[vm.pk]), {"confirm_name": "bobs-vm"}),
-                      (reverse("vm_resize", args=[vm.pk]), {"instance_type": "1"}),
-                      (reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": "2030-01-01T00:00"})]:
+    for url, data in [
+        (reverse("vm_action", args=[vm.pk, "stop"]), {}),
+        (reverse("vm_delete", args=[vm.pk]), {"confirm_name": "bobs-vm"}),
+        (reverse("vm_resize", args=[vm.pk]), {"instance_type": "1"}),
+        (reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": "2030-01-01T00:00"}),
+    ]:
         assert member_client.post(url, data).status_code == 403
     assert VirtualMachine.objects.get(pk=vm.pk).state == "running"
 
@@ -164,12 +165,20 @@ def test_a_vms_manifests_are_what_the_portal_applies(member_client, member, team
 
     from vms.manifests import validate_against_upstream
 
-    vm = make_vm(team=team, owner=member, name="exported", state="stopped",
-                 disks=[{"name": "data", "size_gib": 10, "storage_class": "local"}])
+    vm = make_vm(
+        team=team,
+        owner=member,
+        name="exported",
+        state="stopped",
+        disks=[{"name": "data", "size_gib": 10, "storage_class": "local"}],
+    )
     response = member_client.get(reverse("vm_manifests", args=[vm.pk]))
     objects = list(yaml.safe_load_all(response.content))
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("VMDisk", "exported-os"), ("VMDisk", "exported-data"), ("VMInstance", "exported")]
+        ("VMDisk", "exported-os"),
+        ("VMDisk", "exported-data"),
+        ("VMInstance", "exported"),
+    ]
     assert objects[-1]["spec"]["runStrategy"] == "Halted"
     assert objects[-1]["metadata"]["labels"]["portal.hikube.cloud/vm-id"] == str(vm.pk)
     assert all(validate_against_upstream(obj) == [] for obj in objects)

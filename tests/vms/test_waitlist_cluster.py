@@ -27,15 +27,20 @@ def test_a_queued_request_starts_by_itself_when_gpus_are_released(tmp_path, sett
     owner = make_user("alice")
     Membership.objects.create(team=team, user=owner)
     with portal_backend(tmp_path, settings, gpus="H100=8", namespaces=[team.namespace], name="waitlist"):
-        holder = make_vm(team=team, owner=owner, name="holder", gpu="H100", instance_type="g8.2xlarge",
-                         state="approved", public_ports=[22])
+        holder = make_vm(
+            team=team,
+            owner=owner,
+            name="holder",
+            gpu="H100",
+            instance_type="g8.2xlarge",
+            state="approved",
+            public_ports=[22],
+        )
         lifecycle.vm_provision(vm_id=holder.pk, actor=owner)
         wait_state(holder.pk, "running")
 
-        first = make_vm(team=team, owner=owner, name="first", gpu="H100", instance_type="g4.xlarge",
-                        state="approved")
-        second = make_vm(team=team, owner=owner, name="second", gpu="H100", instance_type="g4.xlarge",
-                         state="approved")
+        first = make_vm(team=team, owner=owner, name="first", gpu="H100", instance_type="g4.xlarge", state="approved")
+        second = make_vm(team=team, owner=owner, name="second", gpu="H100", instance_type="g4.xlarge", state="approved")
         time.sleep(3)  # several beat cycles: nothing may start while all 8 H100 are held
         assert VirtualMachine.objects.get(pk=first.pk).state == "approved"
         assert VirtualMachine.objects.get(pk=second.pk).state == "approved"
@@ -47,4 +52,6 @@ def test_a_queued_request_starts_by_itself_when_gpus_are_released(tmp_path, sett
         sent = {vm.name: vm.events.get(kind="state", data__state="provisioning").pk for vm in (first, second)}
         assert sent["first"] < sent["second"]  # first come, first served
         assert [e.data["state"] for e in first.events.filter(kind="state").order_by("id")] == [
-            "provisioning", "running"]
+            "provisioning",
+            "running",
+        ]

@@ -14,8 +14,10 @@ def require_migrated(database: str = DEFAULT_DB_ALIAS) -> None:
     except DatabaseError as error:
         raise CommandError(f"Cannot read the database ({error}): check DATABASE_URL.") from None
     if pending:
-        raise CommandError(f"The database is missing {len(pending)} migration(s): run "
-                           "`python manage.py migrate` first (with DEBUG=1 in development).")
+        raise CommandError(
+            f"The database is missing {len(pending)} migration(s): run "
+            "`python manage.py migrate` first (with DEBUG=1 in development)."
+        )
 
 
 class DatabaseCommand(BaseCommand):

@@ -4,46 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0003_seed_catalogue'),
+        ("vms", "0003_seed_catalogue"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GpuAllocation',
+            name="GpuAllocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resource_name', models.CharField(max_length=253, unique=True, verbose_name='cluster resource name')),
-                ('allocated', models.PositiveIntegerField(verbose_name='allocated')),
-                ('observed_at', models.DateTimeField(verbose_name='observed')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("resource_name", models.CharField(max_length=253, unique=True, verbose_name="cluster resource name")),
+                ("allocated", models.PositiveIntegerField(verbose_name="allocated")),
+                ("observed_at", models.DateTimeField(verbose_name="observed")),
             ],
             options={
-                'verbose_name': 'GPU allocation',
-                'verbose_name_plural': 'GPU allocations',
+                "verbose_name": "GPU allocation",
+                "verbose_name_plural": "GPU allocations",
             },
         ),
         migrations.AddField(
-            model_name='virtualmachine',
-            name='work_touched_at',
+            model_name="virtualmachine",
+            name="work_touched_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='OrphanObject',
+            name="OrphanObject",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=63, verbose_name='namespace')),
-                ('kind', models.CharField(max_length=63, verbose_name='kind')),
-                ('name', models.CharField(max_length=253, verbose_name='name')),
-                ('vm_id_label', models.CharField(blank=True, max_length=63, verbose_name='VM id label')),
-                ('created_at', models.CharField(blank=True, max_length=40, verbose_name='created on the cluster')),
-                ('seen_at', models.DateTimeField(verbose_name='last seen')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("namespace", models.CharField(max_length=63, verbose_name="namespace")),
+                ("kind", models.CharField(max_length=63, verbose_name="kind")),
+                ("name", models.CharField(max_length=253, verbose_name="name")),
+                ("vm_id_label", models.CharField(blank=True, max_length=63, verbose_name="VM id label")),
+                ("created_at", models.CharField(blank=True, max_length=40, verbose_name="created on the cluster")),
+                ("seen_at", models.DateTimeField(verbose_name="last seen")),
             ],
             options={
-                'verbose_name': 'orphan cluster object',
-                'verbose_name_plural': 'orphan cluster objects',
-                'ordering': ['namespace', 'kind', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('namespace', 'kind', 'name'), name='one_orphan_row')],
+                "verbose_name": "orphan cluster object",
+                "verbose_name_plural": "orphan cluster objects",
+                "ordering": ["namespace", "kind", "name"],
+                "constraints": [models.UniqueConstraint(fields=("namespace", "kind", "name"), name="one_orphan_row")],
             },
         ),
     ]

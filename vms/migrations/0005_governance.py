@@ -6,77 +6,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0004_cluster_sync'),
+        ("vms", "0004_cluster_sync"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='virtualmachine',
-            name='approvers_notified_at',
+            model_name="virtualmachine",
+            name="approvers_notified_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='virtualmachine',
-            name='approvers_reminded_at',
+            model_name="virtualmachine",
+            name="approvers_reminded_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='virtualmachine',
-            name='lease_reminded_at',
+            model_name="virtualmachine",
+            name="lease_reminded_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='AutoApprovalRule',
+            name="AutoApprovalRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_gpus', models.PositiveIntegerField(verbose_name='GPUs at most')),
-                ('max_lease_hours', models.PositiveIntegerField(verbose_name='lease of at most (hours)')),
-                ('active', models.BooleanField(default=True, verbose_name='active')),
-                ('gpu_model', models.ForeignKey(blank=True, help_text='Empty: every model that needs approval.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='auto_approval_rules', to='vms.gpumodel', verbose_name='GPU model')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("max_gpus", models.PositiveIntegerField(verbose_name="GPUs at most")),
+                ("max_lease_hours", models.PositiveIntegerField(verbose_name="lease of at most (hours)")),
+                ("active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "gpu_model",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: every model that needs approval.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="auto_approval_rules",
+                        to="vms.gpumodel",
+                        verbose_name="GPU model",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'auto-approval rule',
-                'verbose_name_plural': 'auto-approval rules',
-                'ordering': ['gpu_model__slug', 'max_gpus'],
+                "verbose_name": "auto-approval rule",
+                "verbose_name_plural": "auto-approval rules",
+                "ordering": ["gpu_model__slug", "max_gpus"],
             },
         ),
         migrations.CreateModel(
-            name='ChangeRequest',
+            name="ChangeRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('extend_lease', 'Lease extension'), ('resize', 'Resize')], max_length=16, verbose_name='kind')),
-                ('state', models.CharField(choices=[('pending', 'Waiting for approval'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn')], db_index=True, default='pending', max_length=16, verbose_name='state')),
-                ('lease_ends_at', models.DateTimeField(blank=True, null=True, verbose_name='new lease end')),
-                ('justification', models.TextField(blank=True, verbose_name='justification')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='requested')),
-                ('approvers_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('instance_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='vms.instancetype', verbose_name='new instance type')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('vm', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='change_requests', to='vms.virtualmachine')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("extend_lease", "Lease extension"), ("resize", "Resize")],
+                        max_length=16,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for approval"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                        verbose_name="state",
+                    ),
+                ),
+                ("lease_ends_at", models.DateTimeField(blank=True, null=True, verbose_name="new lease end")),
+                ("justification", models.TextField(blank=True, verbose_name="justification")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="requested")),
+                ("approvers_notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "instance_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="vms.instancetype",
+                        verbose_name="new instance type",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "vm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="change_requests",
+                        to="vms.virtualmachine",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'change request',
-                'verbose_name_plural': 'change requests',
-                'ordering': ['created_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'pending')), fields=('vm', 'kind'), name='one_pending_change_per_kind')],
+                "verbose_name": "change request",
+                "verbose_name_plural": "change requests",
+                "ordering": ["created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "pending")),
+                        fields=("vm", "kind"),
+                        name="one_pending_change_per_kind",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Quota',
+            name="Quota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_gpus', models.PositiveIntegerField(verbose_name='GPUs at most')),
-                ('gpu_model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to='vms.gpumodel', verbose_name='GPU model')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quotas', to='vms.team', verbose_name='team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("max_gpus", models.PositiveIntegerField(verbose_name="GPUs at most")),
+                (
+                    "gpu_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotas",
+                        to="vms.gpumodel",
+                        verbose_name="GPU model",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quotas",
+                        to="vms.team",
+                        verbose_name="team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'quota',
-                'verbose_name_plural': 'quotas',
-                'ordering': ['team__name', 'gpu_model__slug'],
-                'constraints': [models.UniqueConstraint(fields=('team', 'gpu_model'), name='one_quota_per_team_and_model')],
+                "verbose_name": "quota",
+                "verbose_name_plural": "quotas",
+                "ordering": ["team__name", "gpu_model__slug"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("team", "gpu_model"), name="one_quota_per_team_and_model")
+                ],
             },
         ),
     ]

@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0005_governance'),
+        ("vms", "0005_governance"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='changerequest',
-            name='instance_type',
+            model_name="changerequest",
+            name="instance_type",
         ),
         migrations.AlterField(
-            model_name='changerequest',
-            name='kind',
-            field=models.CharField(choices=[('extend_lease', 'Lease extension')], max_length=16, verbose_name='kind'),
+            model_name="changerequest",
+            name="kind",
+            field=models.CharField(choices=[("extend_lease", "Lease extension")], max_length=16, verbose_name="kind"),
         ),
     ]

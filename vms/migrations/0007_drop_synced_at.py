@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0006_change_requests_are_lease_extensions'),
+        ("vms", "0006_change_requests_are_lease_extensions"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='virtualmachine',
-            name='synced_at',
+            model_name="virtualmachine",
+            name="synced_at",
         ),
     ]

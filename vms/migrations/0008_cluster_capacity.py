@@ -5,36 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0007_drop_synced_at'),
+        ("vms", "0007_drop_synced_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='gpuallocation',
-            name='allocatable',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='allocatable on the nodes'),
+            model_name="gpuallocation",
+            name="allocatable",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="allocatable on the nodes"),
         ),
         migrations.AlterField(
-            model_name='gpumodel',
-            name='capacity',
-            field=models.PositiveIntegerField(help_text="GPUs of this model in the cluster. Free GPUs are estimated from it only when neither the team's tenant quota nor the nodes can be read.", verbose_name='total capacity'),
+            model_name="gpumodel",
+            name="capacity",
+            field=models.PositiveIntegerField(
+                help_text="GPUs of this model in the cluster. Free GPUs are estimated from it only when neither the team's tenant quota nor the nodes can be read.",
+                verbose_name="total capacity",
+            ),
         ),
         migrations.CreateModel(
-            name='TenantQuota',
+            name="TenantQuota",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resource_name', models.CharField(max_length=253, verbose_name='cluster resource name')),
-                ('hard', models.PositiveIntegerField(verbose_name='hard limit')),
-                ('used', models.PositiveIntegerField(verbose_name='used')),
-                ('observed_at', models.DateTimeField(verbose_name='observed')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vms.team', verbose_name='team')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("resource_name", models.CharField(max_length=253, verbose_name="cluster resource name")),
+                ("hard", models.PositiveIntegerField(verbose_name="hard limit")),
+                ("used", models.PositiveIntegerField(verbose_name="used")),
+                ("observed_at", models.DateTimeField(verbose_name="observed")),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="vms.team",
+                        verbose_name="team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tenant quota on the cluster',
-                'verbose_name_plural': 'tenant quotas on the cluster',
-                'constraints': [models.UniqueConstraint(fields=('team', 'resource_name'), name='one_tenant_quota_per_resource')],
+                "verbose_name": "tenant quota on the cluster",
+                "verbose_name_plural": "tenant quotas on the cluster",
+                "constraints": [
+                    models.UniqueConstraint(fields=("team", "resource_name"), name="one_tenant_quota_per_resource")
+                ],
             },
         ),
     ]

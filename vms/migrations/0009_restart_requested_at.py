@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vms', '0008_cluster_capacity'),
+        ("vms", "0008_cluster_capacity"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='virtualmachine',
-            name='restart_requested_at',
+            model_name="virtualmachine",
+            name="restart_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -26,6 +26,8 @@ class Migration(migrations.Migration):
     dependencies = [("vms", "0010_addresses_out_of_timeline")]
 
     operations = [
-        migrations.RunPython(lambda apps, schema_editor: move(apps, backwards=False),
-                             lambda apps, schema_editor: move(apps, backwards=True)),
+        migrations.RunPython(
+            lambda apps, schema_editor: move(apps, backwards=False),
+            lambda apps, schema_editor: move(apps, backwards=True),
+        ),
     ]

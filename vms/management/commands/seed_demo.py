@@ -29,8 +29,13 @@ DEMO_TEAMS = [
 # username, password, full name, flags, team memberships
 DEMO_USERS = [
     ("alice", "alice-gpu-demo", "Alice Martin", {}, [("ml-research", Membership.Role.MEMBER)]),
-    ("carol", "carol-gpu-demo", "Carol Dubois", {}, [("ml-research", Membership.Role.MANAGER),
-                                                      ("vision", Membership.Role.MEMBER)]),
+    (
+        "carol",
+        "carol-gpu-demo",
+        "Carol Dubois",
+        {},
+        [("ml-research", Membership.Role.MANAGER), ("vision", Membership.Role.MEMBER)],
+    ),
     ("bob", "bob-gpu-demo", "Bob Lefèvre", {"approver": True}, []),
     ("admin", "admin-gpu-demo", "Platform Admin", {"is_staff": True, "is_superuser": True}, []),
 ]
@@ -44,10 +49,16 @@ class Command(DatabaseCommand):
     help = "Create or refresh the demo teams, accounts and fleet (safe to run again)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--prometheus-data", type=Path,
-                            help="Prometheus data directory to backfill a week of GPU telemetry into (needs promtool)")
-        parser.add_argument("--cluster", action="store_true",
-                            help="only create the demo VMs' objects on CLUSTER_KUBECONFIG's cluster, once it answers")
+        parser.add_argument(
+            "--prometheus-data",
+            type=Path,
+            help="Prometheus data directory to backfill a week of GPU telemetry into (needs promtool)",
+        )
+        parser.add_argument(
+            "--cluster",
+            action="store_true",
+            help="only create the demo VMs' objects on CLUSTER_KUBECONFIG's cluster, once it answers",
+        )
 
     def handle(self, *args, **options):
         if options["cluster"]:
@@ -70,8 +81,9 @@ class Command(DatabaseCommand):
         for name, display_name in DEMO_TEAMS:
             teams[name], _ = Team.objects.update_or_create(name=name, defaults={"display_name": display_name})
         approvers, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
-        approvers.permissions.add(Permission.objects.get(codename="approve_virtualmachine",
-                                                         content_type__app_label="vms"))
+        approvers.permissions.add(
+            Permission.objects.get(codename="approve_virtualmachine", content_type__app_label="vms")
+        )
 
         rows, users = [], {}
         for username, password, full_name, flags, memberships in DEMO_USERS:

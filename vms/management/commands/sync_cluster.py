@@ -15,8 +15,11 @@ class Command(DatabaseCommand):
     help = "Run one status sync cycle against the cluster of the CLUSTER_* settings."
 
     def add_arguments(self, parser):
-        parser.add_argument("--ensure-namespaces", action="store_true",
-                            help="create missing team namespaces first (development cluster only)")
+        parser.add_argument(
+            "--ensure-namespaces",
+            action="store_true",
+            help="create missing team namespaces first (development cluster only)",
+        )
 
     def handle(self, *args, ensure_namespaces, **options):
         try:
@@ -32,6 +35,7 @@ class Command(DatabaseCommand):
         self.stdout.write(
             f"{report.namespaces} namespace(s), {report.vms} VM(s): {report.updated} updated, "
             f"{report.events} event(s), {report.transitions} state change(s), {report.enqueued} task(s) "
-            f"enqueued again, {report.orphans} orphan(s)")
+            f"enqueued again, {report.orphans} orphan(s)"
+        )
         for namespace in report.failed_namespaces:
             self.stderr.write(f"could not list {namespace}")

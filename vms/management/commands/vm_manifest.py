@@ -25,8 +25,12 @@ class Command(DatabaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("spec", help="path to the YAML spec document, or - for standard input")
-        parser.add_argument("--api-shape", choices=["current", "legacy"], default=None,
-                            help="Cozystack API shape (default: the CLUSTER_API_SHAPE setting)")
+        parser.add_argument(
+            "--api-shape",
+            choices=["current", "legacy"],
+            default=None,
+            help="Cozystack API shape (default: the CLUSTER_API_SHAPE setting)",
+        )
 
     def handle(self, *args, spec, api_shape, **options):
         api_shape = api_shape or settings.CLUSTER_API_SHAPE
@@ -50,8 +54,9 @@ class Command(DatabaseCommand):
                 for message in messages:
                     self.stderr.write(f"{label}: {message}")
             sys.exit(1)
-        objects = render_manifests(vm_spec, catalogue=catalogue, namespace=team.namespace, vm_id="new",
-                                   api_shape=api_shape)
+        objects = render_manifests(
+            vm_spec, catalogue=catalogue, namespace=team.namespace, vm_id="new", api_shape=api_shape
+        )
         self.stdout.write(to_yaml(objects), ending="")
 
     def _load(self, path):
