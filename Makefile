@@ -22,7 +22,7 @@ run: $(INSTALLED)
 	$(BIN)/honcho --procfile var/Procfile --env var/run.env --app-root . start
 
 test: $(INSTALLED)
-	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/pytest'
+	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/pytest'
 
 # README's screenshots: the browser tests that take them also write docs/screenshots/.
 screenshots: $(INSTALLED)
@@ -30,6 +30,7 @@ screenshots: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Refresh the French catalogue after changing user-facing strings (needs GNU gettext).
 messages: $(INSTALLED)
