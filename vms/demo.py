@@ -263,6 +263,13 @@ GPU_PROFILES = {
 }
 
 
+# The backfill's own scrape target name. Queries group a GPU's series by UUID, so history and live
+# samples still count as one GPU; a distinct target keeps them apart in storage, where a later
+# run's backfill of the hours a previous `make run` scraped live would otherwise interleave with
+# those samples in one series.
+HISTORY_INSTANCE = "demo-history"
+
+
 def live_gpu_uuid(namespace: str, vm: str, index: int) -> str:
     """The UUID the development cluster's exporter gives this GPU (devcluster.exporters.gpu_uuid,
     which a test keeps equal), so that the backfilled history and the live series are one series
@@ -303,7 +310,7 @@ def demo_history(vms: list[VirtualMachine], *, now: float, since: float | None =
                 model=model,
                 total_mib=memory_mib,
                 dcp=True,
-                instance="127.0.0.1:8002",
+                instance=HISTORY_INSTANCE,
                 hostname=vm_object_names(vm).kubevirt_vm,
             )
             if demo.workload == "training":
