@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from vms.access import APPROVE_PERMISSION
+from vms.access import APPROVE_PERMISSION, is_own_request
 
 
 def approvers():
@@ -31,19 +31,34 @@ def _send(template: str, context: dict, recipients: list[str]) -> int:
     return send_mail(subject.strip(), body.strip() + "\n", None, recipients)
 
 
+def _by_approver(items: list) -> list[tuple[list, list[str]]]:
+    """The approvers' addresses, grouped by the items each may decide: never their own request or
+    lease extension (separation of duties), so nobody is asked to decide what they asked for."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for user in approvers():
+        theirs = tuple(
+            index for index, item in enumerate(items) if not is_own_request(user, vm=item.vm, change=item.change)
+        )
+        if theirs:
+            groups.setdefault(theirs, []).append(user.email)
+    return [([items[index] for index in indexes], emails) for indexes, emails in groups.items()]
+
+
 def send_new_requests(items: list) -> int:
     """One email per request, or one digest when several arrived together."""
-    recipients = [user.email for user in approvers()]
-    if len(items) >= settings.APPROVAL_DIGEST_THRESHOLD:
-        return _send("approval_digest", {"items": items}, recipients)
-    return sum(_send("approval_request", {"item": item}, recipients) for item in items)
+    sent = 0
+    for theirs, recipients in _by_approver(items):
+        if len(theirs) >= settings.APPROVAL_DIGEST_THRESHOLD:
+            sent += _send("approval_digest", {"items": theirs}, recipients)
+        else:
+            sent += sum(_send("approval_request", {"item": item}, recipients) for item in theirs)
+    return sent
 
 
 def send_approval_reminder(items: list) -> int:
-    return _send(
-        "approval_reminder",
-        {"items": items, "hours": settings.APPROVAL_REMINDER_HOURS},
-        [user.email for user in approvers()],
+    return sum(
+        _send("approval_reminder", {"items": theirs, "hours": settings.APPROVAL_REMINDER_HOURS}, recipients)
+        for theirs, recipients in _by_approver(items)
     )
 
 

@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from tests.vms.factories import make_vm
 from vms import approval_tasks, services, waitlist
-from vms.models import AutoApprovalRule, ChangeRequest, Event, GpuModel, InstanceType, Quota, VirtualMachine
+from vms.models import (
+    AutoApprovalRule,
+    ChangeRequest,
+    Event,
+    GpuModel,
+    InstanceType,
+    Membership,
+    Quota,
+    VirtualMachine,
+)
 from vms.spec import VmSpec
 
 pytestmark = pytest.mark.django_db
@@ -409,6 +418,26 @@ def test_approvers_get_one_mail_per_request_then_a_digest(approver, member, team
     assert len(mail.outbox) == 2
     assert mail.outbox[1].subject == "[GPU portal] 3 requests wait for approval"
     assert all(f"batch-{index}" in mail.outbox[1].body for index in range(3))
+
+
+def test_an_approver_is_not_asked_to_decide_their_own_request(approver, member, team, make_user):
+    other = make_user("carol", email="carol@example.com")
+    other.groups.add(Group.objects.get(name="Approvers"))
+    Membership.objects.create(team=team, user=other)
+    request_vm(other, team, name="carols")
+    request_vm(member, team, name="alices")
+
+    approval_tasks.notify_approvers()
+
+    asked = {(recipient, message.subject.rsplit(": ", 1)[-1]) for message in mail.outbox for recipient in message.to}
+    assert asked == {("bob@example.com", "carols"), ("bob@example.com", "alices"), ("carol@example.com", "alices")}
+
+    VirtualMachine.objects.update(created_at=timezone.now() - timedelta(hours=30))
+    mail.outbox.clear()
+    approval_tasks.remind_approvers()
+    reminded = {recipient: message.body for message in mail.outbox for recipient in message.to}
+    assert "carols" not in reminded["carol@example.com"] and "alices" in reminded["carol@example.com"]
+    assert "carols" in reminded["bob@example.com"]
 
 
 def test_requester_is_told_the_decision(approver, member, team, django_capture_on_commit_callbacks):
