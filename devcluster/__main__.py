@@ -211,18 +211,23 @@ def main(argv=None) -> int:
     return 0
 
 
-def whole_cluster(arguments, time_scale: float, faults: Faults, registry: ExporterRegistry):
-    """The API server and its controller in one process, sharing the store."""
-    admin_token = arguments.token or secrets.token_urlsafe(24)
-    store = Store(history_size=arguments.watch_history)
-    controller = Controller(
-        StorePort(store),
+def new_controller(port, arguments, time_scale: float, faults: Faults, registry: ExporterRegistry) -> Controller:
+    """The controller of either mode, on the given port to an API server."""
+    return Controller(
+        port,
         arguments.gpu_inventory,
         time_scale=time_scale,
         faults=faults,
         tenant_quotas=arguments.tenant_quotas,
         on_guests_changed=registry.set_guests,
     )
+
+
+def whole_cluster(arguments, time_scale: float, faults: Faults, registry: ExporterRegistry):
+    """The API server and its controller in one process, sharing the store."""
+    admin_token = arguments.token or secrets.token_urlsafe(24)
+    store = Store(history_size=arguments.watch_history)
+    controller = new_controller(StorePort(store), arguments, time_scale, faults, registry)
     api_server = ClusterServer(
         (arguments.host, arguments.port),
         store=store,
@@ -246,14 +251,7 @@ def controller_only(arguments, time_scale: float, faults: Faults, registry: Expo
     from devcluster.kubeport import KubePort
 
     port = KubePort(arguments.api_kubeconfig)
-    controller = Controller(
-        port,
-        arguments.gpu_inventory,
-        time_scale=time_scale,
-        faults=faults,
-        tenant_quotas=arguments.tenant_quotas,
-        on_guests_changed=registry.set_guests,
-    )
+    controller = new_controller(port, arguments, time_scale, faults, registry)
     control_server = ControlServer(
         (arguments.host, arguments.control_port),
         Control(faults=faults, controller=controller, exporters=registry, own_api_server=False),
