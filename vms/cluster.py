@@ -137,9 +137,7 @@ class ClusterGateway:
     def reachable(self, *, timeout: float) -> tuple[bool, str]:
         """For the health endpoint: the API server's version, or why it could not be read."""
         try:
-            response = self.api_client.call_api(
-                "/version", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout
-            )
+            response = self._get_server_path("/version", timeout=timeout)
             version = json.loads(response.data or b"{}").get("gitVersion", "unknown version")
         except ApiException as exc:
             return False, _error_from_api_exception(exc).message
@@ -268,12 +266,16 @@ class ClusterGateway:
         with self._lock:
             self.calls[("get", "readyz")] += 1
         try:
-            response = self.api_client.call_api(
-                "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=self.timeout
-            )
+            response = self._get_server_path("/readyz", timeout=self.timeout)
         except (ApiException, urllib3.exceptions.HTTPError):
             return False
         return response.status == 200
+
+    def _get_server_path(self, path: str, *, timeout: float):
+        """A GET of one of the server's own paths (/version, /readyz), outside the kinds' API."""
+        return self.api_client.call_api(
+            path, "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout
+        )
 
 
 _gateways: dict[tuple, ClusterGateway] = {}
