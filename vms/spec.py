@@ -17,7 +17,7 @@ Service are all `virtual-machine-N`; its CRD allows 37 characters for N.
 
 Spec document format (`manage.py vm_manifest SPEC.yaml`), one YAML mapping:
 
-    name: llm-training            # required; DNS-1035 label, at most 41 characters
+    name: llm-training            # required; DNS-1035 label, at most 41 characters (37 on 0.x)
     team: research                # required; the team's name
     instance_type: g8.4xlarge     # catalogue instance type; its series sets the GPU count
     gpu_model: H100               # catalogue GPU model slug
