@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from vms.cluster import DATA_VOLUME, EVENT, KUBEVIRT_VM, NODE, RESOURCE_QUOTA, SERVICE, VM_DISK, VM_INSTANCE
-from vms.manifests import LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL
+from vms.cluster.gateway import DATA_VOLUME, EVENT, KUBEVIRT_VM, NODE, RESOURCE_QUOTA, SERVICE, VM_DISK, VM_INSTANCE
+from vms.render.manifests import LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL
 
 # The server checks no credentials; the kubeconfig still needs a token for the client to send.
 TOKEN = "list-server-token"  # noqa: S105

@@ -35,8 +35,8 @@ def main(argv=None) -> int:
     from django.test.utils import CaptureQueriesContext
 
     from benchmarks.list_server import ListServer, create_fleet, serve_fleet
-    from vms.cluster import ClusterGateway
-    from vms.sync import sync_cluster
+    from vms.cluster.gateway import ClusterGateway
+    from vms.cluster.sync import sync_cluster
 
     settings.DATABASES["default"]["TEST"]["NAME"] = "hikube_sync_benchmark"
     original_name = connection.settings_dict["NAME"]

@@ -64,11 +64,11 @@ def main(argv=None) -> int:
     django.setup()
     from django.conf import settings
 
-    from vms.catalogue import catalogue_from_db
-    from vms.cluster import DATA_VOLUME, KUBEVIRT_VM, VM_DISK, VM_INSTANCE, ClusterGateway, kind_of
-    from vms.manifests import object_names, render_manifests
+    from vms.catalogue.loading import catalogue_from_db
+    from vms.cluster.gateway import DATA_VOLUME, KUBEVIRT_VM, VM_DISK, VM_INSTANCE, ClusterGateway, kind_of
+    from vms.cluster.provisioning import vm_spec
     from vms.models import Team, VirtualMachine
-    from vms.provisioning import vm_spec
+    from vms.render.manifests import object_names, render_manifests
 
     if not settings.CLUSTER_KUBECONFIG:
         # make run's var/run.env points the processes it starts at the development cluster.

@@ -47,7 +47,7 @@ def check_worker() -> tuple[bool, str]:
 
 
 def check_cluster() -> tuple[bool, str]:
-    from vms.cluster import ClusterError, gateway
+    from vms.cluster.gateway import ClusterError, gateway
 
     try:
         return gateway().reachable(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)

@@ -299,8 +299,9 @@ CELERY_BEAT_SCHEDULE["cluster-sync"] = {
     "options": {"expires": CLUSTER_SYNC_INTERVAL_SECONDS},
 }
 
-# Approvals, waitlist and leases (vms.services, vms.approval_tasks).
-CELERY_IMPORTS = ["vms.approval_tasks"]
+# The task modules live in layered sub-packages, where Celery's autodiscovery (`<app>.tasks`)
+# does not look; monitoring.tasks it finds.
+CELERY_IMPORTS = ["vms.cluster.tasks", "vms.governance.tasks"]
 # Absolute address of the portal, for the links in emails.
 PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000")
 # This many new requests arriving together make one digest email instead of one each.

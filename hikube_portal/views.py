@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from hikube_portal import health
-from vms import catalogue_data, selectors
 from vms.access import can_approve
+from vms.catalogue import seed
+from vms.governance import selectors
 from vms.models import Preset
 
 HOME_VMS = 8
@@ -23,7 +24,7 @@ def home(request):
         "vms": vms,
         "waiting_for_me": selectors.approval_count(approver=request.user) if can_approve(request.user) else None,
         # A newcomer's first page walks them to a first VM.
-        "starter": Preset.objects.filter(slug=catalogue_data.STARTER_PRESET).first() if not vms else None,
+        "starter": Preset.objects.filter(slug=seed.STARTER_PRESET).first() if not vms else None,
     }
     return render(request, "home.html", context)
 

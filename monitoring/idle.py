@@ -23,9 +23,9 @@ from django.utils.translation import gettext_noop as N_
 from monitoring.models import IdleStatus
 from monitoring.prometheus import PrometheusGateway
 from monitoring.selectors import idle_policy, utilisation_by_vm
-from vms.lifecycle import vm_stop
+from vms.governance.lifecycle import vm_stop
+from vms.governance.services import InvalidTransition, event_record
 from vms.models import Event, VirtualMachine
-from vms.services import InvalidTransition, event_record
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from monitoring import promql
 from monitoring.models import IdleStatus
 from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series
-from vms import catalogue_data
+from vms.catalogue import seed
 from vms.models import Event, Membership, Team, VirtualMachine
 
 DAY = 86400
@@ -113,8 +113,8 @@ def prometheus_error_text(error: PrometheusError) -> str:
 
 def exporter_block() -> dict:
     """The cloud-init software block that installs the DCGM exporter, as the page offers it."""
-    block = next(block for block in catalogue_data.SOFTWARE_BLOCKS if block["slug"] == "dcgm-exporter")
-    requires = [other["title"] for other in catalogue_data.SOFTWARE_BLOCKS if other["slug"] in block["requires"]]
+    block = next(block for block in seed.SOFTWARE_BLOCKS if block["slug"] == "dcgm-exporter")
+    requires = [other["title"] for other in seed.SOFTWARE_BLOCKS if other["slug"] in block["requires"]]
     return {
         "slug": block["slug"],
         "title": _(block["title"]),

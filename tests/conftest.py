@@ -1,10 +1,12 @@
 """Fixtures shared by the whole suite: a real Celery worker and a real browser."""
 
+import importlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from hypothesis import settings as hypothesis_settings
 
 from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
@@ -15,6 +17,7 @@ from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+INITIAL_MIGRATION = importlib.import_module("vms.migrations.0001_squashed")
 
 # Property tests (tests/fuzz): `ci`, what `make test` runs, is derandomised (the same inputs every
 # run, so a failure reproduces) and keeps no example database; `deep` explores ten times further.
@@ -30,17 +33,13 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 @pytest.fixture(autouse=True)
 def _catalogue_after_flush(request):
     """Transactional tests flush the database afterwards, data migrations included: put the
-    seed catalogue back for the tests that run on committed data."""
+    seed catalogue back, as the initial migration loads it, for the tests that run on committed data."""
     marker = request.node.get_closest_marker("django_db")
     transactional_marker = marker is not None and (marker.kwargs.get("transaction") or marker.args[:1] == (True,))
     if not transactional_marker and not {"transactional_db", "live_server"} & set(request.fixturenames):
         return
-    from django.apps import apps
-
-    from vms.catalogue import catalogue_seed
-
     request.getfixturevalue("transactional_db")
-    catalogue_seed(apps=apps)
+    INITIAL_MIGRATION.load_catalogue(apps, None)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
-from vms import services
+from vms.governance import services
 from vms.models import (
     AutoApprovalRule,
     ChangeRequest,
@@ -78,7 +78,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.action(description=_("Synchronise with the cluster now"))
 def sync_now(modeladmin, request, queryset):
-    from vms.tasks import sync_cluster
+    from vms.cluster.tasks import sync_cluster
 
     sync_cluster.delay()
     modeladmin.message_user(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from vms import approvals, audit, views
+from vms.web import approvals, audit, views
 
 urlpatterns = [
     path("", views.vm_list, name="vm_list"),

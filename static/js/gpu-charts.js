@@ -88,6 +88,7 @@
           return count + gpu.values.filter(function (v) { return v !== null; }).length;
         }, 0);
         panel.dataset.points = String(points);
+        panel.dataset.step = String(data.step_seconds);
         panel.dataset.state = data.gpus.length ? "drawn" : "empty";
         if (data.refresh_seconds) refreshSeconds = Math.max(refreshSeconds, data.refresh_seconds);
       })

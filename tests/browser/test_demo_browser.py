@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from tests.support.browser import log_in
 from tests.support.prometheus import PrometheusServer
-from vms.demo import DEMO_VMS
+from vms.management.demo import DEMO_VMS
 from vms.models import VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.prometheus, pytest.mark.django_db(transaction=True)]

@@ -107,7 +107,7 @@ def test_gpu_tab_draws_live_charts_and_switches_range(page, make_user, screensho
     assert page.locator(".telemetry-message").count() == 0
     screenshot(page, "gpu-charts-1h")
 
-    one_hour_points = int(page.locator(".gpu-panel[data-panel=power]").get_attribute("data-points"))
+    one_hour_step = int(page.locator(".gpu-panel[data-panel=power]").get_attribute("data-step"))
     page.get_by_role("link", name="6 h").click()
     page.wait_for_url("**/gpus/?range=6h")
     for key in drawn:
@@ -116,6 +116,8 @@ def test_gpu_tab_draws_live_charts_and_switches_range(page, make_user, screensho
         assert panel.get_attribute("data-state") == "drawn", key
     assert page.locator(".range-links [aria-current=true]").inner_text() == "6 h"
     assert "range=6h" in page.locator(".gpu-panel[data-panel=power]").get_attribute("data-url")
-    # A longer range samples at a coarser step: never more points over the same few seconds of history.
-    assert 0 < int(page.locator(".gpu-panel[data-panel=power]").get_attribute("data-points")) <= one_hour_points
+    # A longer range samples at a coarser step (comparing point counts would race the exporter's
+    # history, which grows between the two page loads).
+    assert int(page.locator(".gpu-panel[data-panel=power]").get_attribute("data-points")) > 0
+    assert int(page.locator(".gpu-panel[data-panel=power]").get_attribute("data-step")) > one_hour_step > 0
     screenshot(page, "gpu-charts-6h")

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.support.browser import log_in
-from vms.catalogue_data import STORAGE_LAYOUTS
+from vms.catalogue.seed import STORAGE_LAYOUTS
 from vms.models import Membership, Preset, Team
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

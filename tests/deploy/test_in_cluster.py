@@ -14,12 +14,13 @@ from kubernetes.config import incluster_config
 
 from tests.deploy.chart import REQUIRED, of_kind, render
 from tests.support import kube
-from vms import cluster, sync
+from vms.cluster import gateway as cluster_gateway
+from vms.cluster import sync
 
 pytestmark = pytest.mark.realapi
 kube.skip_unless_available()
 
-SECRET = cluster.Kind("", "v1", "secrets", "Secret")
+SECRET = cluster_gateway.Kind("", "v1", "secrets", "Secret")
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
 
@@ -64,10 +65,10 @@ def in_pod(monkeypatch, tmp_path, real_cluster, admin_api, *, account, namespace
     monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(real_cluster.port))
-    monkeypatch.setattr(cluster, "_gateways", {})
+    monkeypatch.setattr(cluster_gateway, "_gateways", {})
     # The chart's ConfigMap leaves the kubeconfig empty.
     settings.CLUSTER_KUBECONFIG = settings.CLUSTER_CONTEXT = ""
-    return cluster.gateway()
+    return cluster_gateway.gateway()
 
 
 def vm_instance(namespace, name="gpu-box"):
@@ -80,7 +81,7 @@ def vm_instance(namespace, name="gpu-box"):
 
 
 def refused(call) -> int:
-    with pytest.raises(cluster.ClusterError) as error:
+    with pytest.raises(cluster_gateway.ClusterError) as error:
         call()
     return error.value.status
 
@@ -104,26 +105,26 @@ def test_a_worker_pod_does_its_work_with_the_charts_namespaced_rbac_and_nothing_
     assert gateway.reachable(timeout=5) == (True, "v1.36.2")
     # The apps objects: created, read back, patched, deleted.
     gateway.create(vm_instance(team))
-    assert gateway.get(cluster.VM_INSTANCE, team, "gpu-box")["spec"]["runStrategy"] == "Always"
-    gateway.patch(cluster.VM_INSTANCE, team, "gpu-box", {"spec": {"runStrategy": "Halted"}})
-    assert [obj["spec"]["runStrategy"] for obj in gateway.list(cluster.VM_INSTANCE, team)] == ["Halted"]
-    assert gateway.delete(cluster.VM_INSTANCE, team, "gpu-box") is True
+    assert gateway.get(cluster_gateway.VM_INSTANCE, team, "gpu-box")["spec"]["runStrategy"] == "Always"
+    gateway.patch(cluster_gateway.VM_INSTANCE, team, "gpu-box", {"spec": {"runStrategy": "Halted"}})
+    assert [obj["spec"]["runStrategy"] for obj in gateway.list(cluster_gateway.VM_INSTANCE, team)] == ["Halted"]
+    assert gateway.delete(cluster_gateway.VM_INSTANCE, team, "gpu-box") is True
     # Every LIST of the status sync, for both API shapes.
     observed = sync.observe_namespace(gateway, team, sync._kinds({"current", "legacy"}))
     assert observed.apps == {} and observed.quota is None
     # The sync forgives a forbidden quota: ask for it plainly.
-    assert gateway.list(cluster.RESOURCE_QUOTA, team) == []
+    assert gateway.list(cluster_gateway.RESOURCE_QUOTA, team) == []
     # The restart is authorised (a bare API server does not serve KubeVirt's subresources: 404, not 403).
     assert refused(lambda: gateway.restart(team, "vm-instance-gpu-box")) == 404
 
     # Nothing beyond: another namespace, the Secrets, writes on what the portal only reads,
     # cluster-scoped reads and namespaces.
     assert refused(lambda: gateway.create(vm_instance(other))) == 403
-    assert refused(lambda: gateway.list(cluster.VM_INSTANCE, other)) == 403
+    assert refused(lambda: gateway.list(cluster_gateway.VM_INSTANCE, other)) == 403
     assert refused(lambda: gateway.restart(other, "vm-instance-gpu-box")) == 403
     assert refused(lambda: gateway.list(SECRET, team)) == 403
-    assert refused(lambda: gateway.delete(cluster.SERVICE, team, "vm-instance-gpu-box")) == 403
-    assert refused(lambda: gateway.list(cluster.NODE, None)) == 403
+    assert refused(lambda: gateway.delete(cluster_gateway.SERVICE, team, "vm-instance-gpu-box")) == 403
+    assert refused(lambda: gateway.list(cluster_gateway.NODE, None)) == 403
     assert refused(lambda: gateway.namespace_ensure(f"{team}-new")) == 403
 
 
@@ -147,9 +148,9 @@ def test_namespaces_are_created_only_once_the_operator_enables_it_with_cluster_s
         gateway.namespace_ensure(created)
         gateway.create(vm_instance(created))
 
-        assert [obj["metadata"]["name"] for obj in gateway.list(cluster.VM_INSTANCE, created)] == ["gpu-box"]
+        assert [obj["metadata"]["name"] for obj in gateway.list(cluster_gateway.VM_INSTANCE, created)] == ["gpu-box"]
         # CLUSTER_READ_NODES=auto: the nodes are readable (a bare control plane has none).
-        assert gateway.list(cluster.NODE, None) == []
+        assert gateway.list(cluster_gateway.NODE, None) == []
         with pytest.raises(ApiException) as deletion:
             client.CoreV1Api(gateway.api_client).delete_namespace(created)
         assert deletion.value.status == 403

@@ -13,7 +13,7 @@ from monitoring import dcgm_history
 from tests.devcluster.conftest import GROUP, VERSION, vm_disk, vm_instance
 from tests.support.processes import wait_until
 from tests.support.prometheus import PrometheusServer
-from vms.demo import live_gpu_uuid
+from vms.management.demo import live_gpu_uuid
 
 NS = "tenant-a"
 DISKS = {"group": GROUP, "version": VERSION, "plural": "vmdisks"}

@@ -19,10 +19,12 @@ from monitoring.forms import MAX_CUSTOM_RANGE, RangeForm
 from tests.vms.factories import make_vm
 from tests.vms.keys_and_catalogue import CATALOGUE, DEFAULTS, ED25519_KEY
 from tests.vms.test_spec import base_document
-from vms import catalogue_data
-from vms.manifests import render_manifests, validate_against_upstream
+from vms.catalogue import seed
 from vms.models import ChangeRequest, Event, Membership, Team, VirtualMachine
-from vms.spec import API_SHAPES, parse_spec_document, validate_spec
+from vms.render.manifests import render_manifests, validate_against_upstream
+from vms.spec.document import parse_spec_document
+from vms.spec.request import API_SHAPES
+from vms.spec.validation import validate_spec
 
 # Scaled by the profile: `ci` runs these counts, `deep` ten times as many.
 EXAMPLES = {"spec": 400, "request_form": 120, "range_form": 300, "chart": 80, "query": 120}
@@ -48,8 +50,8 @@ QUANTITIES = (
     | st.integers(-5, 10**6)
     | st.text(max_size=10)
 )
-STORAGE_CLASSES = st.sampled_from([item["name"] for item in catalogue_data.STORAGE_CLASSES]) | st.text(max_size=12)
-SOFTWARE = st.sampled_from([block["slug"] for block in catalogue_data.SOFTWARE_BLOCKS]) | st.text(max_size=12)
+STORAGE_CLASSES = st.sampled_from([item["name"] for item in seed.STORAGE_CLASSES]) | st.text(max_size=12)
+SOFTWARE = st.sampled_from([block["slug"] for block in seed.SOFTWARE_BLOCKS]) | st.text(max_size=12)
 CLOUD_CONFIGS = st.sampled_from(
     [
         "",

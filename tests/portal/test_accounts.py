@@ -75,7 +75,7 @@ def test_seed_demo_is_idempotent(db):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from vms.demo import DEMO_VMS
+    from vms.management.demo import DEMO_VMS
     from vms.models import Event, Membership, Team, VirtualMachine
 
     call_command("seed_demo", stdout=io.StringIO())

@@ -7,7 +7,7 @@ from django.core.cache import cache
 
 from tests.support.devcluster import DevCluster
 from tests.support.worker import FAST_CLUSTER_SETTINGS, Worker, database_url
-from vms.sync import NODES_FORBIDDEN_KEY
+from vms.cluster.sync import NODES_FORBIDDEN_KEY
 
 NAMESPACES = ("tenant-alpha", "tenant-beta")
 
@@ -60,7 +60,7 @@ def worker(prov_worker, transactional_db, cluster):
 
 @pytest.fixture
 def gateway(cluster):
-    from vms.cluster import ClusterGateway
+    from vms.cluster.gateway import ClusterGateway
 
     gateway = ClusterGateway.from_kubeconfig(str(cluster.kubeconfig), timeout=5)
     yield gateway

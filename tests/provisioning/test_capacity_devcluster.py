@@ -2,9 +2,10 @@
 HTTP): its Nodes' allocatable GPUs, and a `tenant-quota` whose `status.used` follows running VMs."""
 
 from tests.provisioning.helpers import converge, new_vm
-from vms import lifecycle, sync
-from vms.capacity import CapacityReading
-from vms.cluster import NODE, RESOURCE_QUOTA
+from vms.cluster import sync
+from vms.cluster.gateway import NODE, RESOURCE_QUOTA
+from vms.governance import lifecycle
+from vms.governance.capacity import CapacityReading
 from vms.models import GpuAllocation, GpuModel, TenantQuota, VirtualMachine
 
 State = VirtualMachine.State

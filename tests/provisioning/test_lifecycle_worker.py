@@ -5,8 +5,9 @@ import time
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from vms import lifecycle, provisioning
-from vms.cluster import EVENT
+from vms.cluster import provisioning
+from vms.cluster.gateway import EVENT
+from vms.governance import lifecycle
 from vms.models import InstanceType, VirtualMachine
 
 State = VirtualMachine.State

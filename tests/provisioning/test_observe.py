@@ -4,9 +4,9 @@ Cozystack's charts render them: children carry the chart's labels, never the por
 import pytest
 
 from tests.vms.factories import make_vm
+from vms.cluster.provisioning import _patch_changes
+from vms.cluster.sync import NamespaceObjects, _status_events, observe_vm
 from vms.models import Team
-from vms.provisioning import _patch_changes
-from vms.sync import NamespaceObjects, _status_events, observe_vm
 
 APP_CREATED = "2026-11-30T10:00:00Z"
 

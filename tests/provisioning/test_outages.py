@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from tests.provisioning.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
 from tests.support.processes import wait_until
-from vms import lifecycle, sync
+from vms.cluster import sync
+from vms.governance import lifecycle
 from vms.models import Membership, VirtualMachine
 
 State = VirtualMachine.State

@@ -9,11 +9,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tests.provisioning.helpers import new_vm
-from vms import lifecycle, provisioning, services
-from vms.cluster import ClusterError
-from vms.manifests import LABEL_VM_ID
+from vms.cluster import provisioning
+from vms.cluster.gateway import ClusterError
+from vms.governance import lifecycle, services
+from vms.governance.services import InvalidTransition
 from vms.models import ChangeRequest, VirtualMachine
-from vms.services import InvalidTransition
+from vms.render.manifests import LABEL_VM_ID
 
 State = VirtualMachine.State
 

@@ -8,10 +8,11 @@ from collections import Counter
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from vms import capacity, lifecycle, sync
-from vms.cluster import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE
+from vms.cluster import sync
+from vms.cluster.gateway import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE
+from vms.governance import capacity, lifecycle
+from vms.governance.services import InvalidTransition
 from vms.models import GpuModel, InstanceType, VirtualMachine
-from vms.services import InvalidTransition
 
 State = VirtualMachine.State
 
@@ -169,7 +170,7 @@ def test_actions_the_state_does_not_allow_are_refused(transactional_db, team, ow
 def test_sync_command_creates_missing_team_namespaces_and_syncs(transactional_db, cluster, gateway, owner):
     from django.core.management import call_command
 
-    from vms.cluster import NAMESPACE
+    from vms.cluster.gateway import NAMESPACE
     from vms.models import Team
 
     Team.objects.create(name="gamma")
@@ -181,8 +182,8 @@ def test_sync_command_creates_missing_team_namespaces_and_syncs(transactional_db
 
 
 def test_development_clusters_get_a_new_teams_namespace_on_first_provisioning(cluster, gateway, owner, settings):
-    from vms import provisioning
-    from vms.cluster import NAMESPACE, ClusterError
+    from vms.cluster import provisioning
+    from vms.cluster.gateway import NAMESPACE, ClusterError
     from vms.models import Team
 
     team = Team.objects.create(name="gamma")

@@ -9,9 +9,9 @@ from django.core.cache import cache
 
 from benchmarks.list_server import ListServer, gpu_node, running_vm_objects, tenant_quota
 from tests.vms.factories import make_vm
-from vms import sync
-from vms.capacity import NOT_READABLE, CapacityReading
-from vms.cluster import NODE, RESOURCE_QUOTA, ClusterGateway
+from vms.cluster import sync
+from vms.cluster.gateway import NODE, RESOURCE_QUOTA, ClusterGateway
+from vms.governance.capacity import NOT_READABLE, CapacityReading
 from vms.models import GpuAllocation, GpuModel, Team, TenantQuota, VirtualMachine
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_a_403_on_nodes_does_not_break_the_sync_and_is_said_once(server, gateway
     settings.CLUSTER_READ_NODES = "auto"
     serve_vms(server, alpha)
     server.refuse(NODE)
-    with caplog.at_level(logging.WARNING, logger="vms.sync"):
+    with caplog.at_level(logging.WARNING, logger="vms.cluster.sync"):
         reports = [sync.sync_cluster(gateway=gateway) for _ in range(3)]
     assert [(r.vms, r.failed_namespaces) for r in reports] == [(2, [])] * 3
     assert reports[0].updated == 2  # the VMs were synced all the same
@@ -142,7 +142,7 @@ def test_nodes_are_asked_for_every_cycle_or_never_as_configured(
     settings.CLUSTER_READ_NODES = mode
     serve_vms(server, alpha)
     server.refuse(NODE)
-    with caplog.at_level(logging.WARNING, logger="vms.sync"):
+    with caplog.at_level(logging.WARNING, logger="vms.cluster.sync"):
         for _ in range(3):
             assert sync.sync_cluster(gateway=gateway).failed_namespaces == []
     assert gateway.calls[("list", "nodes")] == node_lists
@@ -154,7 +154,7 @@ def test_a_403_on_a_tenant_quota_leaves_its_namespace_synced(server, gateway, al
     serve_vms(server, alpha)
     server.refuse(RESOURCE_QUOTA, alpha.namespace)
     server.serve(None, {NODE: [gpu_node("gpu-1", {H100: 8})]})
-    with caplog.at_level(logging.WARNING, logger="vms.sync"):
+    with caplog.at_level(logging.WARNING, logger="vms.cluster.sync"):
         reports = [sync.sync_cluster(gateway=gateway) for _ in range(2)]
     assert [(r.vms, r.failed_namespaces) for r in reports] == [(2, [])] * 2
     assert VirtualMachine.objects.filter(cluster_status="Running").count() == 2
@@ -170,7 +170,7 @@ def test_a_failed_node_list_keeps_the_last_complete_figures(server, gateway, alp
     observed_at = GpuAllocation.objects.get(resource_name=H100).observed_at
 
     server.refuse(NODE, status=503, reason="ServiceUnavailable", message="etcdserver: request timed out")
-    with caplog.at_level(logging.WARNING, logger="vms.sync"):
+    with caplog.at_level(logging.WARNING, logger="vms.cluster.sync"):
         report = sync.sync_cluster(gateway=gateway)
     assert (report.vms, report.failed_namespaces) == (2, [])
     assert "cannot list nodes: etcdserver: request timed out" in caplog.text

@@ -10,8 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from benchmarks.list_server import ListServer, create_fleet, serve_fleet
-from vms.capacity import CapacityReading, gpus_observed_by_model
-from vms.cluster import (
+from vms.cluster.gateway import (
     DATA_VOLUME,
     EVENT,
     KUBEVIRT_VM,
@@ -22,8 +21,9 @@ from vms.cluster import (
     VM_INSTANCE,
     ClusterGateway,
 )
+from vms.cluster.sync import sync_cluster
+from vms.governance.capacity import CapacityReading, gpus_observed_by_model
 from vms.models import GpuModel, OrphanObject, Team, TenantQuota
-from vms.sync import sync_cluster
 
 NAMESPACES = 50
 KINDS = (VM_INSTANCE, VM_DISK, KUBEVIRT_VM, DATA_VOLUME, SERVICE, EVENT, RESOURCE_QUOTA)

@@ -15,8 +15,9 @@ from tests.support import kube
 from tests.support.children import check_children
 from tests.support.devcluster import DevController
 from tests.support.processes import wait_until
-from vms.manifests import render_manifests
-from vms.spec import Catalogue, DiskSpec, VmSpec
+from vms.catalogue.offer import Catalogue
+from vms.render.manifests import render_manifests
+from vms.spec.request import DiskSpec, VmSpec
 
 pytestmark = pytest.mark.realapi
 kube.skip_unless_available()

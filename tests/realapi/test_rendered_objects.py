@@ -9,13 +9,13 @@ from kubernetes import client
 
 from tests.provisioning.helpers import SSH_KEY
 from tests.support import kube
-from vms.manifests import LABEL_VM_ID, render_manifests
-from vms.spec import (
+from vms.catalogue.offer import Catalogue
+from vms.render.manifests import LABEL_VM_ID, render_manifests
+from vms.spec.request import (
     API_SHAPE_LEGACY,
     API_SHAPES,
     MAX_LEGACY_VM_NAME_LENGTH,
     MAX_VM_NAME_LENGTH,
-    Catalogue,
     DiskSpec,
     VmSpec,
 )

@@ -8,7 +8,7 @@ import functools
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from vms.spec import Catalogue, SpecDefaults
+from vms.catalogue.offer import Catalogue, SpecDefaults
 
 CATALOGUE = Catalogue.from_seed(networks=("gpu-interconnect",))
 DEFAULTS = SpecDefaults.from_seed()

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from tests.vms.factories import make_vm
-from vms import waitlist
-from vms.capacity import NOT_READ_RECENTLY, NOT_READABLE, CapacityReading, gpus_observed_by_model
+from vms.governance import waitlist
+from vms.governance.capacity import NOT_READ_RECENTLY, NOT_READABLE, CapacityReading, gpus_observed_by_model
 from vms.models import GpuAllocation, GpuModel, Membership, Team, TenantQuota, VirtualMachine
 
 pytestmark = pytest.mark.django_db

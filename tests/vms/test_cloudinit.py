@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from tests.vms.keys_and_catalogue import ED25519_KEY
-from vms.cloudinit import (
+from vms.spec.cloud_config import (
     CLOUD_CONFIG_HEADER,
     MAX_NESTING_DEPTH,
     compose_cloud_config,

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.vms.factories import make_vm
-from vms import approval_tasks, services, waitlist
+from vms.governance import services, tasks, waitlist
 from vms.models import (
     AutoApprovalRule,
     ChangeRequest,
@@ -23,7 +23,7 @@ from vms.models import (
     Quota,
     VirtualMachine,
 )
-from vms.spec import VmSpec
+from vms.spec.request import VmSpec
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,7 @@ def test_rejected_and_deleted_requests_free_the_quota(member, team, approver):
     assert second.state == "pending_approval"
     with pytest.raises(services.QuotaExceeded):
         request_vm(member, team, name="c")
-    from vms import lifecycle
+    from vms.governance import lifecycle
 
     lifecycle.vm_delete(vm_id=second.pk, actor=member)  # a request cancelled before approval is deleted at once
     assert request_vm(member, team, name="c").state == "pending_approval"
@@ -298,7 +298,7 @@ def test_waitlist_is_first_come_first_served_and_strict(member, team, approver):
     first = make_vm(team=team, owner=member, gpu="H100", instance_type="g8.2xlarge", state="approved")
     second = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
     assert waitlist.waitlist_advance() == []
-    from vms.selectors import waitlist_position
+    from vms.governance.selectors import waitlist_position
 
     position = waitlist_position(vm=second)
     assert (position["position"], position["needed"], position["model"]) == (2, 1, "H100")
@@ -321,18 +321,18 @@ def test_lease_reminder_once_then_stop_at_the_end(member, team, settings):
     member.email = "alice@example.com"
     member.save()
     vm = make_vm(team=team, owner=member, state="running", lease_ends_at=timezone.now() + timedelta(hours=2))
-    approval_tasks.check_leases()
-    approval_tasks.check_leases()
+    tasks.check_leases()
+    tasks.check_leases()
     assert [m.subject for m in mail.outbox] == [f"[GPU portal] The lease of {vm.name} ends soon"]
     assert mail.outbox[0].to == ["alice@example.com"]
 
     VirtualMachine.objects.filter(pk=vm.pk).update(lease_ends_at=timezone.now() - timedelta(minutes=1))
-    approval_tasks.check_leases()
+    tasks.check_leases()
     vm.refresh_from_db()
     assert vm.state == "stopping"
     assert "ended: the VM is stopping" in mail.outbox[-1].subject
     assert Event.objects.filter(vm=vm, kind="lease").count() == 2
-    approval_tasks.check_leases()
+    tasks.check_leases()
     assert len(mail.outbox) == 2
 
 
@@ -404,17 +404,17 @@ def test_bad_lease_extensions_change_nothing(member_client, member, team, end, m
 def test_approvers_get_one_mail_per_request_then_a_digest(approver, member, team, make_user):
     make_user("nobody", email="nobody@example.com")
     request_vm(member, team, name="one")
-    approval_tasks.notify_approvers()
+    tasks.notify_approvers()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["bob@example.com"]
     assert "8× H100 requested: one" in mail.outbox[0].subject
     assert "/vms/approvals/" in mail.outbox[0].body
-    approval_tasks.notify_approvers()
+    tasks.notify_approvers()
     assert len(mail.outbox) == 1
 
     for index in range(3):
         request_vm(member, team, name=f"batch-{index}", instance_type="g1.large")
-    approval_tasks.notify_approvers()
+    tasks.notify_approvers()
     assert len(mail.outbox) == 2
     assert mail.outbox[1].subject == "[GPU portal] 3 requests wait for approval"
     assert all(f"batch-{index}" in mail.outbox[1].body for index in range(3))
@@ -427,14 +427,14 @@ def test_an_approver_is_not_asked_to_decide_their_own_request(approver, member, 
     request_vm(other, team, name="carols")
     request_vm(member, team, name="alices")
 
-    approval_tasks.notify_approvers()
+    tasks.notify_approvers()
 
     asked = {(recipient, message.subject.rsplit(": ", 1)[-1]) for message in mail.outbox for recipient in message.to}
     assert asked == {("bob@example.com", "carols"), ("bob@example.com", "alices"), ("carol@example.com", "alices")}
 
     VirtualMachine.objects.update(created_at=timezone.now() - timedelta(hours=30))
     mail.outbox.clear()
-    approval_tasks.remind_approvers()
+    tasks.remind_approvers()
     reminded = {recipient: message.body for message in mail.outbox for recipient in message.to}
     assert "carols" not in reminded["carol@example.com"] and "alices" in reminded["carol@example.com"]
     assert "carols" in reminded["bob@example.com"]
@@ -446,7 +446,7 @@ def test_requester_is_told_the_decision(approver, member, team, django_capture_o
     vm = request_vm(member, team)
     with django_capture_on_commit_callbacks(execute=False):
         services.vm_reject(vm_id=vm.pk, actor=approver, reason="Quota review on Monday")
-    approval_tasks.notify_requester(vm.pk)
+    tasks.notify_requester(vm.pk)
     assert mail.outbox[-1].to == ["alice@example.com"]
     assert "was rejected" in mail.outbox[-1].subject
     assert "Quota review on Monday" in mail.outbox[-1].body
@@ -454,11 +454,11 @@ def test_requester_is_told_the_decision(approver, member, team, django_capture_o
 
 def test_approvers_are_reminded_of_old_requests(approver, member, team, settings):
     vm = request_vm(member, team)
-    approval_tasks.remind_approvers()
+    tasks.remind_approvers()
     assert mail.outbox == []
     VirtualMachine.objects.filter(pk=vm.pk).update(created_at=timezone.now() - timedelta(hours=30))
-    approval_tasks.remind_approvers()
-    approval_tasks.remind_approvers()
+    tasks.remind_approvers()
+    tasks.remind_approvers()
     assert [m.subject for m in mail.outbox] == ["[GPU portal] Reminder: 1 request waits for approval"]
 
 
@@ -527,7 +527,7 @@ def test_approvers_read_the_requests_page_but_cannot_act_on_it(approver_client, 
 
 
 def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monkeypatch):
-    from vms import selectors
+    from vms.governance import selectors
 
     cancelled = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
     waiting = make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved")
@@ -541,7 +541,7 @@ def test_waitlist_skips_a_request_cancelled_while_it_advances(member, team, monk
 def test_no_lease_extension_for_a_deleted_vm_and_deleting_withdraws_a_pending_one(
     member_client, approver_client, member, team
 ):
-    from vms import lifecycle
+    from vms.governance import lifecycle
 
     vm = make_vm(
         team=team, owner=member, gpu="H100", state="running", lease_ends_at=timezone.now() + timedelta(hours=3)
@@ -564,7 +564,7 @@ def test_no_lease_extension_for_a_deleted_vm_and_deleting_withdraws_a_pending_on
 
 
 def test_an_ended_lease_blocks_retry_approval_and_the_waitlist(member, team, approver):
-    from vms import lifecycle
+    from vms.governance import lifecycle
 
     ended = timezone.now() - timedelta(minutes=5)
     failed = make_vm(team=team, owner=member, gpu="L40S", state="failed", failure_retryable=True, lease_ends_at=ended)

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.vms.keys_and_catalogue import CATALOGUE, ED25519_KEY
-from vms import catalogue_data
-from vms.manifests import (
+from vms.catalogue import seed
+from vms.render.manifests import (
     LABEL_MANAGED_BY,
     LABEL_VM_ID,
     LABEL_VM_NAME,
@@ -19,12 +19,13 @@ from vms.manifests import (
     to_yaml,
     validate_against_upstream,
 )
-from vms.spec import LEGACY_SYSTEM_IMAGES, DiskSpec, preset_spec, validate_spec
+from vms.spec.request import LEGACY_SYSTEM_IMAGES, DiskSpec, preset_spec
+from vms.spec.validation import validate_spec
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 # A fixed key keeps the golden files stable.
 GOLDEN_SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAMC2rlzOT2tMIz5pLIA9d8+2nWeuUMhQlGoE/Lq8thr alice@laptop"
-PRESETS = {preset["slug"]: preset for preset in catalogue_data.PRESETS}
+PRESETS = {preset["slug"]: preset for preset in seed.PRESETS}
 
 
 def spec_of(preset_slug: str, *, api_shape: str = "current", ssh_key: str = ED25519_KEY, **changes):
@@ -43,10 +44,10 @@ def render(spec, api_shape="current", **options):
 
 @pytest.mark.parametrize("api_shape", ["current", "legacy"])
 @pytest.mark.parametrize("preset_slug", PRESETS)
-@pytest.mark.parametrize("gpu_model", [gpu["slug"] for gpu in catalogue_data.GPU_MODELS])
+@pytest.mark.parametrize("gpu_model", [gpu["slug"] for gpu in seed.GPU_MODELS])
 def test_every_instance_type_gpu_model_and_preset_renders_valid_objects(api_shape, preset_slug, gpu_model):
     problems = []
-    for instance_type in catalogue_data.INSTANCE_TYPES:
+    for instance_type in seed.INSTANCE_TYPES:
         spec = spec_of(preset_slug, api_shape=api_shape, gpu_model=gpu_model, instance_type=instance_type["name"])
         result = validate_spec(spec, catalogue=CATALOGUE, api_shape=api_shape)
         assert result.errors == {}, (instance_type["name"], result.errors)
@@ -212,7 +213,7 @@ def test_the_legacy_image_list_and_profiles_match_the_legacy_schema():
     legacy = SCHEMAS["VirtualMachine"]["properties"]
 
     assert tuple(legacy["systemDisk"]["properties"]["image"]["enum"]) == LEGACY_SYSTEM_IMAGES
-    assert {image["profile"] for image in catalogue_data.IMAGES} <= set(legacy["instanceProfile"]["enum"])
+    assert {image["profile"] for image in seed.IMAGES} <= set(legacy["instanceProfile"]["enum"])
 
 
 # --- Golden files for the seed's examples ---------------------------------------------------------

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.vms.test_governance import request_vm
-from vms import selectors, services
+from vms.governance import selectors, services
 from vms.models import ChangeRequest, Event, Membership, VirtualMachine
 
 pytestmark = pytest.mark.django_db

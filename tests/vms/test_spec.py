@@ -6,21 +6,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.vms.keys_and_catalogue import CATALOGUE, DEFAULTS, ED25519_KEY, private_key, public_key
-from vms import catalogue_data
-from vms.spec import (
-    DOCUMENT_KEYS,
-    DOCUMENT_PATH_BY_FIELD,
-    NON_FIELD_ERRORS,
-    DiskSpec,
-    ImageInfo,
-    InstanceTypeInfo,
-    VmSpec,
-    check_ssh_public_key,
-    parse_quantity_gib,
-    parse_spec_document,
-    preset_spec,
-    validate_spec,
-)
+from vms.catalogue import seed
+from vms.catalogue.offer import ImageInfo, InstanceTypeInfo
+from vms.spec.document import DOCUMENT_KEYS, DOCUMENT_PATH_BY_FIELD, parse_spec_document
+from vms.spec.quantities import parse_quantity_gib
+from vms.spec.request import NON_FIELD_ERRORS, DiskSpec, VmSpec, preset_spec
+from vms.spec.ssh_keys import check_ssh_public_key
+from vms.spec.validation import validate_spec
 
 DELETE = object()
 
@@ -78,7 +70,7 @@ def test_omitted_keys_take_the_form_defaults():
     spec, errors = parse_spec_document({"name": "quick", "team": "research"}, defaults=DEFAULTS)
 
     assert errors == {}
-    form = catalogue_data.FORM_DEFAULTS
+    form = seed.FORM_DEFAULTS
     assert (spec.instance_type, spec.gpu_model, spec.image) == (
         form["instance_type"],
         form["gpu_model"],
@@ -575,7 +567,7 @@ def test_risky_choices_are_explained_in_warnings():
     ]
 
 
-@pytest.mark.parametrize("preset", catalogue_data.PRESETS, ids=lambda preset: preset["slug"])
+@pytest.mark.parametrize("preset", seed.PRESETS, ids=lambda preset: preset["slug"])
 def test_every_preset_is_a_valid_request(preset):
     spec = preset_spec(preset, team="research", ssh_keys=(ED25519_KEY,), justification="seed example")
 
@@ -588,19 +580,19 @@ def test_validation_refuses_an_unknown_api_shape():
 
 
 def test_the_seed_catalogue_is_complete():
-    assert [gpu["resource_name"] for gpu in catalogue_data.GPU_MODELS] == [
+    assert [gpu["resource_name"] for gpu in seed.GPU_MODELS] == [
         "nvidia.com/AD102GL_L40S",
         "nvidia.com/GA100_A100_PCIE_80GB",
         "nvidia.com/H100_94GB",
     ]
-    assert len(catalogue_data.INSTANCE_TYPES) == 16
-    series_gpus = {series["prefix"]: series["gpus"] for series in catalogue_data.GPU_SERIES}
-    for instance_type in catalogue_data.INSTANCE_TYPES:
+    assert len(seed.INSTANCE_TYPES) == 16
+    series_gpus = {series["prefix"]: series["gpus"] for series in seed.GPU_SERIES}
+    for instance_type in seed.INSTANCE_TYPES:
         assert instance_type["gpus"] == series_gpus[instance_type["name"].split(".")[0]]
-    blocks = [block["slug"] for block in catalogue_data.SOFTWARE_BLOCKS]
-    for position, block in enumerate(catalogue_data.SOFTWARE_BLOCKS):
+    blocks = [block["slug"] for block in seed.SOFTWARE_BLOCKS]
+    for position, block in enumerate(seed.SOFTWARE_BLOCKS):
         assert all(blocks.index(required) < position for required in block["requires"])
-    for layout in catalogue_data.STORAGE_LAYOUTS:
+    for layout in seed.STORAGE_LAYOUTS:
         assert {disk["storage_class"] for disk in layout["disks"]} <= {"replicated", "local"}
 
 

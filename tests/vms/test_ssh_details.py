@@ -1,16 +1,13 @@
 """The VM's address is only read through the audited reveal, and approvers reading another
 team's manifests are audited (issue 12, finding 4)."""
 
-from importlib import import_module
-
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from tests.vms.factories import make_vm
-from vms import sync
+from vms.cluster import sync
 from vms.models import Event, VirtualMachine
 
 pytestmark = pytest.mark.django_db
@@ -49,17 +46,6 @@ def test_the_page_shows_the_address_only_after_the_audited_reveal(member_client,
     assert "203.0.113.7" not in page
     assert f'hx-post="{reverse("vm_connection", args=[vm.pk])}"' in page
     assert "Each reveal is recorded in the audit log." in page
-
-
-def test_old_timeline_lines_lose_their_address(member, team):
-    vm = make_vm(team=team, owner=member)
-    Event.objects.create(
-        kind="cluster", vm=vm, message="Running — ssh %(user)s@%(ip)s", data={"user": "ubuntu", "ip": "203.0.113.7"}
-    )
-    Event.objects.create(kind="cluster", vm=vm, message="Public IP: %(ip)s", data={"ip": "203.0.113.8"})
-    import_module("vms.migrations.0010_addresses_out_of_timeline").forwards(apps, None)
-    assert sorted(event.text for event in vm.events.all()) == ["Public IP changed", "Running — reachable over SSH"]
-    assert not vm.events.filter(data__has_key="ip").exists()
 
 
 @pytest.fixture

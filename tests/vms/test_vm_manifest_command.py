@@ -6,8 +6,8 @@ from django.core.management import call_command
 
 from tests.vms.keys_and_catalogue import ED25519_KEY
 from tests.vms.test_spec import BAD_INPUTS, DELETE, base_document
-from vms.manifests import validate_against_upstream
 from vms.models import VirtualMachine
+from vms.render.manifests import validate_against_upstream
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,7 @@ def test_every_bad_document_fails_the_command_on_its_field(
     tmp_path, overrides, api_shape, catalogue_change, field, fragment
 ):
     from vms.models import Team
-    from vms.spec import DOCUMENT_PATH_BY_FIELD
+    from vms.spec.document import DOCUMENT_PATH_BY_FIELD
 
     Team.objects.create(name="research")
     document = base_document(ED25519_KEY)

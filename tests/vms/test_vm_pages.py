@@ -163,7 +163,7 @@ def test_actions_refuse_bad_input_and_change_nothing(member_client, member, team
 def test_a_vms_manifests_are_what_the_portal_applies(member_client, member, team, other_team, make_user):
     import yaml
 
-    from vms.manifests import validate_against_upstream
+    from vms.render.manifests import validate_against_upstream
 
     vm = make_vm(
         team=team,
@@ -187,7 +187,7 @@ def test_a_vms_manifests_are_what_the_portal_applies(member_client, member, team
 
 
 def test_vm_page_query_count_does_not_grow_with_its_history(member_client, member, team):
-    from vms.services import event_record
+    from vms.governance.services import event_record
 
     vm = make_vm(team=team, owner=member, state="approved")
 

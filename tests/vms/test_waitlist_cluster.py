@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.backend import portal_backend
 from tests.vms.factories import make_vm
-from vms import lifecycle
+from vms.governance import lifecycle
 from vms.models import Membership, Team, VirtualMachine
 
 pytestmark = pytest.mark.django_db(transaction=True)

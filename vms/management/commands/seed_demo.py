@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring.dcgm_history import backfill
-from vms import demo
-from vms.cluster import ClusterError, ClusterGateway
+from vms.cluster.gateway import ClusterError, ClusterGateway
+from vms.management import demo
 from vms.management.database import DatabaseCommand
 from vms.models import Membership, Team
 

@@ -5,10 +5,10 @@ missing: for the development cluster, since on a real cluster Cozystack creates 
 
 from django.core.management.base import CommandError
 
-from vms.cluster import ClusterError, gateway
+from vms.cluster.gateway import ClusterError, gateway
+from vms.cluster.sync import sync_cluster_locked
 from vms.management.database import DatabaseCommand
 from vms.models import Team
-from vms.sync import sync_cluster_locked
 
 
 class Command(DatabaseCommand):

@@ -9,13 +9,15 @@ import yaml
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from vms.catalogue import catalogue_from_db, spec_defaults
+from vms.catalogue.loading import catalogue_from_db, spec_defaults
+from vms.governance.selectors import vm_name_taken
+from vms.governance.services import NameTaken
 from vms.management.database import DatabaseCommand
-from vms.manifests import render_manifests, to_yaml
 from vms.models import Team
-from vms.selectors import vm_name_taken
-from vms.services import NameTaken
-from vms.spec import DOCUMENT_PATH_BY_FIELD, NON_FIELD_ERRORS, parse_spec_document, validate_spec
+from vms.render.manifests import render_manifests, to_yaml
+from vms.spec.document import DOCUMENT_PATH_BY_FIELD, parse_spec_document
+from vms.spec.request import NON_FIELD_ERRORS
+from vms.spec.validation import validate_spec
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 

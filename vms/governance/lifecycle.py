@@ -1,0 +1,265 @@
+"""What users (and the portal's own policies) may do to a VM once it is recorded.
+
+Each service is keyword-only and transactional: it checks the VM's state in the same UPDATE
+that moves it (vms.services.vm_transition), records the event, and enqueues the Celery task
+once the transaction commits, passing the VM's id. It raises InvalidTransition when the VM's
+state does not allow the action. Call them inside an enclosing transaction or not: the task is
+only sent when the outermost transaction commits.
+
+The database is the source of truth, the broker only carries reminders: a task that cannot be
+enqueued (Redis down) or is lost is enqueued again by the status sync (vms.sync), so the
+services never fail because the broker did.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as N_
+
+from hikube_portal import task_names
+from vms.governance.services import InvalidTransition, enqueue_on_commit, event_record, vm_transition
+from vms.models import ChangeRequest, Event, InstanceType, VirtualMachine
+
+State = VirtualMachine.State
+
+# Stop is also accepted while provisioning (e.g. by an idle-GPU policy), but not offered there:
+# a VM waiting for its first boot is better deleted than stopped.
+_ACTIONS_BY_STATE = {
+    State.PENDING_APPROVAL: {"delete"},
+    State.APPROVED: {"delete"},
+    State.PROVISIONING: {"delete"},
+    State.RUNNING: {"stop", "restart", "power_cycle", "resize", "delete"},
+    State.STARTING: {"stop", "delete"},
+    State.STOPPING: {"delete"},
+    State.STOPPED: {"start", "resize", "delete"},
+    State.FAILED: {"delete"},
+}
+
+
+# States in which the portal waits for the cluster to confirm what it asked for, and the task
+# that asks again.
+_AWAITED_TASKS = {
+    State.STARTING: task_names.START_VM,
+    State.STOPPING: task_names.STOP_VM,
+    State.DELETING: task_names.DELETE_VM,
+}
+
+
+def confirmation_overdue(vm: VirtualMachine) -> bool:
+    """The cluster has not confirmed the start, stop (resize, restart by stop and start) or
+    deletion within CLUSTER_CONFIRM_DEADLINE_SECONDS."""
+    deadline = timedelta(seconds=settings.CLUSTER_CONFIRM_DEADLINE_SECONDS)
+    return vm.state in _AWAITED_TASKS and timezone.now() - vm.state_changed_at > deadline
+
+
+def available_actions(vm: VirtualMachine) -> set[str]:
+    """The actions (start, stop, restart, power_cycle, resize, delete, retry) the VM's state
+    allows, for the pages' buttons."""
+    actions = set(_ACTIONS_BY_STATE.get(vm.state, ()))
+    if (vm.state == State.FAILED and vm.failure_retryable) or confirmation_overdue(vm):
+        actions.add("retry")
+    return actions
+
+
+def enqueue(task_name: str, **arguments) -> None:
+    """Sends the task named `task_name` (hikube_portal.task_names) once the current transaction
+    commits; if the broker is down, the status sync re-enqueues the VM's work once it looks stale
+    (vms.sync)."""
+    enqueue_on_commit(task_name, **arguments)
+
+
+def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:
+    """The VM, row-locked until the transaction ends, if its state is in `allowed`."""
+    vm = VirtualMachine.objects.select_for_update().filter(pk=vm_id).first()
+    if vm is None or vm.state not in allowed:
+        raise InvalidTransition(vm_id, to_state, vm.state if vm else None)
+    return vm
+
+
+def _work(vm_id: int, to_state: str, task_name: str, *, actor=None, reason: str = "", **fields) -> VirtualMachine:
+    vm = vm_transition(
+        vm_id=vm_id, to_state=to_state, actor=actor, reason=reason, work_touched_at=timezone.now(), **fields
+    )
+    enqueue(task_name, vm_id=vm_id)
+    return vm
+
+
+@transaction.atomic
+def vm_provision(*, vm_id: int, actor=None) -> VirtualMachine:
+    """Approved → provisioning: creates the VM on the cluster."""
+    _locked_state(vm_id, {State.APPROVED}, State.PROVISIONING)
+    return _work(vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor)
+
+
+class LeaseEnded(Exception):
+    """The VM's lease is over: it may not take GPUs again until an extension is granted."""
+
+    def __init__(self, vm):
+        super().__init__(
+            gettext("The lease of %(name)s has ended: ask for an extension before starting it.") % {"name": vm.name}
+        )
+
+
+def _require_lease(vm_id: int) -> None:
+    vm = VirtualMachine.objects.get(pk=vm_id)
+    if vm.lease_ended:
+        raise LeaseEnded(vm)
+
+
+@transaction.atomic
+def vm_start(*, vm_id: int, actor) -> VirtualMachine:
+    """Stopped → starting. Refused (LeaseEnded) once the lease is over."""
+    _require_lease(vm_id)
+    return _work(vm_id, State.STARTING, task_names.START_VM, actor=actor)
+
+
+@transaction.atomic
+def vm_stop(*, vm_id: int, actor=None, reason: str = "") -> VirtualMachine:
+    """Running, starting or provisioning → stopping. The disks are kept."""
+    return _work(vm_id, State.STOPPING, task_names.STOP_VM, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
+    """Reboots a running VM through KubeVirt's restart subresource; its state stays running.
+
+    One click, one restart: while a restart waits to be delivered, another is refused
+    (InvalidTransition), in the same conditional UPDATE that records it."""
+    now = timezone.now()
+    not_pending = Q(restart_requested_at__isnull=True) | Q(
+        restart_requested_at__lt=now - timedelta(seconds=settings.CLUSTER_WORK_STALE_SECONDS)
+    )
+    if (
+        VirtualMachine.objects.filter(not_pending, pk=vm_id, state=State.RUNNING).update(
+            restart_requested_at=now, work_touched_at=now
+        )
+        != 1
+    ):
+        raise InvalidTransition(
+            vm_id, "restart", VirtualMachine.objects.filter(pk=vm_id).values_list("state", flat=True).first()
+        )
+    vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
+    event_record(
+        kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"), data={"restart": "requested"}
+    )
+    enqueue(task_names.RESTART_VM, vm_id=vm_id)
+    return vm
+
+
+@transaction.atomic
+def vm_power_cycle(*, vm_id: int, actor) -> VirtualMachine:
+    """Running → stopping → stopped → starting: a restart for clusters that refuse KubeVirt's."""
+    vm = _work(vm_id, State.STOPPING, task_names.POWER_CYCLE_VM, actor=actor)
+    event_record(
+        kind=Event.Kind.ACTION,
+        vm=vm,
+        actor=actor,
+        message=N_("Stop and start requested"),
+        data={"restart": "power_cycle"},
+    )
+    return vm
+
+
+class ResizeRefused(ValueError):
+    """The requested instance type cannot replace the VM's (the message says why)."""
+
+
+@transaction.atomic
+def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
+    """Changes the instance type of a running or stopped VM, within its GPU series: the GPU count
+    (and so the quota and the GPUs held) stays the same; more GPUs mean a new request.
+
+    A running VM is stopped, resized and started again (KubeVirt applies an instance type at
+    boot); a stopped VM is resized and stays stopped. Raises ResizeRefused for a type that is
+    not offered, is the current one, or has another GPU count."""
+    vm = _locked_state(vm_id, {State.RUNNING, State.STOPPED}, State.STOPPING)
+    new_type = InstanceType.objects.filter(pk=instance_type_id, active=True).first()
+    if new_type is None:
+        raise ResizeRefused(gettext("This instance type is not offered."))
+    if new_type.pk == vm.instance_type_id:
+        raise ResizeRefused(gettext("The VM already is a %(type)s.") % {"type": new_type.name})
+    if new_type.gpu_count != vm.gpu_count:
+        raise ResizeRefused(
+            gettext("%(type)s has %(new)d GPU(s) and this VM %(old)d: a resize keeps the GPU count.")
+            % {"type": new_type.name, "new": new_type.gpu_count, "old": vm.gpu_count}
+        )
+    old_name = vm.instance_type.name
+    running = vm.state == State.RUNNING
+    fields = {"instance_type_id": new_type.pk, "work_touched_at": timezone.now()}
+    if running:
+        vm = vm_transition(vm_id=vm_id, to_state=State.STOPPING, actor=actor, **fields)
+    else:
+        VirtualMachine.objects.filter(pk=vm_id).update(**fields)
+    event_record(
+        kind=Event.Kind.ACTION,
+        vm=vm,
+        actor=actor,
+        message=N_("Resize from %(old)s to %(new)s"),
+        data={"old": old_name, "new": new_type.name},
+    )
+    enqueue(task_names.RESIZE_VM, vm_id=vm_id, start_after=running)
+    return VirtualMachine.objects.get(pk=vm_id)
+
+
+@transaction.atomic
+def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
+    """Deletes the VM and its disks. A VM that never reached the cluster is deleted at once.
+    A lease extension still waiting for approval is withdrawn with it."""
+    state = VirtualMachine.objects.select_for_update().filter(pk=vm_id).values_list("state", flat=True).first()
+    ChangeRequest.objects.filter(vm_id=vm_id, state=ChangeRequest.State.PENDING).update(
+        state=ChangeRequest.State.WITHDRAWN
+    )
+    if state in (State.PENDING_APPROVAL, State.APPROVED):
+        return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
+    return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor)
+
+
+@transaction.atomic
+def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
+    """Failed with a retryable error → back to the work that failed: deleting again if the
+    deletion failed, otherwise provisioning, which re-creates whatever is missing and adopts
+    whatever exists. A start, stop or deletion the cluster has not confirmed in time is asked
+    for again, and its deadline starts over."""
+    vm = _locked_state(vm_id, {State.FAILED, *_AWAITED_TASKS}, State.PROVISIONING)
+    if vm.state in _AWAITED_TASKS:
+        return _ask_again(vm, actor=actor)
+    if not vm.failure_retryable:
+        raise InvalidTransition(vm_id, State.PROVISIONING, vm.state)
+    failed_from = (
+        vm.events.filter(kind=Event.Kind.STATE)
+        .exclude(data__state=State.FAILED)
+        .order_by("-created_at", "-id")
+        .values_list("data__state", flat=True)
+        .first()
+    )
+    if failed_from == State.DELETING:
+        return _work(
+            vm_id, State.DELETING, task_names.DELETE_VM, actor=actor, failure_message="", failure_retryable=False
+        )
+    _require_lease(vm_id)
+    return _work(
+        vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor, failure_message="", failure_retryable=False
+    )
+
+
+def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
+    if not confirmation_overdue(vm):
+        raise InvalidTransition(vm.pk, vm.state, vm.state)
+    # Conditional on the instant read: of two clicks, the second finds the deadline restarted.
+    now = timezone.now()
+    if (
+        VirtualMachine.objects.filter(pk=vm.pk, state=vm.state, state_changed_at=vm.state_changed_at).update(
+            state_changed_at=now, work_touched_at=now
+        )
+        != 1
+    ):
+        raise InvalidTransition(vm.pk, vm.state, vm.state)
+    event_record(
+        kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Asked the cluster again: it had not confirmed in time")
+    )
+    enqueue(_AWAITED_TASKS[vm.state], vm_id=vm.pk)
+    return VirtualMachine.objects.get(pk=vm.pk)

@@ -1,0 +1,199 @@
+"""Reads that several views share. Each returns a queryset with what its pages display
+already joined, so a page issues the same number of queries whatever the number of VMs."""
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
+
+from vms.access import visible_vms
+from vms.governance.capacity import CapacityReading
+from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
+
+
+def vm_list(
+    *,
+    user,
+    team_id: int | None = None,
+    state: str | None = None,
+    gpu_model_id: int | None = None,
+    mine: bool = False,
+    include_deleted: bool = False,
+) -> QuerySet[VirtualMachine]:
+    vms = visible_vms(user).select_related("team", "owner", "instance_type", "gpu_model")
+    if team_id:
+        vms = vms.filter(team_id=team_id)
+    if state:
+        vms = vms.filter(state=state)
+    elif not include_deleted:
+        vms = vms.exclude(state__in=VirtualMachine.FINAL_STATES)
+    if gpu_model_id:
+        vms = vms.filter(gpu_model_id=gpu_model_id)
+    if mine:
+        vms = vms.filter(owner=user)
+    return vms.order_by("-created_at", "-id")
+
+
+def vm_timeline(*, vm: VirtualMachine, limit: int = 50):
+    return vm.events.select_related("actor").order_by("-created_at", "-id")[:limit]
+
+
+def vm_name_taken(*, team, name: str) -> bool:
+    """Another VM of the team that is not gone already uses the name (its cluster objects would clash)."""
+    return VirtualMachine.objects.filter(team=team, name=name).exclude(state__in=VirtualMachine.FINAL_STATES).exists()
+
+
+def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
+    """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
+    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(state__in=VirtualMachine.FINAL_STATES)
+    if exclude_vm_id is not None:
+        vms = vms.exclude(pk=exclude_vm_id)
+    return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
+
+
+def waitlist(*, gpu_model) -> QuerySet[VirtualMachine]:
+    """Approved requests waiting for GPUs of the model, first come (first approved) first. A
+    request whose lease ended while it waited is not served: its owner asks for an extension."""
+    return (
+        VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED)
+        .filter(Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now()))
+        .order_by("state_changed_at", "id")
+    )
+
+
+@dataclass
+class ApprovalItem:
+    """One thing an approver decides: a new VM request or a change to a VM."""
+
+    vm: VirtualMachine
+    change: "ChangeRequest | None"
+
+    @property
+    def requested_by(self):
+        return self.change.requested_by if self.change else self.vm.owner
+
+    @property
+    def requester(self) -> str:
+        return self.requested_by.get_full_name() or self.requested_by.username
+
+    @property
+    def created_at(self):
+        return self.change.created_at if self.change else self.vm.created_at
+
+    @property
+    def justification(self) -> str:
+        return self.change.justification if self.change else self.vm.justification
+
+    @property
+    def summary(self) -> str:
+        if self.change is None:
+            return f"{self.vm.name}: {self.vm.gpu_count}× {self.vm.gpu_model.slug} ({self.vm.instance_type.name})"
+        end = date_format(localtime(self.change.lease_ends_at), "SHORT_DATETIME_FORMAT")
+        return f"{self.vm.name}: {gettext('lease until')} {end}"
+
+
+def approval_count(*, approver=None) -> int:
+    """Pending VM requests and change requests; with `approver`, only those they may decide
+    (not their own: vms.access.is_own_request)."""
+    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL)
+    changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING)
+    if approver is not None:
+        vms = vms.exclude(owner=approver)
+        changes = changes.exclude(requested_by=approver).exclude(vm__owner=approver)
+    return vms.count() + changes.count()
+
+
+def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:
+    """Pending VM requests and change requests, oldest first (two queries)."""
+    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related(
+        "team", "owner", "gpu_model", "instance_type"
+    )
+    changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).select_related(
+        "vm__team", "vm__owner", "vm__gpu_model", "vm__instance_type", "requested_by"
+    )
+    if only_unnotified:
+        vms, changes = (
+            vms.filter(approvers_notified_at__isnull=True),
+            changes.filter(approvers_notified_at__isnull=True),
+        )
+    if older_than is not None:
+        vms, changes = vms.filter(created_at__lt=older_than), changes.filter(created_at__lt=older_than)
+    items = [ApprovalItem(vm=vm, change=None) for vm in vms] + [ApprovalItem(vm=c.vm, change=c) for c in changes]
+    return sorted(items, key=lambda item: item.created_at)
+
+
+LEASE_STOPPABLE_STATES = {
+    VirtualMachine.State.PROVISIONING,
+    VirtualMachine.State.RUNNING,
+    VirtualMachine.State.STARTING,
+}
+
+
+def leases_to_remind(*, until) -> QuerySet[VirtualMachine]:
+    return VirtualMachine.objects.filter(
+        lease_ends_at__lte=until,
+        lease_reminded_at__isnull=True,
+        state__in=LEASE_STOPPABLE_STATES,
+    ).select_related("owner", "team")
+
+
+def leases_ended(*, now) -> QuerySet[VirtualMachine]:
+    return VirtualMachine.objects.filter(lease_ends_at__lte=now, state__in=LEASE_STOPPABLE_STATES).select_related(
+        "owner", "team"
+    )
+
+
+def approval_context(items: list[ApprovalItem]) -> dict:
+    """What approvers see beside each request, for all items at once (fixed number of queries).
+
+    Returns {"quotas": {(team_id, model_id): (used, limit | None)},
+             "held": {team_id: [VirtualMachine, ...]}} where `held` lists the active GPU VMs of the
+    teams in the queue (the requester's among them)."""
+    team_ids = {item.vm.team_id for item in items}
+    limits = {(q.team_id, q.gpu_model_id): q.max_gpus for q in Quota.objects.filter(team_id__in=team_ids)}
+    used = {
+        (row["team_id"], row["gpu_model_id"]): row["gpus"]
+        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
+        .exclude(state__in=VirtualMachine.FINAL_STATES)
+        .values("team_id", "gpu_model_id")
+        .annotate(gpus=Sum("gpu_count"))
+    }
+    held: dict[int, list[VirtualMachine]] = {}
+    for vm in (
+        VirtualMachine.objects.filter(team_id__in=team_ids, state__in=VirtualMachine.HOLDING_STATES)
+        .exclude(state=VirtualMachine.State.DELETING)
+        .select_related("team", "owner", "gpu_model")
+    ):
+        held.setdefault(vm.team_id, []).append(vm)
+    quotas = {
+        (item.vm.team_id, item.vm.gpu_model_id): (
+            used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
+            limits.get((item.vm.team_id, item.vm.gpu_model_id)),
+        )
+        for item in items
+    }
+    return {"quotas": quotas, "held": held}
+
+
+def resize_choices(*, vm: VirtualMachine):
+    """Instance types the VM may be resized to: offered, same GPU count, not the current one."""
+    if vm.state not in (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED):
+        return []
+    return list(InstanceType.objects.filter(active=True, gpu_count=vm.gpu_count).exclude(pk=vm.instance_type_id))
+
+
+def waitlist_position(*, vm: VirtualMachine) -> dict | None:
+    """Where an approved VM stands in its GPU model's queue, and what it waits for: `free` is
+    what its team could start now (vms.capacity.FreeGpus)."""
+    if vm.state != VirtualMachine.State.APPROVED:
+        return None
+    ahead = waitlist(gpu_model=vm.gpu_model).filter(
+        Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk)
+    )
+    free = CapacityReading(team_ids=[vm.team_id], gpu_model_ids=[vm.gpu_model_id]).free(
+        team_id=vm.team_id, gpu_model_id=vm.gpu_model_id
+    )
+    return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}

@@ -1,0 +1,116 @@
+"""Approver views: the queue of waiting requests with their context, and the decisions."""
+
+from functools import partial
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from monitoring.prometheus import PrometheusError
+from monitoring.selectors import prometheus_error_text, utilisation_by_vm
+from vms.access import can_approve, is_own_request
+from vms.governance import selectors, services
+from vms.governance.capacity import CapacityReading
+from vms.models import ChangeRequest, VirtualMachine
+
+UTILISATION_WINDOW_SECONDS = 7 * 24 * 3600
+
+
+def require_approver(user):
+    if not can_approve(user):
+        raise PermissionDenied
+
+
+@login_required
+def approval_queue(request):
+    require_approver(request.user)
+    items = selectors.approval_items()
+    context = selectors.approval_context(items)
+    held_vms = [vm for vms in context["held"].values() for vm in vms]
+    try:
+        utilisation, telemetry_error = utilisation_by_vm(held_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
+    except PrometheusError as error:
+        utilisation, telemetry_error = {}, prometheus_error_text(error)
+    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
+    rows = []
+    for item in items:
+        team_vms = context["held"].get(item.vm.team_id, [])
+        requester = item.requested_by
+        free = capacity.free(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
+        rows.append(
+            {
+                "item": item,
+                "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],
+                "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
+                "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
+                "team_gpus": sum(vm.gpu_count for vm in team_vms),
+                "free": free,
+                "will_wait": not free.fits(item.vm.gpu_count),
+                "own": is_own_request(request.user, vm=item.vm, change=item.change),
+            }
+        )
+    return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
+
+
+def _decision(request):
+    decision, reason = request.POST.get("decision"), request.POST.get("reason", "").strip()[:2000]
+    if decision not in ("approve", "reject"):
+        messages.error(request, _("Choose approve or reject."))
+        return None, reason
+    if decision == "reject" and not reason:
+        messages.error(request, _("Say why you reject the request: the requester reads it."))
+        return None, reason
+    return decision, reason
+
+
+def _decide(request, *, approve, reject, approved_message: str, rejected_message: str):
+    decision, reason = _decision(request)
+    if decision is None:
+        return redirect("approval_queue")
+    try:
+        if decision == "approve":
+            approve(actor=request.user, reason=reason)
+            messages.success(request, approved_message)
+        else:
+            reject(actor=request.user, reason=reason)
+            messages.success(request, rejected_message)
+    except services.InvalidTransition:
+        messages.warning(request, _("Someone already decided this request."))
+    except (services.QuotaExceeded, services.LeaseOver, services.OwnRequest) as error:
+        messages.error(request, str(error))
+    return redirect("approval_queue")
+
+
+@login_required
+@require_POST
+def approval_decide_vm(request, vm_id):
+    require_approver(request.user)
+    vm = VirtualMachine.objects.filter(pk=vm_id).first()
+    if vm is None:
+        raise Http404
+    return _decide(
+        request,
+        approve=partial(services.vm_approve, vm_id=vm_id),
+        reject=partial(services.vm_reject, vm_id=vm_id),
+        approved_message=_("%(name)s approved.") % {"name": vm.name},
+        rejected_message=_("%(name)s rejected.") % {"name": vm.name},
+    )
+
+
+@login_required
+@require_POST
+def approval_decide_change(request, change_id):
+    require_approver(request.user)
+    if not ChangeRequest.objects.filter(pk=change_id).exists():
+        raise Http404
+    return _decide(
+        request,
+        approve=partial(services.change_request_approve, change_id=change_id),
+        reject=partial(services.change_request_reject, change_id=change_id),
+        approved_message=_("Change approved."),
+        rejected_message=_("Change rejected."),
+    )

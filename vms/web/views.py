@@ -1,0 +1,371 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_noop as N_
+from django.views.decorators.http import require_POST
+
+from vms.access import can_manage_vm, is_team_member, visible_teams, vm_for_user
+from vms.catalogue import seed
+from vms.catalogue.loading import catalogue_from_db
+from vms.cluster.provisioning import vm_spec
+from vms.governance import lifecycle, selectors, services
+from vms.models import Event, Image, Preset
+from vms.render.manifests import render_manifests, to_yaml
+from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
+from vms.web.summary import request_summary
+
+VMS_PER_PAGE = 25
+STORAGE_LAYOUTS = {layout["slug"]: layout for layout in seed.STORAGE_LAYOUTS}
+# htmx stops polling when it receives this status.
+HTMX_STOP_POLLING = 286
+
+
+@login_required
+def vm_list(request):
+    form = VmFilterForm(request.GET or None, teams=visible_teams(request.user))
+    filters = form.cleaned_data if form.is_valid() else {}
+    vms = selectors.vm_list(
+        user=request.user,
+        team_id=filters["team"].pk if filters.get("team") else None,
+        state=filters.get("state") or None,
+        gpu_model_id=filters["gpu_model"].pk if filters.get("gpu_model") else None,
+        mine=filters.get("mine", False),
+    )
+    page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("poll", None)
+    # The table refreshes itself while a VM on it is on its way somewhere.
+    polling = any(not vm.is_settled for vm in page.object_list)
+    poll_query = request.GET.copy()
+    poll_query["poll"] = "1"
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "polling": polling,
+        "poll_query": poll_query.urlencode(),
+    }
+    if request.htmx:
+        stop = request.GET.get("poll") and not polling
+        return render(request, "vms/vm_list.html#vm-table", context, status=HTMX_STOP_POLLING if stop else 200)
+    return render(request, "vms/vm_list.html", context)
+
+
+def _restart_refused(timeline) -> bool:
+    """The newest restart of the VM was refused by the cluster (and no stop and start followed)."""
+    newest = next((event.data["restart"] for event in timeline if "restart" in (event.data or {})), None)
+    return newest == "refused"
+
+
+def _cluster_last_words(vm, timeline) -> str:
+    cluster_event = next((event for event in timeline if event.kind == Event.Kind.CLUSTER), None)
+    return vm.status_message or (cluster_event.text if cluster_event else "") or vm.cluster_status
+
+
+def _live_context(request, vm):
+    can_manage = can_manage_vm(request.user, vm)
+    timeline = list(selectors.vm_timeline(vm=vm))
+    overdue = lifecycle.confirmation_overdue(vm)
+    restart_refused = vm.state == vm.State.RUNNING and _restart_refused(timeline)
+    return {
+        "vm": vm,
+        "timeline": timeline,
+        "overdue": overdue,
+        "cluster_last_words": _cluster_last_words(vm, timeline) if overdue else "",
+        "restart_refused": restart_refused and can_manage,
+        "polling": not vm.is_settled,
+        # A restart the cluster refused would be refused again: the stop-and-start offer replaces it.
+        "actions": lifecycle.available_actions(vm) - ({"restart"} if restart_refused else set())
+        if can_manage
+        else set(),
+        "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
+        "waitlist": selectors.waitlist_position(vm=vm),
+        "pending_extension": vm.change_requests.filter(state="pending").first(),
+        "lease_form": LeaseExtensionForm(vm=vm) if can_manage and vm.lease_ends_at else None,
+        "action_buttons": ACTION_BUTTONS,
+    }
+
+
+ACTION_BUTTONS = [
+    ("start", _lazy("Start"), "primary"),
+    ("stop", _lazy("Stop"), ""),
+    ("restart", _lazy("Restart"), ""),
+    ("retry", _lazy("Retry"), "primary"),
+]
+
+
+@login_required
+def vm_detail(request, vm_id):
+    vm = vm_for_user(request.user, vm_id)
+    context = _live_context(request, vm)
+    if request.htmx:
+        return render(
+            request, "vms/vm_detail.html#vm-live", context, status=200 if context["polling"] else HTMX_STOP_POLLING
+        )
+    return render(request, "vms/vm_detail.html", context)
+
+
+@login_required
+@require_POST
+def vm_connection(request, vm_id):
+    """Connection details on request, so each time someone reads them lands in the audit trail.
+    A POST: a prefetching browser or a link preview must not reveal (and audit) them."""
+    vm = vm_for_user(request.user, vm_id)
+    login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
+    if vm.external_ip:
+        services.event_record(
+            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Viewed the connection details")
+        )
+    context = {"vm": vm, "login_user": login_user, "revealed": True}
+    if request.htmx:
+        return render(request, "vms/vm_detail.html#connection", context)
+    return render(request, "vms/vm_detail.html", {**_live_context(request, vm), **context})
+
+
+def _request_form(request, data=None, initial=None):
+    return VmRequestForm(
+        data,
+        initial=initial,
+        teams=visible_teams(request.user).order_by("name"),
+        catalogue=catalogue_from_db(),
+        api_shape=settings.CLUSTER_API_SHAPE,
+    )
+
+
+def _preset(slug: str) -> Preset | None:
+    return Preset.objects.select_related("instance_type", "gpu_model").filter(slug=slug).first()
+
+
+def _form_actions(form_data):
+    """Re-post actions that rebuild the form without submitting it (work with and without htmx)."""
+    action = form_data.get("action", "submit")
+    data = form_data.copy()
+    if action == "add_disk":
+        for key, value in (("disk_name", ""), ("disk_size", ""), ("disk_class", "replicated")):
+            data.appendlist(key, value)
+    elif action.startswith("remove_disk:"):
+        index = action.partition(":")[2]
+        if index.isdecimal():
+            for key in ("disk_name", "disk_size", "disk_class"):
+                values = data.getlist(key)
+                if int(index) < len(values):
+                    del values[int(index)]
+                data.setlist(key, values)
+    elif action.startswith("apply_layout:"):
+        layout = STORAGE_LAYOUTS.get(action.partition(":")[2])
+        if layout is not None:
+            data["system_disk_size"] = str(layout["system_disk_gib"])
+            data["system_disk_class"] = layout["system_disk_class"]
+            data.setlist("disk_name", [disk["name"] for disk in layout["disks"]])
+            data.setlist("disk_size", [str(disk["size_gib"]) for disk in layout["disks"]])
+            data.setlist("disk_class", [disk["storage_class"] for disk in layout["disks"]])
+    elif action == "apply_preset":
+        initial = initial_from_preset(_preset(form_data.get("preset", "")))
+        initial["team"] = form_data.get("team")
+        return None, initial
+    return data, None
+
+
+@login_required
+def vm_request(request):
+    if request.method != "POST":
+        form = _request_form(request, initial=initial_from_preset(_preset(request.GET.get("preset", ""))))
+        return _render_request(request, form)
+
+    action = request.POST.get("action", "submit")
+    if action != "submit":
+        data, initial = _form_actions(request.POST)
+        form = _request_form(request, initial=initial) if data is None else _request_form(request, data)
+        return _render_request(request, form, partial=bool(request.htmx))
+
+    form = _request_form(request, request.POST)
+    if not form.is_valid():
+        return _render_request(request, form, status=422 if request.htmx else 200)
+    try:
+        vm = services.vm_request(
+            actor=request.user,
+            team=form.cleaned_data["team"],
+            spec=form.spec,
+            gpu_model=form.cleaned_data["gpu_model"],
+            instance_type=form.cleaned_data["instance_type"],
+            api_shape=settings.CLUSTER_API_SHAPE,
+            lease_ends_at=form.cleaned_data.get("lease_ends_at"),
+        )
+    except services.QuotaExceeded as error:
+        form.add_error("gpu_model", str(error))
+        return _render_request(request, form, status=422 if request.htmx else 200)
+    except services.NameTaken as error:
+        form.add_error("name", str(error))
+        return _render_request(request, form, status=422 if request.htmx else 200)
+    if vm.state == vm.State.PENDING_APPROVAL:
+        messages.info(request, _("Your request for %(name)s waits for an approver.") % {"name": vm.name})
+    else:
+        messages.success(request, _("%(name)s is queued for provisioning.") % {"name": vm.name})
+    return redirect("vm_detail", vm_id=vm.pk)
+
+
+def _render_request(request, form, *, partial=False, status=200):
+    context = {
+        "form": form,
+        "summary": request_summary(form),
+        "storage_classes": form.catalogue.storage_classes,
+        "storage_layouts": seed.STORAGE_LAYOUTS,
+    }
+    template = "vms/vm_request.html#request-form" if partial else "vms/vm_request.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_POST
+def vm_request_summary(request):
+    form = _request_form(request, request.POST)
+    return render(request, "vms/vm_request.html#summary", {"summary": request_summary(form)})
+
+
+@login_required
+@require_POST
+def vm_request_manifests(request):
+    form = _request_form(request, request.POST)
+    if not form.is_valid():
+        return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests_requested": True}, status=422)
+    objects = render_manifests(
+        form.spec,
+        catalogue=form.catalogue,
+        namespace=form.cleaned_data["team"].namespace,
+        vm_id="new",
+        api_shape=settings.CLUSTER_API_SHAPE,
+    )
+    text = to_yaml(objects)
+    if request.POST.get("download"):
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{form.spec.name}.yaml"'
+        return response
+    return render(request, "vms/vm_request.html#manifests", {"form": form, "manifests": text})
+
+
+def _back_to_vm(request, vm_id):
+    """After an action: the live partial for htmx (buttons and state refreshed), the page otherwise."""
+    if request.htmx:
+        vm = vm_for_user(request.user, vm_id)
+        return render(request, "vms/vm_detail.html#vm-live", _live_context(request, vm))
+    return redirect("vm_detail", vm_id=vm_id)
+
+
+ACTION_SERVICES = {
+    "start": lifecycle.vm_start,
+    "stop": lifecycle.vm_stop,
+    "restart": lifecycle.vm_restart,
+    "power_cycle": lifecycle.vm_power_cycle,
+    "retry": lifecycle.vm_retry,
+}
+
+
+@login_required
+@require_POST
+def vm_action(request, vm_id, action):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    if action not in ACTION_SERVICES:
+        raise Http404
+    try:
+        ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
+    except lifecycle.LeaseEnded as error:
+        messages.error(request, str(error))
+    except services.InvalidTransition as error:
+        if action == "restart" and error.current_state == vm.State.RUNNING:
+            # Still running: the first click's restart has not reached the cluster yet.
+            messages.info(request, _("A restart of %(name)s is already on its way.") % {"name": vm.name})
+        else:
+            messages.warning(
+                request,
+                _("%(name)s is no longer in a state that allows this; the page shows where it stands now.")
+                % {"name": vm.name},
+            )
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_resize(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    instance_type = request.POST.get("instance_type", "")
+    try:
+        lifecycle.vm_resize(
+            vm_id=vm.pk, actor=request.user, instance_type_id=int(instance_type) if instance_type.isdecimal() else 0
+        )
+    except lifecycle.ResizeRefused as error:
+        messages.error(request, str(error))
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s can be resized only while running or stopped.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_delete(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    if request.POST.get("confirm_name", "").strip() != vm.name:
+        messages.error(request, _("Type the VM's name, %(name)s, to confirm the deletion.") % {"name": vm.name})
+        return _back_to_vm(request, vm_id)
+    try:
+        lifecycle.vm_delete(vm_id=vm.pk, actor=request.user)
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s is already being deleted.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+@require_POST
+def vm_extend_lease(request, vm_id):
+    vm = vm_for_user(request.user, vm_id, manage=True)
+    form = LeaseExtensionForm(request.POST, vm=vm)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, error[0])
+        return _back_to_vm(request, vm_id)
+    try:
+        change = services.lease_extend(
+            vm_id=vm.pk,
+            actor=request.user,
+            lease_ends_at=form.cleaned_data["lease_ends_at"],
+            justification=form.cleaned_data["justification"],
+        )
+    except services.ChangeAlreadyPending as error:
+        messages.warning(request, str(error))
+    except services.InvalidTransition:
+        messages.warning(request, _("%(name)s is being deleted: its lease cannot change.") % {"name": vm.name})
+    else:
+        if change.state == change.State.APPROVED:
+            messages.success(request, _("The lease of %(name)s is extended.") % {"name": vm.name})
+        else:
+            messages.success(request, _("Your extension of %(name)s waits for an approver.") % {"name": vm.name})
+    return _back_to_vm(request, vm_id)
+
+
+@login_required
+def vm_manifests(request, vm_id):
+    """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
+    vm = vm_for_user(request.user, vm_id)
+    if not is_team_member(request.user, vm.team_id):
+        # An approver or admin reading another team's VM: its free-form cloud-config may hold
+        # tokens. Audited rather than redacted: approvers judge what a request really runs, and
+        # no redaction reliably finds a secret in free-form YAML.
+        services.event_record(
+            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Read the manifests of another team's VM")
+        )
+    objects = render_manifests(
+        vm_spec(vm),
+        catalogue=catalogue_from_db(offered_only=False),
+        namespace=vm.namespace,
+        vm_id=vm.pk,
+        api_shape=vm.api_shape,
+        running=vm.state != vm.State.STOPPED,
+    )
+    response = HttpResponse(to_yaml(objects), content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{vm.name}.yaml"'
+    return response
