@@ -22,15 +22,17 @@ run: $(INSTALLED)
 	$(BIN)/honcho --procfile var/Procfile --env var/run.env --app-root . start
 
 test: $(INSTALLED)
-	$(BIN)/python scripts/with_test_services.py -- sh -c '$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/pytest'
+	$(BIN)/python scripts/with_test_services.py -- sh -c '$(MAKE) --no-print-directory lint && $(BIN)/pytest'
 
 # README's screenshots: the browser tests that take them also write docs/screenshots/.
 screenshots: $(INSTALLED)
 	$(BIN)/python scripts/with_test_services.py -- env SCREENSHOTS=1 $(BIN)/pytest tests/browser
 
+# Style, formatting, and the import contracts of pyproject.toml (the layers of docs/architecture.md).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=. $(BIN)/lint-imports
 
 # Refresh the French catalogue after changing user-facing strings (needs GNU gettext).
 messages: $(INSTALLED)

@@ -66,9 +66,9 @@ def main(argv=None) -> int:
 
     from vms.catalogue.loading import catalogue_from_db
     from vms.cluster.gateway import DATA_VOLUME, KUBEVIRT_VM, VM_DISK, VM_INSTANCE, ClusterGateway, kind_of
-    from vms.cluster.provisioning import vm_spec
     from vms.models import Team, VirtualMachine
     from vms.render.manifests import object_names, render_manifests
+    from vms.render.vm_record import vm_spec
 
     if not settings.CLUSTER_KUBECONFIG:
         # make run's var/run.env points the processes it starts at the development cluster.

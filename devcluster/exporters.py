@@ -277,7 +277,7 @@ class ExporterRegistry:
 
 def gpu_uuid(namespace: str, vm: str, index: int) -> str:
     """The simulated UUID of a VM's GPU `index`: fixed by where it serves, not by which app object
-    runs it, so a demo's backfilled history (vms.demo, which uses the same formula) and the live
+    runs it, so a demo's backfilled history (vms.management.demo, which uses the same formula) and the live
     series are one series per GPU."""
     key = f"{namespace}/{vm}"
     uuid_hex = f"{zlib.crc32(f'{key}/{index}'.encode()):08x}{zlib.crc32(key.encode()):08x}"

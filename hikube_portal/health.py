@@ -13,6 +13,9 @@ from django.utils import timezone
 
 from hikube_portal.celery import app as celery_app
 from hikube_portal.redact import redact
+from monitoring.models import WorkerHeartbeat
+from monitoring.prometheus import PrometheusGateway
+from vms.cluster.gateway import ClusterError, gateway
 
 
 def check_database() -> tuple[bool, str]:
@@ -35,8 +38,6 @@ def check_broker() -> tuple[bool, str]:
 
 
 def check_worker() -> tuple[bool, str]:
-    from monitoring.models import WorkerHeartbeat
-
     beat = WorkerHeartbeat.objects.filter(name="celery").first()
     if beat is None:
         return False, "no heartbeat yet"
@@ -47,8 +48,6 @@ def check_worker() -> tuple[bool, str]:
 
 
 def check_cluster() -> tuple[bool, str]:
-    from vms.cluster.gateway import ClusterError, gateway
-
     try:
         return gateway().reachable(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
     except ClusterError as exc:
@@ -56,8 +55,6 @@ def check_cluster() -> tuple[bool, str]:
 
 
 def check_prometheus() -> tuple[bool, str]:
-    from monitoring.prometheus import PrometheusGateway
-
     if not settings.PROMETHEUS_URL:
         return False, "not configured"
     return PrometheusGateway().reachable()

@@ -272,7 +272,7 @@ CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
     "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
 }
 
-# Provisioning and status sync (vms.tasks, vms.sync). A task that fails in a way worth retrying
+# Provisioning and status sync (vms.cluster.tasks, vms.cluster.sync). A task that fails in a way worth retrying
 # tries again after an exponential, jittered delay (base × 2^attempt, capped) for as long as
 # CLUSTER_RETRY_FOR_SECONDS after its first attempt, then fails the VM with the cluster's words:
 # a time budget, not a count, so that an API server down for minutes fails no VM. One attempt

@@ -7,7 +7,7 @@ its module. The values are the module paths the tasks had when the names were fr
 `tests/portal/test_task_names.py` checks that the worker registers exactly these.
 """
 
-# Cluster work on one VM (vms.tasks), each with `vm_id` (resize also `start_after`).
+# Cluster work on one VM (vms.cluster.tasks), each with `vm_id` (resize also `start_after`).
 PROVISION_VM = "vms.tasks.provision_vm"
 START_VM = "vms.tasks.start_vm"
 STOP_VM = "vms.tasks.stop_vm"

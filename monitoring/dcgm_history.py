@@ -1,6 +1,6 @@
 """Synthetic DCGM exporter history, as a Python model and as OpenMetrics text that
 `promtool tsdb create-blocks-from openmetrics` loads into a Prometheus data directory: the demo
-of `make run` (vms.demo) gives its VMs a past with it, and the monitoring tests compare what the
+of `make run` (vms.management.demo) gives its VMs a past with it, and the monitoring tests compare what the
 portal reads from a real Prometheus with what they generated (tests/monitoring/dcgm_fixtures.py).
 
 Every sample sits 10 s after a multiple of 30 s (a scrape is never exactly on the minute) and

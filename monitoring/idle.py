@@ -5,27 +5,24 @@ IDLE_GPU_WARN_AFTER_HOURS (and that ran that whole time) is idle: its owner is w
 idle period, by email and by a banner on the VM's pages, and the warning is an event of the
 audit trail. When the GPUs are busy again the warning is withdrawn (another event), so the
 next idle period warns anew. With IDLE_GPU_STOP_AFTER_HOURS > 0, a VM still idle that many
-hours after its warning is stopped through vms.lifecycle.vm_stop (disks kept), also an event.
+hours after its warning is stopped through vms.governance.lifecycle.vm_stop (disks kept), also an event.
 A VM without measurements is never called idle: a missing exporter says nothing about the GPUs."""
 
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 
 from monitoring.models import IdleStatus
 from monitoring.prometheus import PrometheusGateway
 from monitoring.selectors import idle_policy, utilisation_by_vm
+from vms.errors import InvalidTransition
+from vms.governance import notifications
 from vms.governance.lifecycle import vm_stop
-from vms.governance.services import InvalidTransition, event_record
 from vms.models import Event, VirtualMachine
+from vms.transitions import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +74,7 @@ def _warn(vm: VirtualMachine, average: float, *, policy, now: datetime) -> int:
         message=N_("GPUs idle: %(average).1f %% average utilisation over %(hours)d h; the owner was warned"),
         data=data,
     )
-    transaction.on_commit(lambda: _send_warning(vm, data))
+    transaction.on_commit(lambda: notifications.send_idle_warning(vm, **data))
     return 1
 
 
@@ -121,16 +118,3 @@ def _clear(vm: VirtualMachine, status: IdleStatus, average: float) -> int:
         )
         return 1
     return 0
-
-
-def _send_warning(vm: VirtualMachine, data: dict):
-    if not vm.owner.email:
-        logger.info("idle GPU warning for %s not emailed: its owner has no address", vm)
-        return
-    context = {"vm": vm, "url": settings.PORTAL_URL.rstrip("/") + reverse("vm_gpus", args=[vm.pk]), **data}
-    send_mail(
-        subject=_("Your GPU VM %(name)s is idle") % {"name": vm.name},
-        message=render_to_string("monitoring/email/idle_warning.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[vm.owner.email],
-    )

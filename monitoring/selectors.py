@@ -10,15 +10,16 @@ from datetime import datetime, timedelta
 
 import yaml
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring import promql
 from monitoring.models import IdleStatus
 from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series
+from vms import access, states
 from vms.catalogue import seed
-from vms.models import Event, Membership, Team, VirtualMachine
+from vms.models import Event, VirtualMachine
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -180,18 +181,6 @@ def idle_banner(vm: VirtualMachine) -> IdleStatus | None:
 # --- Fleet ---------------------------------------------------------------------------------------
 
 
-def sees_fleet(user) -> bool:
-    """Admins see the whole fleet, team managers their teams', everyone else none of it."""
-    return user.is_authenticated and (user.is_superuser or managed_teams(user).exists())
-
-
-def managed_teams(user) -> QuerySet[Team]:
-    """Teams whose fleet figures the user may see: all for admins, their own for managers."""
-    if user.is_superuser:
-        return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
-
-
 @dataclass
 class FleetRow:
     vm: VirtualMachine
@@ -244,7 +233,7 @@ def fleet_rows(
     what went wrong with Prometheus ("" when nothing did). One SQL query and a fixed number of
     Prometheus queries, whatever the number of VMs."""
     now = now or timezone.now()
-    teams = managed_teams(user)
+    teams = access.managed_teams(user)
     if team_ids:
         teams = teams.filter(pk__in=team_ids)
     vms = list(
@@ -317,7 +306,7 @@ def held_seconds(timeline: list[tuple[datetime, str]], *, start: datetime, end: 
     total = 0.0
     for position, (since, state) in enumerate(timeline):
         until = timeline[position + 1][0] if position + 1 < len(timeline) else end
-        if state in VirtualMachine.GPU_HOLDING_STATES:
+        if state in states.GPU_HOLDING_STATES:
             low, high = max(since, start), min(until, end)
             if high > low:
                 total += (high - low).total_seconds()
@@ -360,7 +349,7 @@ def gpu_hours(
     """GPU-hours held and used between start and end, per VM, owner and team, for the teams
     the user manages.
 
-    Held = GPU count x time spent in VirtualMachine.GPU_HOLDING_STATES (provisioning, running,
+    Held = GPU count x time spent in states.GPU_HOLDING_STATES (provisioning, running,
     starting, stopping): KubeVirt has the GPUs allocated in all of them, so nobody else can use
     them, whether or not the guest does. The VM's current GPU count counts for the whole period.
     Used = GPU-hours weighted by measured utilisation (promql.fleet_gpu_hours_used); None when
@@ -368,8 +357,10 @@ def gpu_hours(
     now = now or timezone.now()
     until = min(end, now)
     vms = list(
-        VirtualMachine.objects.filter(team__in=managed_teams(user).values("pk"), gpu_count__gt=0, created_at__lt=end)
-        .filter(Q(state_changed_at__gte=start) | Q(state__in=VirtualMachine.GPU_HOLDING_STATES))
+        VirtualMachine.objects.filter(
+            team__in=access.managed_teams(user).values("pk"), gpu_count__gt=0, created_at__lt=end
+        )
+        .filter(Q(state_changed_at__gte=start) | Q(state__in=states.GPU_HOLDING_STATES))
         .select_related("team", "owner", "gpu_model")
         .order_by("team__name", "name", "pk")
     )

@@ -1,7 +1,6 @@
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -12,6 +11,7 @@ from hikube_portal.csv_cells import safe_rows
 from monitoring import metrics, selectors
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, PrometheusGateway
+from vms import access
 from vms.access import vm_for_user
 
 DEFAULT_WIDTH_PX = 800
@@ -111,11 +111,6 @@ def vm_gpu_energy(request, vm_id):
     return render(request, "monitoring/vm_gpus.html#energy", context)
 
 
-def _require_fleet_access(user):
-    if not selectors.sees_fleet(user):
-        raise PermissionDenied
-
-
 def _csv_response(filename: str, header: list[str], rows) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -131,10 +126,10 @@ def _figure(value, digits=1):
 
 @login_required
 def fleet(request):
-    _require_fleet_access(request.user)
+    access.fleet_viewer_required(request.user)
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
-    teams = selectors.managed_teams(request.user).order_by("name")
+    teams = access.managed_teams(request.user).order_by("name")
     team_id = request.GET.get("team", "")
     team_ids = [int(team_id)] if team_id.isdecimal() else None
     rows, problem = selectors.fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
@@ -214,7 +209,7 @@ def fleet(request):
 
 @login_required
 def gpu_hours(request):
-    _require_fleet_access(request.user)
+    access.fleet_viewer_required(request.user)
     form = MonthForm(request.GET or None)
     year, month = form.year_month()
     start, end = selectors.month_bounds(year, month)

@@ -1,5 +1,7 @@
-"""Who may see and act on what. Every view goes through these helpers: a stranger gets 404
-(the object's existence is not revealed), a team member without the right to act gets 403."""
+"""Who may see and act on what: every rule in one place, the fleet pages' and the approvers' too.
+Every view goes through these helpers: a stranger to a VM gets 404 (its existence is not
+revealed); a team member without the right to act, or a user without the role a page needs,
+gets 403."""
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -57,3 +59,31 @@ def is_own_request(user, *, vm: VirtualMachine, change=None) -> bool:
     """Whether `user` asked for what an approver would decide: the VM's owner (its requester), or
     the person who asked for the change. Separation of duties: such a user may not decide it."""
     return user is not None and (user.pk == vm.owner_id or (change is not None and user.pk == change.requested_by_id))
+
+
+def approver_required(user) -> None:
+    if not can_approve(user):
+        raise PermissionDenied
+
+
+def managed_teams(user) -> QuerySet[Team]:
+    """Teams whose fleet figures the user may see: all for admins, their own for managers."""
+    if user.is_superuser:
+        return Team.objects.all()
+    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
+
+
+def sees_fleet(user) -> bool:
+    """Admins see the whole fleet, team managers their teams', everyone else none of it."""
+    return user.is_authenticated and (user.is_superuser or managed_teams(user).exists())
+
+
+def fleet_viewer_required(user) -> None:
+    if not sees_fleet(user):
+        raise PermissionDenied
+
+
+def platform_admin_required(user) -> None:
+    """The audit log and the Django admin are for platform administrators only."""
+    if not user.is_superuser:
+        raise PermissionDenied

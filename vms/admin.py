@@ -8,7 +8,8 @@ from django.contrib.admin.models import LogEntry
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
-from vms.governance import services
+from hikube_portal import task_names
+from vms import transitions
 from vms.models import (
     AutoApprovalRule,
     ChangeRequest,
@@ -37,7 +38,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def _audit(self, request, obj, what: str, fields: str = ""):
         team = obj if isinstance(obj, Team) else getattr(obj, "team", None)
-        services.event_record(
+        transitions.event_record(
             kind=Event.Kind.ADMIN,
             actor=request.user,
             target=f"{obj._meta.verbose_name}: {obj}",
@@ -78,9 +79,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.action(description=_("Synchronise with the cluster now"))
 def sync_now(modeladmin, request, queryset):
-    from vms.cluster.tasks import sync_cluster
-
-    sync_cluster.delay()
+    transitions.enqueue_on_commit(task_names.SYNC_CLUSTER)
     modeladmin.message_user(
         request, _("A status sync is queued; the list shows its result in a few seconds."), messages.SUCCESS
     )

@@ -5,6 +5,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from vms.states import FINAL_STATES, REQUEST_STATES, State
+
 # Team names become part of a Kubernetes namespace (tenant-<name>), so they follow the
 # DNS-1123 label rules with room for the prefix (63 - len("tenant-")).
 team_name_validator = RegexValidator(
@@ -169,61 +171,7 @@ class Preset(models.Model):
 class VirtualMachine(models.Model):
     """A GPU VM as requested, and the portal's record of where it stands on the cluster."""
 
-    class State(models.TextChoices):
-        PENDING_APPROVAL = "pending_approval", _("Waiting for approval")
-        REJECTED = "rejected", _("Rejected")
-        APPROVED = "approved", _("Queued")
-        PROVISIONING = "provisioning", _("Provisioning")
-        RUNNING = "running", _("Running")
-        STOPPING = "stopping", _("Stopping")
-        STOPPED = "stopped", _("Stopped")
-        STARTING = "starting", _("Starting")
-        DELETING = "deleting", _("Deleting")
-        DELETED = "deleted", _("Deleted")
-        FAILED = "failed", _("Failed")
-
-    # Which states each state may be entered from. services.vm_transition enforces it in the
-    # UPDATE itself, so concurrent actors cannot both move the same VM.
-    ALLOWED_SOURCES = {
-        State.APPROVED: {State.PENDING_APPROVAL},
-        State.REJECTED: {State.PENDING_APPROVAL},
-        State.PROVISIONING: {State.APPROVED, State.FAILED},
-        State.RUNNING: {State.PROVISIONING, State.STARTING},
-        State.STOPPING: {State.RUNNING, State.STARTING, State.PROVISIONING},
-        State.STOPPED: {State.STOPPING},
-        State.STARTING: {State.STOPPED},
-        State.DELETING: {
-            State.PROVISIONING,
-            State.RUNNING,
-            State.STOPPING,
-            State.STOPPED,
-            State.STARTING,
-            State.FAILED,
-        },
-        State.DELETED: {State.DELETING, State.PENDING_APPROVAL, State.APPROVED},
-        State.FAILED: {
-            State.PROVISIONING,
-            State.RUNNING,
-            State.STOPPING,
-            State.STOPPED,
-            State.STARTING,
-            State.DELETING,
-        },
-    }
-    FINAL_STATES = {State.REJECTED, State.DELETED}
-    # States in which KubeVirt runs (or tries to run) the VM, so its GPUs are allocated.
-    GPU_HOLDING_STATES = {State.PROVISIONING, State.RUNNING, State.STARTING, State.STOPPING}
-    # States in which the VM has (or is about to have) objects on the cluster, disks at least:
-    # the approver queue lists a team's VMs in these states as what it already holds.
-    HOLDING_STATES = {
-        State.PROVISIONING,
-        State.RUNNING,
-        State.STOPPING,
-        State.STARTING,
-        State.STOPPED,
-        State.DELETING,
-        State.FAILED,
-    }
+    State = State
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="vms", verbose_name=_("team"))
     owner = models.ForeignKey(
@@ -295,7 +243,12 @@ class VirtualMachine(models.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.state in self.FINAL_STATES
+        return self.state in FINAL_STATES
+
+    @property
+    def is_request(self) -> bool:
+        """Not yet sent to the cluster: deleting it cancels the request."""
+        return self.state in REQUEST_STATES
 
     @property
     def lease_ended(self) -> bool:
@@ -488,7 +441,7 @@ class AutoApprovalRule(models.Model):
 
 class ChangeRequest(models.Model):
     """A change to a VM that goes through the approver queue: today, a longer lease. (A resize
-    keeps the GPU model and count, see vms.lifecycle.vm_resize, so it needs no approver.)"""
+    keeps the GPU model and count, see vms.governance.lifecycle.vm_resize, so it needs no approver.)"""
 
     class Kind(models.TextChoices):
         EXTEND_LEASE = "extend_lease", _("Lease extension")

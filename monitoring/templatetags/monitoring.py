@@ -1,6 +1,7 @@
 from django import template
 
 from monitoring import selectors
+from vms import access
 
 register = template.Library()
 
@@ -8,7 +9,7 @@ register = template.Library()
 @register.filter
 def sees_fleet(user) -> bool:
     """Whether the navigation offers the fleet pages."""
-    return selectors.sees_fleet(user)
+    return access.sees_fleet(user)
 
 
 @register.filter

@@ -41,7 +41,7 @@ MUST_BE_COPIED = [
     "pyproject.toml",
     "hikube_portal/settings.py",
     "vms/models.py",
-    "vms/upstream_schemas/vm-instance/values.schema.json",
+    "vms/render/upstream_schemas/vm-instance/values.schema.json",
     "monitoring/prometheus.py",
     "devcluster/__main__.py",
     "templates/base.html",

@@ -4,9 +4,9 @@ import time
 
 from vms.cluster import sync
 from vms.cluster.gateway import APPS_KINDS, DATA_VOLUME, KUBEVIRT_VM
-from vms.cluster.provisioning import vm_object_names
 from vms.models import VirtualMachine
 from vms.render.manifests import LABEL_VM_ID
+from vms.render.vm_record import vm_object_names
 from vms.spec.request import API_SHAPE_LEGACY
 
 # What a VM made by new_vm() on the current shape has on the cluster.

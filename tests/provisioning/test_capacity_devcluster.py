@@ -13,7 +13,7 @@ State = VirtualMachine.State
 
 def free_h100(team):
     h100 = GpuModel.objects.get(slug="H100")
-    return CapacityReading(team_ids=[team.pk]).free(team_id=team.pk, gpu_model_id=h100.pk)
+    return CapacityReading(team_ids=[team.pk]).free_gpus(team_id=team.pk, gpu_model_id=h100.pk)
 
 
 def test_free_gpus_follow_the_nodes_of_the_development_cluster(worker, gateway, team, owner):

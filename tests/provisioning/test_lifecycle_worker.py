@@ -5,8 +5,8 @@ import time
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
-from vms.cluster import provisioning
 from vms.cluster.gateway import EVENT
+from vms.cluster.shapes import shape_of
 from vms.governance import lifecycle
 from vms.models import InstanceType, VirtualMachine
 
@@ -49,7 +49,7 @@ def test_full_lifecycle_from_request_to_deleted(worker, gateway, team, owner, ap
     bigger = InstanceType.objects.get(name="g1.xlarge")
     lifecycle.vm_resize(vm_id=vm.pk, actor=owner, instance_type_id=bigger.pk)
     vm = converge(gateway, vm.pk, State.RUNNING)
-    assert gateway.get(provisioning.instance_kind(vm), "tenant-alpha", vm.name)["spec"]["instanceType"] == "g1.xlarge"
+    assert gateway.get(shape_of(vm).instance, "tenant-alpha", vm.name)["spec"]["instanceType"] == "g1.xlarge"
     states = [event.data.get("state") for event in vm.events.order_by("created_at", "id") if event.kind == "state"]
     assert states[-4:] == ["stopping", "stopped", "starting", "running"]
 

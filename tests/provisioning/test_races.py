@@ -9,10 +9,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tests.provisioning.helpers import new_vm
+from vms import transitions
 from vms.cluster import provisioning
 from vms.cluster.gateway import ClusterError
+from vms.cluster.shapes import shape_of
+from vms.errors import InvalidTransition
 from vms.governance import lifecycle, services
-from vms.governance.services import InvalidTransition
 from vms.models import ChangeRequest, VirtualMachine
 from vms.render.manifests import LABEL_VM_ID
 
@@ -37,7 +39,7 @@ class StopDuringInstanceCreate:
 def test_a_vm_stopped_while_its_instance_is_written_is_left_halted(cluster, gateway, team, owner):
     vm = new_vm(team=team, owner=owner, name="raced", state="provisioning")
     provisioning.provision(vm_id=vm.pk, gateway=StopDuringInstanceCreate(gateway, vm.pk))
-    instance = gateway.get(provisioning.instance_kind(vm), vm.namespace, vm.name)
+    instance = gateway.get(shape_of(vm).instance, vm.namespace, vm.name)
     assert instance["spec"]["runStrategy"] == "Halted"
     assert not vm.events.filter(kind="cluster").exists()
 
@@ -45,10 +47,10 @@ def test_a_vm_stopped_while_its_instance_is_written_is_left_halted(cluster, gate
 def test_a_retried_resize_that_already_moved_to_starting_still_starts(cluster, gateway, team, owner):
     vm = new_vm(team=team, owner=owner, name="resized", state="provisioning")
     provisioning.provision(vm_id=vm.pk, gateway=gateway)
-    gateway.patch(provisioning.instance_kind(vm), vm.namespace, vm.name, provisioning.power_patch(vm, running=False))
+    gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, shape_of(vm).power_patch(running=False))
     VirtualMachine.objects.filter(pk=vm.pk).update(state=State.STARTING)  # where the failed attempt left it
     provisioning.resize(vm_id=vm.pk, gateway=gateway, start_after=True)
-    instance = gateway.get(provisioning.instance_kind(vm), vm.namespace, vm.name)
+    instance = gateway.get(shape_of(vm).instance, vm.namespace, vm.name)
     assert instance["spec"]["runStrategy"] == "Always"
 
 
@@ -92,7 +94,7 @@ class DeleteDuringDiskCreate:
 def objects_of(gateway, vm) -> list[str]:
     return [
         obj["metadata"]["name"]
-        for kind in provisioning.app_kinds(vm)
+        for kind in shape_of(vm).apps
         for obj in gateway.list(kind, vm.namespace, label_selector=f"{LABEL_VM_ID}={vm.pk}")
         if not obj["metadata"].get("deletionTimestamp")
     ]
@@ -123,7 +125,7 @@ class CountingRestarts:
 
 def test_one_click_delivers_one_restart(transactional_db, team, owner, gateway, settings, monkeypatch):
     sent = []
-    monkeypatch.setattr(services.celery_app, "send_task", lambda name, kwargs: sent.append(name))
+    monkeypatch.setattr(transitions.celery_app, "send_task", lambda name, kwargs: sent.append(name))
     vm = new_vm(team=team, owner=owner, name="rebooted", state="running")
     lifecycle.vm_restart(vm_id=vm.pk, actor=owner)
     with pytest.raises(InvalidTransition):  # the double click

@@ -8,10 +8,11 @@ from collections import Counter
 import pytest
 
 from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
+from vms import errors
 from vms.cluster import sync
 from vms.cluster.gateway import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE
+from vms.errors import InvalidTransition
 from vms.governance import capacity, lifecycle
-from vms.governance.services import InvalidTransition
 from vms.models import GpuModel, InstanceType, VirtualMachine
 
 State = VirtualMachine.State
@@ -160,7 +161,7 @@ def test_actions_the_state_does_not_allow_are_refused(transactional_db, team, ow
     for action in (lifecycle.vm_stop, lifecycle.vm_restart, lifecycle.vm_provision, lifecycle.vm_retry):
         with pytest.raises(InvalidTransition):
             action(vm_id=vm.pk, actor=owner)
-    with pytest.raises(lifecycle.ResizeRefused, match="keeps the GPU count"):
+    with pytest.raises(errors.ResizeRefused, match="keeps the GPU count"):
         lifecycle.vm_resize(vm_id=vm.pk, actor=owner, instance_type_id=InstanceType.objects.get(name="g2.large").pk)
     queued = new_vm(team=team, owner=owner, name="queued")
     assert lifecycle.vm_delete(vm_id=queued.pk, actor=owner).state == State.DELETED

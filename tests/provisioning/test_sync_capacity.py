@@ -66,7 +66,7 @@ def serve_vms(server, team, *, quotas=()):
 
 def free(team, slug="H100"):
     model = GpuModel.objects.get(slug=slug)
-    return CapacityReading(team_ids=[team.pk]).free(team_id=team.pk, gpu_model_id=model.pk)
+    return CapacityReading(team_ids=[team.pk]).free_gpus(team_id=team.pk, gpu_model_id=model.pk)
 
 
 def test_the_tenant_quota_and_the_nodes_are_read_once_per_cycle_and_stored(server, gateway, alpha):

@@ -70,7 +70,7 @@ def test_sync_of_5000_vms_lists_each_namespace_and_kind_once(tmp_path, make_user
     assert gpus_observed_by_model()[l40s.pk] == 5000
     assert TenantQuota.objects.count() == NAMESPACES
     team = Team.objects.get(name="bench-000")
-    free = CapacityReading(team_ids=[team.pk]).free(team_id=team.pk, gpu_model_id=l40s.pk)
+    free = CapacityReading(team_ids=[team.pk]).free_gpus(team_id=team.pk, gpu_model_id=l40s.pk)
     # 100 of the team's 200 in its quota; 626 nodes of 8 for 5,000 held: the nodes bound it.
     assert (free.count, free.quota_left, free.nodes_free, free.estimate) == (8, 100, 8, False)
     assert elapsed < 15, f"one cycle over 5,000 VMs took {elapsed:.1f} s"

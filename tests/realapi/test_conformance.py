@@ -37,7 +37,7 @@ DOCUMENTED_DIFFERENCES = {
     "never reads)",
     "schema_defaults": "the development cluster applies no CRD defaults: it stores a spec as sent, where the real "
     "server fills in every defaulted field, so a stored spec never equals the manifest it came "
-    "from there (what vms.provisioning._ensure compares before patching)",
+    "from there (what vms.cluster.provisioning._ensure compares before patching)",
     "unknown_field_strict": "the development cluster ignores fieldValidation; the portal never asks for it, and its "
     "tests check every manifest against the upstream values.schema.json with undeclared "
     "keys forbidden",

@@ -23,10 +23,10 @@ from tests.support.processes import wait_until
 from tests.support.worker import FAST_CLUSTER_SETTINGS, Worker, database_url
 from vms.cluster import sync
 from vms.cluster.gateway import VM_DISK, ClusterError, ClusterGateway
-from vms.cluster.provisioning import vm_object_names
 from vms.cluster.sync import NODES_FORBIDDEN_KEY
 from vms.governance import lifecycle
 from vms.models import Membership, Team, VirtualMachine
+from vms.render.vm_record import vm_object_names
 from vms.spec.request import API_SHAPE_LEGACY, API_SHAPES
 
 pytestmark = pytest.mark.realapi

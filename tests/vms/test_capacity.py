@@ -1,4 +1,4 @@
-"""Free GPUs from what the sync read on the cluster (vms.capacity), and what the request form,
+"""Free GPUs from what the sync read on the cluster (vms.governance.capacity), and what the request form,
 the approver queue, the waitlist and its position on the VM page make of them."""
 
 from datetime import timedelta
@@ -45,7 +45,7 @@ def tenant_quota(team, *, hard, used, age_seconds=0.0):
 def free_h100(team=None):
     h100 = GpuModel.objects.get(slug="H100")
     team_id = team.pk if team else None
-    return CapacityReading(team_ids=[team_id]).free(team_id=team_id, gpu_model_id=h100.pk)
+    return CapacityReading(team_ids=[team_id]).free_gpus(team_id=team_id, gpu_model_id=h100.pk)
 
 
 # --- The figure ---------------------------------------------------------------------------------
@@ -109,9 +109,9 @@ def test_what_the_waitlist_takes_is_counted_within_one_reading(team, other_team)
     tenant_quota(team, hard=4, used=0)
     h100 = GpuModel.objects.get(slug="H100")
     reading = CapacityReading(team_ids=[team.pk, other_team.pk])
-    reading.take(team_id=team.pk, gpu_model_id=h100.pk, gpus=3)
-    assert reading.free(team_id=team.pk, gpu_model_id=h100.pk).count == 1
-    assert reading.free(team_id=other_team.pk, gpu_model_id=h100.pk).count == 5
+    reading.add_recorded(team_id=team.pk, gpu_model_id=h100.pk, gpus=3)
+    assert reading.free_gpus(team_id=team.pk, gpu_model_id=h100.pk).count == 1
+    assert reading.free_gpus(team_id=other_team.pk, gpu_model_id=h100.pk).count == 5
 
 
 def test_a_short_quota_is_the_teams_alone_a_short_cluster_everyones(team):
@@ -137,7 +137,7 @@ def test_a_reading_is_three_queries_whatever_the_number_of_teams(team, member, m
         reading = CapacityReading(team_ids=teams)
         for team_id in teams:
             for model_id in models:
-                reading.free(team_id=team_id, gpu_model_id=model_id)
+                reading.free_gpus(team_id=team_id, gpu_model_id=model_id)
     assert len(queries) == 3
     assert gpus_observed_by_model()[GpuModel.objects.get(slug="H100").pk] == 1
 

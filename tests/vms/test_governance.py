@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.vms.factories import make_vm
+from vms import errors, transitions
 from vms.governance import services, tasks, waitlist
 from vms.models import (
     AutoApprovalRule,
@@ -111,7 +112,7 @@ def test_quota_counts_pending_and_active_requests(member, team):
     request_vm(member, team, name="a", instance_type="g4.xlarge")
     request_vm(member, team, name="b", instance_type="g4.xlarge")
     with pytest.raises(
-        services.QuotaExceeded,
+        errors.QuotaExceeded,
         match=r"Team ml-research may hold 8× H100; it holds or has asked "
         r"for 8, and this needs 1 more\.",
     ):
@@ -125,7 +126,7 @@ def test_rejected_and_deleted_requests_free_the_quota(member, team, approver):
     services.vm_reject(vm_id=vm.pk, actor=approver, reason="not now")
     second = request_vm(member, team, name="b")
     assert second.state == "pending_approval"
-    with pytest.raises(services.QuotaExceeded):
+    with pytest.raises(errors.QuotaExceeded):
         request_vm(member, team, name="c")
     from vms.governance import lifecycle
 
@@ -143,7 +144,7 @@ def test_concurrent_requests_cannot_both_take_the_last_gpus(member, team):
             barrier.wait()
             request_vm(member, team, name=name)
             results.append("ok")
-        except services.QuotaExceeded:
+        except errors.QuotaExceeded:
             results.append("quota")
         finally:
             connections.close_all()
@@ -241,7 +242,7 @@ def test_two_approvers_at_once_decide_once(approver, member, team, make_user):
             barrier.wait()
             services.vm_approve(vm_id=vm.pk, actor=actor)
             results.append("approved")
-        except services.InvalidTransition:
+        except errors.InvalidTransition:
             results.append("too late")
         finally:
             connections.close_all()
@@ -481,7 +482,7 @@ def _team():
 
 def test_audit_log_filters_and_exports_csv(admin_client, member, team, client):
     vm = request_vm(member, team)
-    services.event_record(kind="access", vm=vm, actor=member, message="Viewed the connection details")
+    transitions.event_record(kind="access", vm=vm, actor=member, message="Viewed the connection details")
     html = admin_client.get(reverse("audit_log"), {"kind": "access"}).content.decode()
     assert "Viewed the connection details" in html and "Requested 8× H100" not in html
     csv_text = b"".join(admin_client.get(reverse("audit_log"), {"format": "csv"}).streaming_content).decode()
@@ -568,10 +569,10 @@ def test_an_ended_lease_blocks_retry_approval_and_the_waitlist(member, team, app
 
     ended = timezone.now() - timedelta(minutes=5)
     failed = make_vm(team=team, owner=member, gpu="L40S", state="failed", failure_retryable=True, lease_ends_at=ended)
-    with pytest.raises(lifecycle.LeaseEnded):
+    with pytest.raises(errors.LeaseEnded):
         lifecycle.vm_retry(vm_id=failed.pk, actor=member)
     waiting = make_vm(team=team, owner=member, gpu="H100", state="pending_approval", lease_ends_at=ended)
-    with pytest.raises(services.LeaseOver):
+    with pytest.raises(errors.LeaseOver):
         services.vm_approve(vm_id=waiting.pk, actor=approver)
     queued = make_vm(
         team=team, owner=member, gpu="H100", instance_type="g1.large", state="approved", lease_ends_at=ended
@@ -589,7 +590,7 @@ def test_a_double_submit_records_one_vm_and_tells_the_second_why(member, team):
             barrier.wait()
             request_vm(member, team, name="twice", gpu="L40S", instance_type="g1.large")
             outcomes.append("recorded")
-        except services.NameTaken as error:
+        except errors.NameTaken as error:
             outcomes.append(str(error))
         finally:
             connections.close_all()

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.vms.test_governance import request_vm
+from vms import errors
 from vms.governance import selectors, services
 from vms.models import ChangeRequest, Event, Membership, VirtualMachine
 
@@ -67,7 +68,7 @@ def own_extension(bob):
 def test_an_approver_cannot_decide_their_own_request(bob, decide):
     vm = request_vm(bob, bob.memberships.get().team, gpu="H100", instance_type="g8.4xlarge")
     assert vm.state == VirtualMachine.State.PENDING_APPROVAL
-    with pytest.raises(services.OwnRequest, match="another approver must decide it"):
+    with pytest.raises(errors.OwnRequest, match="another approver must decide it"):
         decide(vm, bob)
     vm.refresh_from_db()
     assert vm.state == VirtualMachine.State.PENDING_APPROVAL and decisions(vm) == 0
@@ -77,7 +78,7 @@ def test_not_even_a_superuser_decides_their_own_request(make_user, team):
     root = make_user("root", is_superuser=True)
     Membership.objects.create(team=team, user=root)
     vm = request_vm(root, team)
-    with pytest.raises(services.OwnRequest):
+    with pytest.raises(errors.OwnRequest):
         services.vm_approve(vm_id=vm.pk, actor=root)
 
 
@@ -96,7 +97,7 @@ def test_another_approver_decides_it(bob, carol):
 def test_an_approver_cannot_decide_their_own_lease_extension(bob, own_extension, decide):
     vm, change = own_extension
     lease = vm.lease_ends_at
-    with pytest.raises(services.OwnRequest):
+    with pytest.raises(errors.OwnRequest):
         decide(change, bob)
     change.refresh_from_db()
     vm.refresh_from_db()
@@ -108,7 +109,7 @@ def test_nor_an_extension_a_manager_asked_for_on_their_vm(bob, make_user, team, 
     manager = make_user("maria")
     Membership.objects.create(team=team, user=manager, role=Membership.Role.MANAGER)
     ChangeRequest.objects.filter(pk=change.pk).update(requested_by=manager)
-    with pytest.raises(services.OwnRequest):
+    with pytest.raises(errors.OwnRequest):
         services.change_request_approve(change_id=change.pk, actor=bob)
 
 

@@ -1,10 +1,11 @@
 """The seed catalogue as plain literal data.
 
 Everything here comes from Hikube's French GPU VM API reference (the seed document), adjusted
-where it disagrees with the real upstream API (see DESIGN.md section 4), and from the upstream
-Cozystack schemas in `vms/upstream_schemas/`. A data migration loads the admin-editable parts
-(GPU models, instance types, images, storage classes) into the database, so this module stays
-literal data: lists of dicts of str/int/bool/None, no behaviour.
+where it disagrees with the real upstream API: the Cozystack charts' own values schemas, copied
+in `vms/render/upstream_schemas/`. The initial migration loads a frozen copy of the
+admin-editable parts (GPU models, instance types, images, storage classes, presets) into the
+database; tests/vms/test_migrations.py says when the two drift apart. This module stays literal
+data: lists of dicts of str/int/bool/None, no behaviour.
 
 Texts are marked with gettext_noop: they are stored as written (English) and translated where
 they are displayed.
@@ -166,7 +167,7 @@ STORAGE_CLASSES = [
     },
 ]
 
-# Software blocks are cloud-config fragments merged by vms.cloudinit. `requires` lists blocks
+# Software blocks are cloud-config fragments merged by vms.spec.cloud_config. `requires` lists blocks
 # that must run before; the order of this list is the order fragments are merged in, so every
 # block comes after the blocks it requires. `default_user_groups` adds the VM's login user to
 # groups the block creates (the user's name depends on the image, so it cannot be in the data).

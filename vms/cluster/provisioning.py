@@ -5,7 +5,7 @@ serves (someone moved it meanwhile: the task is stale), and converges the cluste
 the portal recorded. All of them are safe to run twice, or concurrently: a create answered
 AlreadyExists adopts the object when its labels say it is this VM's, a delete answered 404
 counts as done, and patches set absolute values. Cluster failures propagate as
-`vms.cluster.ClusterError`; the task decides whether to retry or to call `vm_fail`.
+`vms.cluster.gateway.ClusterError`; the task decides whether to retry or to call `vm_fail`.
 """
 
 import random
@@ -19,24 +19,23 @@ from vms.catalogue.loading import catalogue_from_db
 from vms.cluster.gateway import (
     DATA_VOLUME,
     KUBEVIRT_VM,
-    LEGACY_VIRTUAL_MACHINE,
     VM_DISK,
-    VM_INSTANCE,
     ClusterError,
     ClusterGateway,
     kind_of,
 )
-from vms.governance.services import InvalidTransition, event_record, vm_transition
+from vms.cluster.shapes import shape_of
+from vms.errors import InvalidTransition
 from vms.models import Event, VirtualMachine
 from vms.render.manifests import (
     CHART_INSTANCE_LABEL,
     LABEL_VM_ID,
     ObjectNames,
-    object_names,
     render_manifests,
     rendered_for,
 )
-from vms.spec.request import API_SHAPE_LEGACY, DiskSpec, VmSpec
+from vms.render.vm_record import vm_object_names, vm_spec
+from vms.transitions import event_record, vm_transition
 
 State = VirtualMachine.State
 # How often a long wait records that its task is alive (see VirtualMachine.work_touched_at).
@@ -45,46 +44,6 @@ HELM_FAILURE_REASONS = {"InstallFailed", "UpgradeFailed"}
 # The vm-instance chart refuses to render while a disk it lists has no DataVolume yet; Flux
 # renders it again later, so this failure passes once the disk exists.
 RELEASE_WAITS_FOR_DISK = "Specified disk not exists in cluster"
-
-
-def vm_spec(vm: VirtualMachine) -> VmSpec:
-    return VmSpec(
-        name=vm.name,
-        team=vm.team.name,
-        instance_type=vm.instance_type.name,
-        gpu_model=vm.gpu_model.slug,
-        image=vm.image,
-        system_disk_gib=vm.system_disk_gib,
-        system_disk_class=vm.system_disk_class,
-        disks=tuple(
-            DiskSpec(name=d["name"], size_gib=d["size_gib"], storage_class=d["storage_class"]) for d in vm.disks
-        ),
-        public_ports=tuple(vm.public_ports),
-        ssh_keys=tuple(vm.ssh_keys),
-        software=tuple(vm.software),
-        cloud_config=vm.cloud_config,
-        network=vm.network or None,
-        justification=vm.justification,
-    )
-
-
-def vm_object_names(vm: VirtualMachine) -> ObjectNames:
-    return object_names(vm_spec(vm), api_shape=vm.api_shape)
-
-
-def instance_kind(vm: VirtualMachine):
-    return LEGACY_VIRTUAL_MACHINE if vm.api_shape == API_SHAPE_LEGACY else VM_INSTANCE
-
-
-def app_kinds(vm: VirtualMachine) -> tuple:
-    """The apps kinds of the VM's shape, instance first (deletion order)."""
-    return (LEGACY_VIRTUAL_MACHINE,) if vm.api_shape == API_SHAPE_LEGACY else (VM_INSTANCE, VM_DISK)
-
-
-def power_patch(vm: VirtualMachine, *, running: bool) -> dict:
-    if vm.api_shape == API_SHAPE_LEGACY:
-        return {"spec": {"running": running}}
-    return {"spec": {"runStrategy": "Always" if running else "Halted"}}
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -231,7 +190,7 @@ def _converge(gateway: ClusterGateway, vm: VirtualMachine, serving: set[str]) ->
     if _state(vm.pk) not in serving:
         # Stopped while the instance was being written (a stop that found nothing to halt, or
         # an expired lease): halt what this task just started, so the cluster matches the portal.
-        gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=False))
+        gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, shape_of(vm).power_patch(running=False))
         return False
     return True
 
@@ -287,7 +246,7 @@ def stop(*, vm_id: int, gateway: ClusterGateway) -> None:
         return
     work_touch(vm_id)
     try:
-        gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=False))
+        gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, shape_of(vm).power_patch(running=False))
     except ClusterError as exc:
         if not exc.not_found:
             raise
@@ -317,7 +276,7 @@ def resize(*, vm_id: int, gateway: ClusterGateway, start_after: bool) -> None:
     patch = {"spec": {"instanceType": vm.instance_type.name}}
     if not start_after:
         if vm.state == State.STOPPED:
-            gateway.patch(instance_kind(vm), vm.namespace, vm.name, patch)
+            gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, patch)
         return
     _stop_then_start(gateway, vm, patch)
 
@@ -335,8 +294,8 @@ def _stop_then_start(gateway: ClusterGateway, vm: VirtualMachine, patch: dict) -
     again. Resumes where a previous attempt stopped (stopping, stopped or starting)."""
     if vm.state == State.STOPPING:
         work_touch(vm.pk)
-        halt = {"spec": {**patch["spec"], **power_patch(vm, running=False)["spec"]}}
-        gateway.patch(instance_kind(vm), vm.namespace, vm.name, halt)
+        halt = {"spec": {**patch["spec"], **shape_of(vm).power_patch(running=False)["spec"]}}
+        gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, halt)
         kubevirt_vm = vm_object_names(vm).kubevirt_vm
         if not _wait(
             vm,
@@ -348,7 +307,7 @@ def _stop_then_start(gateway: ClusterGateway, vm: VirtualMachine, patch: dict) -
         _transition_if(vm.pk, State.STOPPED, State.STOPPING)
     # A retry finds the VM already STARTING when only the start patch failed last time.
     if _transition_if(vm.pk, State.STARTING, State.STOPPED) or _state(vm.pk) == State.STARTING:
-        gateway.patch(instance_kind(vm), vm.namespace, vm.name, power_patch(vm, running=True))
+        gateway.patch(shape_of(vm).instance, vm.namespace, vm.name, shape_of(vm).power_patch(running=True))
 
 
 def _printable_status(gateway: ClusterGateway, vm: VirtualMachine, kubevirt_vm: str) -> str | None:
@@ -365,7 +324,7 @@ def delete(*, vm_id: int, gateway: ClusterGateway) -> None:
 
     def gone() -> bool:
         remaining = False
-        for kind in app_kinds(vm):
+        for kind in shape_of(vm).apps:
             for obj in gateway.list(kind, vm.namespace, label_selector=_selector(vm)):
                 remaining = True
                 # Asked again each round: a provisioning task racing with this one may have

@@ -12,12 +12,12 @@ GET per VM, then maps what it saw onto the VMs:
 - drift: a running VM whose objects vanished is failed or re-created (CLUSTER_DRIFT_POLICY);
 - lost work: a VM whose task was lost (killed worker, Redis restart) gets it enqueued again;
 - orphans (objects with the portal's labels no live VM claims);
-- capacity, for vms.capacity: the GPUs the cluster's VMs hold, what the nodes can allocate, and
+- capacity, for vms.governance.capacity: the GPUs the cluster's VMs hold, what the nodes can allocate, and
   each team's tenant quota (read for every team, VMs or not: a first request needs it too).
 
 The database work is a fixed number of queries whatever the number of VMs (bulk updates and
 inserts), plus a few per VM whose state actually moves: each move goes through
-vms.services.vm_transition, which checks the state in its UPDATE.
+vms.transitions.vm_transition, which checks the state in its UPDATE.
 
 The cluster is listed before the VMs are read: a VM deleted meanwhile is then seen deleting,
 not as a running VM whose objects vanished.
@@ -35,39 +35,36 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
 from hikube_portal import task_names
+from vms import transitions
 from vms.cluster.gateway import (
     DATA_VOLUME,
     EVENT,
     KUBEVIRT_VM,
-    LEGACY_VIRTUAL_MACHINE,
     NODE,
     RESOURCE_QUOTA,
     SERVICE,
     VM_DISK,
-    VM_INSTANCE,
     ClusterError,
     ClusterGateway,
     whole_quantity,
 )
-from vms.cluster.provisioning import helm_failure, release_failure, vm_object_names
-from vms.governance import lifecycle
-from vms.governance.services import InvalidTransition, vm_transition
+from vms.cluster.provisioning import helm_failure, release_failure
+from vms.cluster.shapes import SHAPES, shape_of
+from vms.errors import InvalidTransition
 from vms.models import Event, GpuAllocation, GpuModel, OrphanObject, Team, TenantQuota, VirtualMachine
 from vms.render.manifests import CHART_INSTANCE_LABEL, LABEL_MANAGED_BY, LABEL_VM_ID, MANAGED_BY_PORTAL, rendered_for
-from vms.spec.request import API_SHAPE_LEGACY, SSH_PORT
+from vms.render.vm_record import vm_object_names
+from vms.spec.request import SSH_PORT
+from vms.states import LISTED_TEAM_STATES, SYNCED_STATES
+from vms.transitions import vm_transition
 
 log = logging.getLogger(__name__)
 State = VirtualMachine.State
 
-SYNCED_STATES = VirtualMachine.HOLDING_STATES
-# Teams whose namespace is listed: those with a VM on the cluster, or that had one (their
-# leftovers show up as orphans).
-LISTED_TEAM_STATES = SYNCED_STATES | {State.DELETED}
 # printableStatus values under which KubeVirt has a pod scheduled, so the VM's GPUs are taken.
 GPU_HOLDING_STATUSES = {"Starting", "Running", "Stopping", "Paused", "Migrating", "Terminating"}
 FAILURE_STATUSES = {"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "ErrorPvcNotFound", "DataVolumeError"}
 RUNNING_STRATEGIES = {"Always", "RerunOnFailure", "Once"}
-APPS_KINDS_BY_SHAPE = {"current": (VM_INSTANCE, VM_DISK), "legacy": (LEGACY_VIRTUAL_MACHINE,)}
 MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY_PORTAL}"
 LOCK_KEY = "vms.sync.running"
 EVENT_BATCH = 1000
@@ -130,7 +127,7 @@ class SyncReport:
 
 def _kinds(shapes: set[str]) -> list[tuple]:
     """(kind, label selector, field selector) of each LIST a namespace gets."""
-    apps = [kind for shape in sorted(shapes) for kind in APPS_KINDS_BY_SHAPE[shape]]
+    apps = [kind for shape in sorted(shapes) for kind in SHAPES[shape].apps]
     return (
         [(kind, MANAGED_SELECTOR, "") for kind in apps]
         # What the charts render carries the release's instance label, never ours; the 0.x
@@ -193,7 +190,7 @@ def _owned(app: dict | None, vm: VirtualMachine) -> dict | None:
 
 def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
     names = vm_object_names(vm)
-    instance_kind = LEGACY_VIRTUAL_MACHINE.kind if vm.api_shape == API_SHAPE_LEGACY else VM_INSTANCE.kind
+    instance_kind = shape_of(vm).instance.kind
     instance = _owned(objects.apps.get((instance_kind, names.app_name)), vm)
     missing = [] if instance else [f"{instance_kind} {names.app_name}"]
     apps = [instance] if instance else []
@@ -245,7 +242,7 @@ def observe_vm(vm: VirtualMachine, objects: NamespaceObjects) -> Observation:
 def _status_events(vm: VirtualMachine, seen: Observation) -> list[tuple[str, dict]]:
     """(message, data) of the events that tell what changed since the last cycle. The address
     stays out of them: every reader of the VM sees its timeline, while the SSH command is
-    revealed on request and each reveal audited (vms.views.vm_connection)."""
+    revealed on request and each reveal audited (vms.web.views.vm_connection)."""
     events = []
     status_changed = seen.cluster_status != vm.cluster_status
     ip_changed = seen.external_ip != vm.external_ip
@@ -501,7 +498,7 @@ def sync_cluster(*, gateway: ClusterGateway) -> SyncReport:
         if enqueue:
             VirtualMachine.objects.filter(pk__in=[vm_id for _, vm_id in enqueue]).update(work_touched_at=now)
             for task, vm_id in enqueue:
-                lifecycle.enqueue(task, vm_id=vm_id)
+                transitions.enqueue_on_commit(task, vm_id=vm_id)
         namespaces = [team.namespace for team in teams if team.pk in listed]
         orphans = [
             orphan

@@ -1,7 +1,7 @@
 """Celery tasks: load by id, call the provisioning function or the sync, retry what may succeed.
 
 Every task is acknowledged only once it finished and re-queued if its worker dies (settings:
-acks_late, reject_on_worker_lost), so each one may run twice; vms.provisioning makes that safe.
+acks_late, reject_on_worker_lost), so each one may run twice; vms.cluster.provisioning makes that safe.
 """
 
 import time

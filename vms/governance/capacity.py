@@ -1,5 +1,5 @@
 """Free GPUs: how many of a model a team could start now, from what the status sync read on
-the cluster (vms.sync stores it; this module only reads it).
+the cluster (vms.cluster.sync stores it; this module only reads it).
 
 Two sources bound the figure, each when it is known:
 
@@ -31,6 +31,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from vms import states
 from vms.models import GpuAllocation, GpuModel, TenantQuota, VirtualMachine
 
 NOT_READABLE = _("the cluster's capacity is not readable")
@@ -89,7 +90,7 @@ class CapacityReading:
         fresh_since = _fresh_since()
         fresh = GpuAllocation.objects.filter(resource_name=OuterRef("resource_name"), observed_at__gte=fresh_since)
         models = GpuModel.objects.all()
-        recorded = VirtualMachine.objects.filter(state__in=VirtualMachine.GPU_HOLDING_STATES)
+        recorded = VirtualMachine.objects.filter(state__in=states.GPU_HOLDING_STATES)
         if gpu_model_ids is not None:
             models, recorded = models.filter(pk__in=gpu_model_ids), recorded.filter(gpu_model_id__in=gpu_model_ids)
         self._models = {
@@ -110,19 +111,19 @@ class CapacityReading:
                 team_id__in=[pk for pk in team_ids if pk is not None], observed_at__gte=fresh_since
             )
         }
-        self._taken_by_team: Counter = Counter()
-        self._taken: Counter = Counter()
+        self._recorded_since_read_by_team: Counter = Counter()
+        self._recorded_since_read: Counter = Counter()
 
-    def free(self, *, team_id: int | None, gpu_model_id: int) -> FreeGpus:
+    def free_gpus(self, *, team_id: int | None, gpu_model_id: int) -> FreeGpus:
         model = self._models[gpu_model_id]
-        held = max(model["observed"] or 0, self._recorded[gpu_model_id]) + self._taken[gpu_model_id]
+        held = max(model["observed"] or 0, self._recorded[gpu_model_id]) + self._recorded_since_read[gpu_model_id]
         nodes_free = None if model["allocatable"] is None else max(model["allocatable"] - held, 0)
         quota = self._quotas.get((team_id, model["resource_name"]))
         quota_left = None
         if quota is not None:
             team_held = (
                 max(quota.used, self._recorded_by_team[team_id, gpu_model_id])
-                + self._taken_by_team[team_id, gpu_model_id]
+                + self._recorded_since_read_by_team[team_id, gpu_model_id]
             )
             quota_left = max(quota.hard - team_held, 0)
         known = [room for room in (quota_left, nodes_free) if room is not None]
@@ -141,7 +142,8 @@ class CapacityReading:
             estimate_reason=NOT_READ_RECENTLY if model["observed"] is None else NOT_READABLE,
         )
 
-    def take(self, *, team_id: int, gpu_model_id: int, gpus: int) -> None:
-        """Counts GPUs just sent to the cluster, which neither the reading nor the last sync saw."""
-        self._taken[gpu_model_id] += gpus
-        self._taken_by_team[team_id, gpu_model_id] += gpus
+    def add_recorded(self, *, team_id: int, gpu_model_id: int, gpus: int) -> None:
+        """Counts GPUs recorded as sent to the cluster since the reading, which neither it nor the
+        last sync saw."""
+        self._recorded_since_read[gpu_model_id] += gpus
+        self._recorded_since_read_by_team[team_id, gpu_model_id] += gpus

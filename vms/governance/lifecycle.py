@@ -1,13 +1,13 @@
 """What users (and the portal's own policies) may do to a VM once it is recorded.
 
 Each service is keyword-only and transactional: it checks the VM's state in the same UPDATE
-that moves it (vms.services.vm_transition), records the event, and enqueues the Celery task
+that moves it (vms.transitions.vm_transition), records the event, and enqueues the Celery task
 once the transaction commits, passing the VM's id. It raises InvalidTransition when the VM's
 state does not allow the action. Call them inside an enclosing transaction or not: the task is
 only sent when the outermost transaction commits.
 
 The database is the source of truth, the broker only carries reminders: a task that cannot be
-enqueued (Redis down) or is lost is enqueued again by the status sync (vms.sync), so the
+enqueued (Redis down) or is lost is enqueued again by the status sync (vms.cluster.sync), so the
 services never fail because the broker did.
 """
 
@@ -21,55 +21,28 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
 
 from hikube_portal import task_names
-from vms.governance.services import InvalidTransition, enqueue_on_commit, event_record, vm_transition
+from vms.errors import InvalidTransition, LeaseEnded, ResizeRefused
 from vms.models import ChangeRequest, Event, InstanceType, VirtualMachine
+from vms.states import ACTIONS_BY_STATE, AWAITED_TASKS, REQUEST_STATES
+from vms.transitions import enqueue_on_commit, event_record, vm_transition
 
 State = VirtualMachine.State
-
-# Stop is also accepted while provisioning (e.g. by an idle-GPU policy), but not offered there:
-# a VM waiting for its first boot is better deleted than stopped.
-_ACTIONS_BY_STATE = {
-    State.PENDING_APPROVAL: {"delete"},
-    State.APPROVED: {"delete"},
-    State.PROVISIONING: {"delete"},
-    State.RUNNING: {"stop", "restart", "power_cycle", "resize", "delete"},
-    State.STARTING: {"stop", "delete"},
-    State.STOPPING: {"delete"},
-    State.STOPPED: {"start", "resize", "delete"},
-    State.FAILED: {"delete"},
-}
-
-
-# States in which the portal waits for the cluster to confirm what it asked for, and the task
-# that asks again.
-_AWAITED_TASKS = {
-    State.STARTING: task_names.START_VM,
-    State.STOPPING: task_names.STOP_VM,
-    State.DELETING: task_names.DELETE_VM,
-}
 
 
 def confirmation_overdue(vm: VirtualMachine) -> bool:
     """The cluster has not confirmed the start, stop (resize, restart by stop and start) or
     deletion within CLUSTER_CONFIRM_DEADLINE_SECONDS."""
     deadline = timedelta(seconds=settings.CLUSTER_CONFIRM_DEADLINE_SECONDS)
-    return vm.state in _AWAITED_TASKS and timezone.now() - vm.state_changed_at > deadline
+    return vm.state in AWAITED_TASKS and timezone.now() - vm.state_changed_at > deadline
 
 
 def available_actions(vm: VirtualMachine) -> set[str]:
     """The actions (start, stop, restart, power_cycle, resize, delete, retry) the VM's state
     allows, for the pages' buttons."""
-    actions = set(_ACTIONS_BY_STATE.get(vm.state, ()))
+    actions = set(ACTIONS_BY_STATE.get(vm.state, ()))
     if (vm.state == State.FAILED and vm.failure_retryable) or confirmation_overdue(vm):
         actions.add("retry")
     return actions
-
-
-def enqueue(task_name: str, **arguments) -> None:
-    """Sends the task named `task_name` (hikube_portal.task_names) once the current transaction
-    commits; if the broker is down, the status sync re-enqueues the VM's work once it looks stale
-    (vms.sync)."""
-    enqueue_on_commit(task_name, **arguments)
 
 
 def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:
@@ -84,7 +57,7 @@ def _work(vm_id: int, to_state: str, task_name: str, *, actor=None, reason: str 
     vm = vm_transition(
         vm_id=vm_id, to_state=to_state, actor=actor, reason=reason, work_touched_at=timezone.now(), **fields
     )
-    enqueue(task_name, vm_id=vm_id)
+    enqueue_on_commit(task_name, vm_id=vm_id)
     return vm
 
 
@@ -93,15 +66,6 @@ def vm_provision(*, vm_id: int, actor=None) -> VirtualMachine:
     """Approved → provisioning: creates the VM on the cluster."""
     _locked_state(vm_id, {State.APPROVED}, State.PROVISIONING)
     return _work(vm_id, State.PROVISIONING, task_names.PROVISION_VM, actor=actor)
-
-
-class LeaseEnded(Exception):
-    """The VM's lease is over: it may not take GPUs again until an extension is granted."""
-
-    def __init__(self, vm):
-        super().__init__(
-            gettext("The lease of %(name)s has ended: ask for an extension before starting it.") % {"name": vm.name}
-        )
 
 
 def _require_lease(vm_id: int) -> None:
@@ -146,7 +110,7 @@ def vm_restart(*, vm_id: int, actor) -> VirtualMachine:
     event_record(
         kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Restart requested"), data={"restart": "requested"}
     )
-    enqueue(task_names.RESTART_VM, vm_id=vm_id)
+    enqueue_on_commit(task_names.RESTART_VM, vm_id=vm_id)
     return vm
 
 
@@ -162,10 +126,6 @@ def vm_power_cycle(*, vm_id: int, actor) -> VirtualMachine:
         data={"restart": "power_cycle"},
     )
     return vm
-
-
-class ResizeRefused(ValueError):
-    """The requested instance type cannot replace the VM's (the message says why)."""
 
 
 @transaction.atomic
@@ -201,7 +161,7 @@ def vm_resize(*, vm_id: int, actor, instance_type_id: int) -> VirtualMachine:
         message=N_("Resize from %(old)s to %(new)s"),
         data={"old": old_name, "new": new_type.name},
     )
-    enqueue(task_names.RESIZE_VM, vm_id=vm_id, start_after=running)
+    enqueue_on_commit(task_names.RESIZE_VM, vm_id=vm_id, start_after=running)
     return VirtualMachine.objects.get(pk=vm_id)
 
 
@@ -213,7 +173,7 @@ def vm_delete(*, vm_id: int, actor) -> VirtualMachine:
     ChangeRequest.objects.filter(vm_id=vm_id, state=ChangeRequest.State.PENDING).update(
         state=ChangeRequest.State.WITHDRAWN
     )
-    if state in (State.PENDING_APPROVAL, State.APPROVED):
+    if state in REQUEST_STATES:
         return vm_transition(vm_id=vm_id, to_state=State.DELETED, actor=actor)
     return _work(vm_id, State.DELETING, task_names.DELETE_VM, actor=actor)
 
@@ -224,8 +184,8 @@ def vm_retry(*, vm_id: int, actor) -> VirtualMachine:
     deletion failed, otherwise provisioning, which re-creates whatever is missing and adopts
     whatever exists. A start, stop or deletion the cluster has not confirmed in time is asked
     for again, and its deadline starts over."""
-    vm = _locked_state(vm_id, {State.FAILED, *_AWAITED_TASKS}, State.PROVISIONING)
-    if vm.state in _AWAITED_TASKS:
+    vm = _locked_state(vm_id, {State.FAILED, *AWAITED_TASKS}, State.PROVISIONING)
+    if vm.state in AWAITED_TASKS:
         return _ask_again(vm, actor=actor)
     if not vm.failure_retryable:
         raise InvalidTransition(vm_id, State.PROVISIONING, vm.state)
@@ -261,5 +221,5 @@ def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
     event_record(
         kind=Event.Kind.ACTION, vm=vm, actor=actor, message=N_("Asked the cluster again: it had not confirmed in time")
     )
-    enqueue(_AWAITED_TASKS[vm.state], vm_id=vm.pk)
+    enqueue_on_commit(AWAITED_TASKS[vm.state], vm_id=vm.pk)
     return VirtualMachine.objects.get(pk=vm.pk)

@@ -1,7 +1,7 @@
-"""The emails the portal sends about requests, decisions and leases.
+"""Every email the portal sends: requests, decisions, leases and idle GPUs.
 
 Each function takes already-loaded objects, renders templates/emails/<name>.txt (its first line
-is the subject) and sends one message; the Celery tasks in vms.approval_tasks decide when."""
+is the subject) and sends one message; the Celery tasks in vms.governance.tasks and monitoring.idle decide when."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -77,3 +77,8 @@ def send_lease_reminder(vm) -> int:
 
 def send_lease_ended(vm) -> int:
     return _send("lease_ended", {"vm": vm}, [vm.owner.email] if vm.owner.email else [])
+
+
+def send_idle_warning(vm, *, average: float, hours: int, threshold: float) -> int:
+    context = {"vm": vm, "average": average, "hours": hours, "threshold": threshold}
+    return _send("idle_warning", context, [vm.owner.email] if vm.owner.email else [])

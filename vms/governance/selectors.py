@@ -9,9 +9,11 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
 
+from vms import states
 from vms.access import visible_vms
 from vms.governance.capacity import CapacityReading
 from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
+from vms.states import LEASE_STOPPABLE_STATES
 
 
 def vm_list(
@@ -29,7 +31,7 @@ def vm_list(
     if state:
         vms = vms.filter(state=state)
     elif not include_deleted:
-        vms = vms.exclude(state__in=VirtualMachine.FINAL_STATES)
+        vms = vms.exclude(state__in=states.FINAL_STATES)
     if gpu_model_id:
         vms = vms.filter(gpu_model_id=gpu_model_id)
     if mine:
@@ -43,12 +45,12 @@ def vm_timeline(*, vm: VirtualMachine, limit: int = 50):
 
 def vm_name_taken(*, team, name: str) -> bool:
     """Another VM of the team that is not gone already uses the name (its cluster objects would clash)."""
-    return VirtualMachine.objects.filter(team=team, name=name).exclude(state__in=VirtualMachine.FINAL_STATES).exists()
+    return VirtualMachine.objects.filter(team=team, name=name).exclude(state__in=states.FINAL_STATES).exists()
 
 
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
     """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
-    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(state__in=VirtualMachine.FINAL_STATES)
+    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(state__in=states.FINAL_STATES)
     if exclude_vm_id is not None:
         vms = vms.exclude(pk=exclude_vm_id)
     return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
@@ -125,13 +127,6 @@ def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[Ap
     return sorted(items, key=lambda item: item.created_at)
 
 
-LEASE_STOPPABLE_STATES = {
-    VirtualMachine.State.PROVISIONING,
-    VirtualMachine.State.RUNNING,
-    VirtualMachine.State.STARTING,
-}
-
-
 def leases_to_remind(*, until) -> QuerySet[VirtualMachine]:
     return VirtualMachine.objects.filter(
         lease_ends_at__lte=until,
@@ -157,13 +152,13 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     used = {
         (row["team_id"], row["gpu_model_id"]): row["gpus"]
         for row in VirtualMachine.objects.filter(team_id__in=team_ids)
-        .exclude(state__in=VirtualMachine.FINAL_STATES)
+        .exclude(state__in=states.FINAL_STATES)
         .values("team_id", "gpu_model_id")
         .annotate(gpus=Sum("gpu_count"))
     }
     held: dict[int, list[VirtualMachine]] = {}
     for vm in (
-        VirtualMachine.objects.filter(team_id__in=team_ids, state__in=VirtualMachine.HOLDING_STATES)
+        VirtualMachine.objects.filter(team_id__in=team_ids, state__in=states.HOLDING_STATES)
         .exclude(state=VirtualMachine.State.DELETING)
         .select_related("team", "owner", "gpu_model")
     ):
@@ -187,13 +182,13 @@ def resize_choices(*, vm: VirtualMachine):
 
 def waitlist_position(*, vm: VirtualMachine) -> dict | None:
     """Where an approved VM stands in its GPU model's queue, and what it waits for: `free` is
-    what its team could start now (vms.capacity.FreeGpus)."""
+    what its team could start now (vms.governance.capacity.FreeGpus)."""
     if vm.state != VirtualMachine.State.APPROVED:
         return None
     ahead = waitlist(gpu_model=vm.gpu_model).filter(
         Q(state_changed_at__lt=vm.state_changed_at) | Q(state_changed_at=vm.state_changed_at, id__lt=vm.pk)
     )
-    free = CapacityReading(team_ids=[vm.team_id], gpu_model_ids=[vm.gpu_model_id]).free(
+    free = CapacityReading(team_ids=[vm.team_id], gpu_model_ids=[vm.gpu_model_id]).free_gpus(
         team_id=vm.team_id, gpu_model_id=vm.gpu_model_id
     )
     return {"position": ahead.count() + 1, "free": free, "needed": vm.gpu_count, "model": vm.gpu_model.slug}

@@ -1,111 +1,22 @@
-"""Every write the portal makes. Functions are keyword-only, run in a transaction, record what
-they did in the event log, and enqueue Celery work only once the transaction commits."""
-
-import logging
+"""The writes of requests, approvals and lease extensions. Like every service (the VM actions
+are in vms.governance.lifecycle), each is keyword-only, runs in a transaction, records what it
+did in the event log and enqueues Celery work only once the transaction commits, all through
+vms.transitions."""
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as N_
-from kombu.exceptions import KombuError
 
 from hikube_portal import task_names
-from hikube_portal.celery import app as celery_app
 from vms.access import is_own_request
+from vms.errors import ChangeAlreadyPending, InvalidTransition, LeaseOver, NameTaken, OwnRequest, QuotaExceeded
 from vms.governance import selectors
 from vms.models import AutoApprovalRule, ChangeRequest, Event, Quota, VirtualMachine
+from vms.states import GONE_STATES
+from vms.transitions import enqueue_on_commit, event_record, vm_transition
 
-log = logging.getLogger(__name__)
 State = VirtualMachine.State
-# A VM on its way out, or gone: nothing more may be asked for it.
-GONE_STATES = {State.DELETING, State.DELETED, State.REJECTED}
-
-
-def enqueue_on_commit(task: str, **arguments) -> None:
-    """Send the Celery task named `task` (by name: no import cycle with the task modules) once
-    the current transaction commits. A broker outage is logged, not raised: the rows are the
-    source of truth and the periodic tasks (status sync, waitlist, notifications) catch up."""
-
-    def send():
-        try:
-            celery_app.send_task(task, kwargs=arguments)
-        except (KombuError, OSError) as exc:
-            log.warning("could not enqueue %s%r: %s", task, arguments, exc)
-
-    transaction.on_commit(send)
-
-
-class InvalidTransition(Exception):
-    """The VM was not in a state the move may start from (someone else moved it first)."""
-
-    def __init__(self, vm_id, to_state, current_state):
-        self.vm_id, self.to_state, self.current_state = vm_id, to_state, current_state
-        super().__init__(f"VM {vm_id} cannot move to {to_state} from {current_state}")
-
-
-def event_record(
-    *,
-    kind: str,
-    message: str,
-    actor=None,
-    vm: VirtualMachine | None = None,
-    team=None,
-    target: str = "",
-    reason: str = "",
-    data: dict | None = None,
-) -> Event:
-    return Event.objects.create(
-        kind=kind,
-        message=message,
-        actor=actor,
-        vm=vm,
-        team=team or (vm.team if vm else None),
-        target=target or (str(vm) if vm else ""),
-        reason=reason,
-        data=data or {},
-    )
-
-
-@transaction.atomic
-def vm_transition(
-    *,
-    vm_id: int,
-    to_state: str,
-    actor=None,
-    message: str = "",
-    reason: str = "",
-    event_kind: str = Event.Kind.STATE,
-    **fields,
-) -> VirtualMachine:
-    """Move the VM to `to_state` if, at this instant, it is in a state allowed to lead there.
-
-    The check and the move are one UPDATE, so of two concurrent movers exactly one wins; the
-    other gets InvalidTransition."""
-    sources = VirtualMachine.ALLOWED_SOURCES[to_state]
-    changed = VirtualMachine.objects.filter(pk=vm_id, state__in=sources).update(
-        state=to_state, state_changed_at=timezone.now(), **fields
-    )
-    if changed != 1:
-        current = VirtualMachine.objects.filter(pk=vm_id).values_list("state", flat=True).first()
-        raise InvalidTransition(vm_id, to_state, current)
-    vm = VirtualMachine.objects.select_related("team").get(pk=vm_id)
-    event_record(kind=event_kind, vm=vm, actor=actor, reason=reason, message=message, data={"state": to_state})
-    return vm
-
-
-class QuotaExceeded(Exception):
-    """The team would hold more GPUs of the model than its quota allows."""
-
-    def __init__(self, *, team, gpu_model, used: int, requested: int, limit: int):
-        self.team, self.gpu_model, self.used, self.requested, self.limit = team, gpu_model, used, requested, limit
-        super().__init__(
-            gettext(
-                "Team %(team)s may hold %(limit)d× %(model)s; it holds or has asked for %(used)d, "
-                "and this needs %(requested)d more."
-            )
-            % {"team": team.name, "limit": limit, "model": gpu_model.slug, "used": used, "requested": requested}
-        )
 
 
 def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None = None) -> None:
@@ -119,31 +30,6 @@ def _quota_check(*, team, gpu_model, requested: int, exclude_vm_id: int | None =
     used = selectors.team_gpus_committed(team=team, gpu_model=gpu_model, exclude_vm_id=exclude_vm_id)
     if used + requested > quota.max_gpus:
         raise QuotaExceeded(team=team, gpu_model=gpu_model, used=used, requested=requested, limit=quota.max_gpus)
-
-
-class OwnRequest(Exception):
-    """Separation of duties: nobody decides a request or a lease extension of their own, not even
-    an approver or a superuser; another approver must."""
-
-    def __init__(self, vm):
-        super().__init__(
-            gettext("You asked for %(name)s yourself: another approver must decide it.") % {"name": vm.name}
-        )
-
-
-class LeaseOver(Exception):
-    def __init__(self, vm):
-        super().__init__(
-            gettext("The requested lease of %(name)s is already over: reject it, and the requester can ask again.")
-            % {"name": vm.name}
-        )
-
-
-class NameTaken(Exception):
-    def __init__(self, *, team, name):
-        super().__init__(
-            gettext("Team %(team)s already has a VM named “%(name)s”.") % {"team": team.name, "name": name}
-        )
 
 
 def _auto_approval_rule(*, gpu_model, gpu_count: int, lease_ends_at):
@@ -251,16 +137,11 @@ def vm_reject(*, vm_id: int, actor, reason: str) -> VirtualMachine:
 
 
 # Change requests are lease extensions: a resize keeps the GPU model and count (see
-# vms.lifecycle.vm_resize), so it never needs an approver.
+# vms.governance.lifecycle.vm_resize), so it never needs an approver.
 CHANGE_MESSAGES = {
     ChangeRequest.State.APPROVED: N_("Lease extension approved"),
     ChangeRequest.State.REJECTED: N_("Lease extension rejected"),
 }
-
-
-class ChangeAlreadyPending(Exception):
-    def __init__(self, *, vm):
-        super().__init__(gettext("A lease extension of %(vm)s already waits for approval.") % {"vm": vm.name})
 
 
 def _change_decide(*, change_id: int, actor, to_state: str, reason: str) -> ChangeRequest:

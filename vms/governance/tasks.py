@@ -1,5 +1,8 @@
-"""Periodic and on-commit work of the approval, waitlist and lease rules (thin: they call
-services and notifications)."""
+"""Periodic and on-commit work of the approval, waitlist and lease rules.
+
+Not thin: a task that sends email first claims the rows it reports on (a conditional UPDATE,
+or rows locked with skip_locked), so two workers running at once never send the same email
+twice; then it hands over to notifications and the lifecycle services."""
 
 from datetime import timedelta
 
@@ -11,7 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
 from hikube_portal import task_names
-from vms.governance import notifications, selectors, services, waitlist
+from vms import errors, transitions
+from vms.governance import lifecycle, notifications, selectors, waitlist
 from vms.models import ChangeRequest, Event, VirtualMachine
 
 
@@ -80,13 +84,11 @@ def remind_approvers():
 @shared_task(name=task_names.CHECK_LEASES, ignore_result=True)
 def check_leases():
     """Remind owners before their lease ends; stop the VM (disks kept) when it has ended."""
-    from vms.governance.lifecycle import vm_stop
-
     now = timezone.now()
     soon = now + timedelta(hours=settings.LEASE_REMINDER_HOURS)
     for vm in selectors.leases_to_remind(until=soon):
         if VirtualMachine.objects.filter(pk=vm.pk, lease_reminded_at__isnull=True).update(lease_reminded_at=now):
-            services.event_record(
+            transitions.event_record(
                 kind=Event.Kind.LEASE,
                 vm=vm,
                 message=N_("Lease ends on %(end)s: owner reminded"),
@@ -95,8 +97,8 @@ def check_leases():
             notifications.send_lease_reminder(vm)
     for vm in selectors.leases_ended(now=now):
         try:
-            vm_stop(vm_id=vm.pk, reason="lease ended")
-        except services.InvalidTransition:
+            lifecycle.vm_stop(vm_id=vm.pk, reason="lease ended")
+        except errors.InvalidTransition:
             continue
-        services.event_record(kind=Event.Kind.LEASE, vm=vm, message=N_("Lease ended: VM stopped, disks kept"))
+        transitions.event_record(kind=Event.Kind.LEASE, vm=vm, message=N_("Lease ended: VM stopped, disks kept"))
         notifications.send_lease_ended(vm)

@@ -19,11 +19,12 @@ from django.db import transaction
 from django.utils.translation import gettext_noop as N_
 
 from monitoring import dcgm_history as history
+from vms import states
 from vms.catalogue.loading import catalogue_from_db
 from vms.cluster.gateway import ClusterError, ClusterGateway
-from vms.cluster.provisioning import vm_object_names, vm_spec
 from vms.models import Event, GpuModel, InstanceType, Quota, Team, VirtualMachine
 from vms.render.manifests import render_manifests
+from vms.render.vm_record import vm_object_names, vm_spec
 
 State = VirtualMachine.State
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -135,7 +136,7 @@ def demo_record(*, users: dict, now: datetime) -> list[VirtualMachine]:
     vms = []
     for demo in DEMO_VMS:
         instance_type = types[demo.instance_type]
-        vm, created = VirtualMachine.objects.exclude(state__in=VirtualMachine.FINAL_STATES).update_or_create(
+        vm, created = VirtualMachine.objects.exclude(state__in=states.FINAL_STATES).update_or_create(
             team=teams[demo.team],
             name=demo.name,
             defaults={

@@ -5,8 +5,8 @@ Two API shapes, chosen by the caller:
   that lists them, since disks must exist before the instance that boots from them;
 - "legacy" (Cozystack 0.x): a single `VirtualMachine` with its system disk inline.
 
-Render only specs that `vms.spec.validate_spec` accepted. Every rendered `spec` validates against
-the upstream `values.schema.json` copied in `vms/upstream_schemas/` (see `validate_against_upstream`).
+Render only specs that `vms.spec.validation.validate_spec` accepted. Every rendered `spec` validates against
+the upstream `values.schema.json` copied in `vms/render/upstream_schemas/` (see `validate_against_upstream`).
 Object names are explained in the `vms.spec` module docstring.
 """
 

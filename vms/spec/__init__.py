@@ -6,7 +6,7 @@ way `validate_spec` then applies every rule the portal knows without a database.
 still checks what needs one: that the team exists and the user belongs to it, and that no other
 VM of the team has the same name.
 
-Naming of derived objects (see `vms.manifests.object_names`): a VM named N is a `VMInstance` N
+Naming of derived objects (see `vms.render.manifests.object_names`): a VM named N is a `VMInstance` N
 whose KubeVirt VirtualMachine and Service are `vm-instance-N`; its system disk is the `VMDisk`
 `N-os` and an additional disk D is the `VMDisk` `N-D`, whose DataVolumes are `vm-disk-N-os` and
 `vm-disk-N-D`. Cozystack allows 41 characters for a VM name and 45 for a disk, so the rules

@@ -4,7 +4,6 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -12,7 +11,8 @@ from django.views.decorators.http import require_POST
 
 from monitoring.prometheus import PrometheusError
 from monitoring.selectors import prometheus_error_text, utilisation_by_vm
-from vms.access import can_approve, is_own_request
+from vms import errors
+from vms.access import approver_required, is_own_request
 from vms.governance import selectors, services
 from vms.governance.capacity import CapacityReading
 from vms.models import ChangeRequest, VirtualMachine
@@ -20,14 +20,9 @@ from vms.models import ChangeRequest, VirtualMachine
 UTILISATION_WINDOW_SECONDS = 7 * 24 * 3600
 
 
-def require_approver(user):
-    if not can_approve(user):
-        raise PermissionDenied
-
-
 @login_required
 def approval_queue(request):
-    require_approver(request.user)
+    approver_required(request.user)
     items = selectors.approval_items()
     context = selectors.approval_context(items)
     held_vms = [vm for vms in context["held"].values() for vm in vms]
@@ -40,7 +35,7 @@ def approval_queue(request):
     for item in items:
         team_vms = context["held"].get(item.vm.team_id, [])
         requester = item.requested_by
-        free = capacity.free(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
+        free = capacity.free_gpus(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
         rows.append(
             {
                 "item": item,
@@ -78,9 +73,9 @@ def _decide(request, *, approve, reject, approved_message: str, rejected_message
         else:
             reject(actor=request.user, reason=reason)
             messages.success(request, rejected_message)
-    except services.InvalidTransition:
+    except errors.InvalidTransition:
         messages.warning(request, _("Someone already decided this request."))
-    except (services.QuotaExceeded, services.LeaseOver, services.OwnRequest) as error:
+    except (errors.QuotaExceeded, errors.LeaseOver, errors.OwnRequest) as error:
         messages.error(request, str(error))
     return redirect("approval_queue")
 
@@ -88,7 +83,7 @@ def _decide(request, *, approve, reject, approved_message: str, rejected_message
 @login_required
 @require_POST
 def approval_decide_vm(request, vm_id):
-    require_approver(request.user)
+    approver_required(request.user)
     vm = VirtualMachine.objects.filter(pk=vm_id).first()
     if vm is None:
         raise Http404
@@ -104,7 +99,7 @@ def approval_decide_vm(request, vm_id):
 @login_required
 @require_POST
 def approval_decide_change(request, change_id):
-    require_approver(request.user)
+    approver_required(request.user)
     if not ChangeRequest.objects.filter(pk=change_id).exists():
         raise Http404
     return _decide(

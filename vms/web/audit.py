@@ -5,7 +5,6 @@ from itertools import chain
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import StreamingHttpResponse
@@ -13,6 +12,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from hikube_portal.csv_cells import safe_rows
+from vms.access import platform_admin_required
 from vms.models import Event, Team
 
 EVENTS_PER_PAGE = 50
@@ -59,8 +59,7 @@ class _Echo:
 
 @login_required
 def audit_log(request):
-    if not request.user.is_superuser:
-        raise PermissionDenied
+    platform_admin_required(request.user)
     form = AuditFilterForm(request.GET or None)
     events = filtered_events(form.cleaned_data if form.is_valid() else {})
     if request.GET.get("format") == "csv":

@@ -9,8 +9,8 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
 from vms.catalogue import seed
+from vms.errors import NameTaken
 from vms.governance import selectors
-from vms.governance.services import NameTaken
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
 from vms.spec.request import API_SHAPE_LEGACY, MAX_LEGACY_VM_NAME_LENGTH, MAX_VM_NAME_LENGTH, DiskSpec, VmSpec
 from vms.spec.validation import validate_spec
@@ -40,7 +40,7 @@ MAX_DISK_ROWS_POSTED = 32
 
 
 class VmRequestForm(forms.Form):
-    """The GPU VM request. Field names match the error keys of vms.spec.validate_spec, which
+    """The GPU VM request. Field names match the error keys of vms.spec.validation.validate_spec, which
     holds every rule that needs no database; this form adds the ones that do."""
 
     preset = forms.ModelChoiceField(

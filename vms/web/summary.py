@@ -36,7 +36,7 @@ def request_summary(form) -> dict:
         team_id = team.pk if team else None
         summary.update(
             needs_approval=gpu_model.needs_approval,
-            free=CapacityReading(team_ids=[team_id], gpu_model_ids=[gpu_model.pk]).free(
+            free=CapacityReading(team_ids=[team_id], gpu_model_ids=[gpu_model.pk]).free_gpus(
                 team_id=team_id, gpu_model_id=gpu_model.pk
             ),
         )

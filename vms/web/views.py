@@ -9,13 +9,14 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
+from vms import errors, transitions
 from vms.access import can_manage_vm, is_team_member, visible_teams, vm_for_user
 from vms.catalogue import seed
 from vms.catalogue.loading import catalogue_from_db
-from vms.cluster.provisioning import vm_spec
 from vms.governance import lifecycle, selectors, services
 from vms.models import Event, Image, Preset
 from vms.render.manifests import render_manifests, to_yaml
+from vms.render.vm_record import vm_spec
 from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.web.summary import request_summary
 
@@ -119,7 +120,7 @@ def vm_connection(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
     login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
     if vm.external_ip:
-        services.event_record(
+        transitions.event_record(
             kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Viewed the connection details")
         )
     context = {"vm": vm, "login_user": login_user, "revealed": True}
@@ -197,10 +198,10 @@ def vm_request(request):
             api_shape=settings.CLUSTER_API_SHAPE,
             lease_ends_at=form.cleaned_data.get("lease_ends_at"),
         )
-    except services.QuotaExceeded as error:
+    except errors.QuotaExceeded as error:
         form.add_error("gpu_model", str(error))
         return _render_request(request, form, status=422 if request.htmx else 200)
-    except services.NameTaken as error:
+    except errors.NameTaken as error:
         form.add_error("name", str(error))
         return _render_request(request, form, status=422 if request.htmx else 200)
     if vm.state == vm.State.PENDING_APPROVAL:
@@ -274,9 +275,9 @@ def vm_action(request, vm_id, action):
         raise Http404
     try:
         ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
-    except lifecycle.LeaseEnded as error:
+    except errors.LeaseEnded as error:
         messages.error(request, str(error))
-    except services.InvalidTransition as error:
+    except errors.InvalidTransition as error:
         if action == "restart" and error.current_state == vm.State.RUNNING:
             # Still running: the first click's restart has not reached the cluster yet.
             messages.info(request, _("A restart of %(name)s is already on its way.") % {"name": vm.name})
@@ -298,9 +299,9 @@ def vm_resize(request, vm_id):
         lifecycle.vm_resize(
             vm_id=vm.pk, actor=request.user, instance_type_id=int(instance_type) if instance_type.isdecimal() else 0
         )
-    except lifecycle.ResizeRefused as error:
+    except errors.ResizeRefused as error:
         messages.error(request, str(error))
-    except services.InvalidTransition:
+    except errors.InvalidTransition:
         messages.warning(request, _("%(name)s can be resized only while running or stopped.") % {"name": vm.name})
     return _back_to_vm(request, vm_id)
 
@@ -314,7 +315,7 @@ def vm_delete(request, vm_id):
         return _back_to_vm(request, vm_id)
     try:
         lifecycle.vm_delete(vm_id=vm.pk, actor=request.user)
-    except services.InvalidTransition:
+    except errors.InvalidTransition:
         messages.warning(request, _("%(name)s is already being deleted.") % {"name": vm.name})
     return _back_to_vm(request, vm_id)
 
@@ -335,9 +336,9 @@ def vm_extend_lease(request, vm_id):
             lease_ends_at=form.cleaned_data["lease_ends_at"],
             justification=form.cleaned_data["justification"],
         )
-    except services.ChangeAlreadyPending as error:
+    except errors.ChangeAlreadyPending as error:
         messages.warning(request, str(error))
-    except services.InvalidTransition:
+    except errors.InvalidTransition:
         messages.warning(request, _("%(name)s is being deleted: its lease cannot change.") % {"name": vm.name})
     else:
         if change.state == change.State.APPROVED:
@@ -355,7 +356,7 @@ def vm_manifests(request, vm_id):
         # An approver or admin reading another team's VM: its free-form cloud-config may hold
         # tokens. Audited rather than redacted: approvers judge what a request really runs, and
         # no redaction reliably finds a secret in free-form YAML.
-        services.event_record(
+        transitions.event_record(
             kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Read the manifests of another team's VM")
         )
     objects = render_manifests(

@@ -1,5 +1,5 @@
 """Idempotent demo data for `make run`: teams, one account per role, printed passwords, and a
-demo fleet with a past (vms.demo).
+demo fleet with a past (vms.management.demo).
 
 `make run` calls it twice: before anything starts, with --prometheus-data, to write the database
 rows and backfill a week of GPU telemetry before Prometheus starts; then with --cluster, before

@@ -1,7 +1,7 @@
 """`manage.py vm_manifest SPEC.yaml`: the manifests a request would apply, for GitOps.
 
 Validates the document with the request form's rules and prints multi-document YAML, or prints
-every error with its field and exits 1. The document format is in vms/spec.py's docstring."""
+every error with its field and exits 1. The document format is in the vms.spec package docstring."""
 
 import sys
 
@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from vms.catalogue.loading import catalogue_from_db, spec_defaults
+from vms.errors import NameTaken
 from vms.governance.selectors import vm_name_taken
-from vms.governance.services import NameTaken
 from vms.management.database import DatabaseCommand
 from vms.models import Team
 from vms.render.manifests import render_manifests, to_yaml
