@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from monitoring.forms import MAX_CUSTOM_RANGE, RangeForm
 from tests.vms.factories import make_vm
 from tests.vms.keys_and_catalogue import CATALOGUE, DEFAULTS, ED25519_KEY
-from tests.vms.test_spec import base_document
+from tests.vms.spec.documents import base_document
 from vms.catalogue import seed
 from vms.models import ChangeRequest, Event, Membership, Team, VirtualMachine
 from vms.render.manifests import render_manifests, validate_against_upstream

@@ -16,11 +16,11 @@ from django.core.cache import cache
 from django.urls import reverse
 from kubernetes import client
 
-from tests.provisioning.helpers import converge, new_vm, timeline
 from tests.support import kube
 from tests.support.devcluster import DevController
 from tests.support.processes import wait_until
 from tests.support.worker import FAST_CLUSTER_SETTINGS, Worker, database_url
+from tests.vms.cluster.helpers import converge, new_vm, timeline
 from vms.cluster import sync
 from vms.cluster.gateway import VM_DISK, ClusterError, ClusterGateway
 from vms.cluster.sync import NODES_FORBIDDEN_KEY

@@ -7,8 +7,8 @@ import itertools
 import pytest
 from kubernetes import client
 
-from tests.provisioning.helpers import SSH_KEY
 from tests.support import kube
+from tests.vms.cluster.helpers import SSH_KEY
 from vms.catalogue.offer import Catalogue
 from vms.render.manifests import LABEL_VM_ID, render_manifests
 from vms.spec.request import (

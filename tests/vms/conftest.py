@@ -1,4 +1,6 @@
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
 
 from vms.models import Membership, Team
 
@@ -23,4 +25,20 @@ def member(make_user, team):
 @pytest.fixture
 def member_client(client, member):
     client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def approver(make_user):
+    user = make_user("bob", email="bob@example.com")
+    group, _ = Group.objects.get_or_create(name="Approvers")
+    group.permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def approver_client(approver):
+    client = Client()
+    client.force_login(approver)
     return client

@@ -1,10 +1,12 @@
-"""Fixtures for the provisioning tests: a development cluster over HTTP, a real Celery worker
-(one for the session, restartable) configured to reach it, and helpers that run the status sync
-the way beat would until a VM reaches a state."""
+"""Fixtures for the tests of vms.cluster (provisioning, sync, tasks): a development cluster
+over HTTP, a real Celery worker (one per module, restartable) configured to reach it, and
+helpers that run the status sync the way beat would until a VM reaches a state."""
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 
+from hikube_portal.celery import app
 from tests.support.devcluster import DevCluster
 from tests.support.worker import FAST_CLUSTER_SETTINGS, Worker, database_url
 from vms.cluster.sync import NODES_FORBIDDEN_KEY
@@ -24,11 +26,9 @@ def prov_cluster(tmp_path_factory):
 # tests enqueue and touch the database while those tests tear it down.
 @pytest.fixture(scope="module")
 def prov_worker(prov_cluster, django_db_setup, django_db_blocker):
-    from django.conf import settings
-
     with django_db_blocker.unblock():
         url = database_url()
-    worker = Worker(database_url=url, redis_url=settings.REDIS_URL, kubeconfig=prov_cluster.kubeconfig)
+    worker = Worker(database_url=url, redis_url=django_settings.REDIS_URL, kubeconfig=prov_cluster.kubeconfig)
     worker.start()
     yield worker
     worker.stop()
@@ -49,8 +49,6 @@ def cluster(prov_cluster, settings):
 
 @pytest.fixture
 def worker(prov_worker, transactional_db, cluster):
-    from hikube_portal.celery import app
-
     app.control.purge()
     if prov_worker.process.poll() is not None:
         prov_worker.start()

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from tests.vms.test_governance import request_vm
+from tests.vms.factories import request_vm
 from vms import errors
 from vms.governance import selectors, services
 from vms.models import ChangeRequest, Event, Membership, VirtualMachine

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
+from tests.vms.cluster.helpers import cluster_objects, converge, new_vm, timeline
 from vms.cluster.gateway import EVENT
 from vms.cluster.shapes import shape_of
 from vms.governance import lifecycle

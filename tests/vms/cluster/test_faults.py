@@ -9,9 +9,9 @@ import time
 import pytest
 from django.db import connection
 
-from tests.provisioning.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
 from tests.support.processes import free_port, stop, wait_until
 from tests.support.worker import Worker, database_url
+from tests.vms.cluster.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
 from vms.cluster import provisioning, tasks
 from vms.governance import lifecycle
 from vms.models import VirtualMachine

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tests.provisioning.helpers import new_vm
+from tests.vms.cluster.helpers import new_vm
 from vms import transitions
 from vms.cluster import provisioning
 from vms.cluster.gateway import ClusterError

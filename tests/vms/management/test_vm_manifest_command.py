@@ -5,7 +5,7 @@ import yaml
 from django.core.management import call_command
 
 from tests.vms.keys_and_catalogue import ED25519_KEY
-from tests.vms.test_spec import BAD_INPUTS, DELETE, base_document
+from tests.vms.spec.documents import BAD_INPUTS, DELETE, base_document
 from vms.models import VirtualMachine
 from vms.render.manifests import validate_against_upstream
 

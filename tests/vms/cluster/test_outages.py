@@ -6,8 +6,8 @@ import time
 
 from django.urls import reverse
 
-from tests.provisioning.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
 from tests.support.processes import wait_until
+from tests.vms.cluster.helpers import CURRENT_SET, cluster_objects, converge, new_vm, timeline
 from vms.cluster import sync
 from vms.governance import lifecycle
 from vms.models import Membership, VirtualMachine

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.provisioning.helpers import cluster_objects, converge, new_vm, timeline
+from tests.vms.cluster.helpers import cluster_objects, converge, new_vm, timeline
 from vms import errors
 from vms.cluster import sync
 from vms.cluster.gateway import LEGACY_VIRTUAL_MACHINE, VM_DISK, VM_INSTANCE

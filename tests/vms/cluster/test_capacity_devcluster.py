@@ -1,7 +1,7 @@
 """Free GPUs read from the development cluster end to end (worker, sync, the real client over
 HTTP): its Nodes' allocatable GPUs, and a `tenant-quota` whose `status.used` follows running VMs."""
 
-from tests.provisioning.helpers import converge, new_vm
+from tests.vms.cluster.helpers import converge, new_vm
 from vms.cluster import sync
 from vms.cluster.gateway import NODE, RESOURCE_QUOTA
 from vms.governance import lifecycle

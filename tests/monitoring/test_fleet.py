@@ -1,0 +1,82 @@
+"""The fleet view against a real Prometheus loaded with the fixture history."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from monitoring import selectors
+from monitoring.prometheus import capture_queries
+from tests.monitoring import dcgm_fixtures as fx
+from tests.monitoring.expected import at, expected_average, expected_maximum
+from tests.vms.factories import make_vm
+from vms.models import Membership, VirtualMachine
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.django_db]
+REL = 1e-9
+
+
+def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make_user):
+    admin = make_user("root", is_superuser=True)
+    rows, problem = selectors.fleet_rows(admin, now=at(fleet.query_time), gateway=gateway)
+    assert problem == ""
+    by_name = {row.vm.name: row for row in rows}
+    for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
+        row = by_name[key[1]]
+        assert row.avg_24h == pytest.approx(expected_average(fleet, key, 86400), rel=REL)
+        assert row.avg_7d == pytest.approx(expected_average(fleet, key, 7 * 86400), rel=REL)
+        assert row.max_24h == expected_maximum(fleet, key, 86400)
+        assert row.max_7d == expected_maximum(fleet, key, 7 * 86400)
+        assert row.idle == (expected_average(fleet, key, 86400) < 5.0)
+        assert row.power_watts is not None and row.memory_percent is not None
+    assert by_name["notebook-idle"].idle is True
+    assert by_name["llm-train"].idle is False and by_name["inference-api"].idle is False
+    assert by_name["llm-train"].max_7d <= 100  # the garbage sample is dropped
+    assert by_name["no-exporter"].idle is None and by_name["no-exporter"].avg_24h is None
+
+
+def test_a_vm_running_for_less_than_the_window_is_not_idle(live_settings, fleet, gateway, world, make_user):
+    idle_vm = world["vms"][fx.IDLE]
+    VirtualMachine.objects.filter(pk=idle_vm.pk).update(state_changed_at=at(fleet.query_time) - timedelta(hours=2))
+    rows, _ = selectors.fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
+    assert next(row for row in rows if row.vm.pk == idle_vm.pk).idle is False
+
+
+def test_fleet_sorts_and_exports_csv(client, live_settings, world, make_user):
+    client.force_login(make_user("root", is_superuser=True))
+    html = client.get(reverse("fleet"), {"sort": "avg_24h", "dir": "desc"}).content.decode()
+    order = [
+        name for name in ("llm-train", "exporter-down", "inference-api", "notebook-idle", "no-exporter") if name in html
+    ]
+    positions = [html.index(f">{name}</a>") for name in order]
+    assert positions.index(min(positions)) == 0  # the busiest first
+    assert html.index(">llm-train</a>") < html.index(">inference-api</a>") < html.index(">notebook-idle</a>")
+    assert html.index(">notebook-idle</a>") < html.index(">no-exporter</a>")  # no figure: last
+    csv_response = client.get(reverse("fleet"), {"sort": "name", "format": "csv"})
+    assert csv_response["Content-Type"].startswith("text/csv")
+    lines = csv_response.content.decode().splitlines()
+    assert lines[0].startswith("vm,team,owner,gpu_model,gpus,avg_util_24h_percent")
+    assert [line.split(",")[0] for line in lines[1:]] == sorted(name for _, name in world["vms"])
+    idle_line = next(line for line in lines if line.startswith("notebook-idle,"))
+    assert idle_line.endswith(",yes")
+    assert client.get(reverse("fleet"), {"sort": "'; drop", "dir": "sideways"}).status_code == 200
+
+
+def test_fleet_query_counts_do_not_grow_with_vms(client, live_settings, world, make_user):
+    client.force_login(make_user("root", is_superuser=True))
+
+    def costs():
+        with CaptureQueriesContext(connection) as sql, capture_queries() as promql:
+            assert client.get(reverse("fleet")).status_code == 200
+        return len(sql), len(promql)
+
+    few = costs()
+    team = world["teams"]["beta"]
+    for index in range(12):
+        owner = make_user(f"extra{index}")
+        Membership.objects.create(team=team, user=owner)
+        make_vm(team=team, owner=owner, gpu=["L40S", "A100", "H100"][index % 3])
+    assert costs() == few
+    assert few[1] == 6  # avg/max over 24 h and 7 d, memory, power; the 24 h idle window is reused

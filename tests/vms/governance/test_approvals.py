@@ -1,0 +1,130 @@
+"""The approver queue and the decisions taken from it."""
+
+import threading
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.vms.factories import make_vm, request_vm
+from vms import errors
+from vms.governance import services
+from vms.models import (
+    ChangeRequest,
+    Event,
+    GpuModel,
+    Quota,
+    VirtualMachine,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_queue_is_closed_to_data_scientists(member_client, member, team):
+    vm = request_vm(member, team)
+    assert member_client.get(reverse("approval_queue")).status_code == 403
+    response = member_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "approve"})
+    assert response.status_code == 403
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
+
+
+def test_queue_shows_context_with_a_fixed_number_of_queries(approver_client, member, team, make_user, settings):
+    settings.PROMETHEUS_URL = ""
+    Quota.objects.create(team=team, gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=16)
+    make_vm(team=team, owner=member, gpu="L40S", name="warm-vm")
+    request_vm(member, team, name="first")
+
+    def render():
+        with CaptureQueriesContext(connection) as queries:
+            response = approver_client.get(reverse("approval_queue"))
+        return response, len(queries)
+
+    response, few = render()
+    html = response.content.decode()
+    assert "first" in html and "8 of 16 H100 committed" in html and "warm-vm" in html
+    assert "1 GPUs by the requester, 1 by the team" in html
+    assert "8 of 8 H100" in html
+    assert "GPU utilisation is unavailable" in html
+    for index in range(4):
+        request_vm(make_user(f"u{index}"), team, name=f"more-{index}", instance_type="g1.large")
+    ChangeRequest.objects.create(
+        vm=make_vm(team=team, owner=member, gpu="H100", instance_type="g1.large"),
+        kind="extend_lease",
+        requested_by=member,
+        lease_ends_at=timezone.now(),
+    )
+    assert render()[1] == few
+
+
+def test_approve_then_double_click_decides_once(approver_client, approver, member, team):
+    vm = request_vm(member, team)
+    url = reverse("approval_decide_vm", args=[vm.pk])
+    approver_client.post(url, {"decision": "approve"})
+    response = approver_client.post(url, {"decision": "approve"}, follow=True)
+    assert "Someone already decided this request." in response.content.decode()
+    vm.refresh_from_db()
+    assert vm.state in ("approved", "provisioning")
+    assert Event.objects.filter(vm=vm, kind="decision").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_at_once_decide_once(approver, member, team, make_user):
+    other = make_user("carol")
+    other.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
+    vm = request_vm(member, team)
+    barrier, results = threading.Barrier(2), []
+
+    def decide(actor):
+        try:
+            barrier.wait()
+            services.vm_approve(vm_id=vm.pk, actor=actor)
+            results.append("approved")
+        except errors.InvalidTransition:
+            results.append("too late")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=decide, args=(actor,)) for actor in (approver, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["approved", "too late"]
+    assert Event.objects.filter(vm=vm, kind="decision").count() == 1
+
+
+def test_rejection_needs_a_reason(approver_client, member, team):
+    vm = request_vm(member, team)
+    response = approver_client.post(
+        reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject", "reason": "  "}, follow=True
+    )
+    assert "Say why you reject the request" in response.content.decode()
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
+    with pytest.raises(ValueError):
+        services.vm_reject(vm_id=vm.pk, actor=None, reason="")
+    approver_client.post(
+        reverse("approval_decide_vm", args=[vm.pk]), {"decision": "reject", "reason": "Book the H100s next week"}
+    )
+    event = Event.objects.get(vm=vm, kind="decision")
+    assert (event.text, event.reason) == ("Rejected", "Book the H100s next week")
+
+
+def test_approver_cannot_approve_past_an_exhausted_quota(approver_client, member, team):
+    vm = request_vm(member, team)
+    Quota.objects.create(team=team, gpu_model=GpuModel.objects.get(slug="H100"), max_gpus=4)
+    response = approver_client.post(reverse("approval_decide_vm", args=[vm.pk]), {"decision": "approve"}, follow=True)
+    assert "may hold 4× H100" in response.content.decode()
+    assert VirtualMachine.objects.get(pk=vm.pk).state == "pending_approval"
+
+
+def test_unknown_request_is_404_for_approvers(approver_client):
+    assert (
+        approver_client.post(reverse("approval_decide_vm", args=[999999]), {"decision": "approve"}).status_code == 404
+    )
+    assert (
+        approver_client.post(reverse("approval_decide_change", args=[999999]), {"decision": "approve"}).status_code
+        == 404
+    )
