@@ -17,7 +17,7 @@ from django.utils.translation import gettext_noop as N_
 
 from monitoring.models import IdleStatus
 from monitoring.prometheus import PrometheusGateway
-from monitoring.selectors import idle_policy, utilisation_by_vm
+from monitoring.telemetry import idle_policy, utilisation_by_vm
 from vms.errors import InvalidTransition
 from vms.governance import notifications
 from vms.governance.lifecycle import vm_stop

@@ -8,9 +8,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hikube_portal.csv_cells import safe_rows
-from monitoring import metrics, selectors
+from monitoring import metrics, usage
+from monitoring.fleet import fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, PrometheusGateway
+from monitoring.telemetry import exporter_block, idle_policy, prometheus_error_text, vm_energy_kwh, vm_telemetry
 from vms import access
 from vms.access import vm_for_user
 
@@ -30,7 +32,7 @@ def vm_gpus(request, vm_id):
     vm = vm_for_user(request.user, vm_id)
     form = _range_form(request)
     chart_range = form.chart_range()
-    telemetry = selectors.vm_telemetry(vm)
+    telemetry = vm_telemetry(vm)
     query = chart_range.query()
     panels = [
         {
@@ -52,7 +54,7 @@ def vm_gpus(request, vm_id):
             "ranges": ranges,
             "panels": panels,
             "telemetry": telemetry,
-            "exporter_block": selectors.exporter_block(),
+            "exporter_block": exporter_block(),
             "energy_url": f"{reverse('vm_gpu_energy', args=[vm.pk])}?{query}",
             "energy_loading": True,
             "refresh_seconds": MIN_REFRESH_SECONDS if chart_range.relative else 0,
@@ -82,7 +84,7 @@ def vm_gpu_panel(request, vm_id, key):
                 "panel": key,
                 "title": str(spec.title),
                 "unit": str(spec.unit),
-                "error": selectors.prometheus_error_text(error),
+                "error": prometheus_error_text(error),
             },
             status=503,
         )
@@ -105,9 +107,9 @@ def vm_gpu_energy(request, vm_id):
     chart_range = _range_form(request).chart_range()
     context = {"vm": vm, "chart_range": chart_range}
     try:
-        context["energy_kwh"] = selectors.vm_energy_kwh(vm, start=chart_range.start, end=chart_range.end)
+        context["energy_kwh"] = vm_energy_kwh(vm, start=chart_range.start, end=chart_range.end)
     except PrometheusError as error:
-        context["energy_error"] = selectors.prometheus_error_text(error)
+        context["energy_error"] = prometheus_error_text(error)
     return render(request, "monitoring/vm_gpus.html#energy", context)
 
 
@@ -132,7 +134,7 @@ def fleet(request):
     teams = access.managed_teams(request.user).order_by("name")
     team_id = request.GET.get("team", "")
     team_ids = [int(team_id)] if team_id.isdecimal() else None
-    rows, problem = selectors.fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
+    rows, problem = fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
     if request.GET.get("format") == "csv":
         return _csv_response(
             f"gpu-fleet-{timezone.localdate():%Y-%m-%d}.csv",
@@ -202,7 +204,7 @@ def fleet(request):
             "descending": descending,
             "teams": teams,
             "team_id": team_id,
-            "policy": selectors.idle_policy(),
+            "policy": idle_policy(),
         },
     )
 
@@ -212,8 +214,8 @@ def gpu_hours(request):
     access.fleet_viewer_required(request.user)
     form = MonthForm(request.GET or None)
     year, month = form.year_month()
-    start, end = selectors.month_bounds(year, month)
-    report = selectors.gpu_hours(request.user, start=start, end=end)
+    start, end = usage.month_bounds(year, month)
+    report = usage.gpu_hours(request.user, start=start, end=end)
     if request.GET.get("format") == "csv":
         table = request.GET.get("table", "vm")
         rows = {"user": report.users, "team": report.teams}.get(table, report.vms)

@@ -1,6 +1,6 @@
 from django import template
 
-from monitoring import selectors
+from monitoring import telemetry
 from vms import access
 
 register = template.Library()
@@ -24,4 +24,4 @@ def figure(value, digits=1):
 def idle_banner(vm):
     """The idle-GPU warning of a VM while it stands: `{% load monitoring %}{% idle_banner vm %}`
     on any of its pages (one query)."""
-    return {"idle": selectors.idle_banner(vm)}
+    return {"idle": telemetry.idle_banner(vm)}

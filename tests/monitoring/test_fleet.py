@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring import selectors
+from monitoring.fleet import fleet_rows
 from monitoring.prometheus import capture_queries
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.expected import at, expected_average, expected_maximum
@@ -20,7 +20,7 @@ REL = 1e-9
 
 def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make_user):
     admin = make_user("root", is_superuser=True)
-    rows, problem = selectors.fleet_rows(admin, now=at(fleet.query_time), gateway=gateway)
+    rows, problem = fleet_rows(admin, now=at(fleet.query_time), gateway=gateway)
     assert problem == ""
     by_name = {row.vm.name: row for row in rows}
     for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
@@ -40,7 +40,7 @@ def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make
 def test_a_vm_running_for_less_than_the_window_is_not_idle(live_settings, fleet, gateway, world, make_user):
     idle_vm = world["vms"][fx.IDLE]
     VirtualMachine.objects.filter(pk=idle_vm.pk).update(state_changed_at=at(fleet.query_time) - timedelta(hours=2))
-    rows, _ = selectors.fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
+    rows, _ = fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
     assert next(row for row in rows if row.vm.pk == idle_vm.pk).idle is False
 
 

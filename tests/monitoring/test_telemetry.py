@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import metrics, selectors
+from monitoring import metrics, telemetry
 from monitoring.prometheus import capture_queries
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.expected import at, expected_average
@@ -25,12 +25,12 @@ REL = 1e-9
 def test_utilisation_by_vm_is_one_query_with_none_where_no_data(fleet, gateway, world):
     vms = list(world["vms"].values())
     with capture_queries() as queries:
-        figures = selectors.utilisation_by_vm(vms, window_seconds=86400, at=at(fleet.query_time), gateway=gateway)
+        figures = telemetry.utilisation_by_vm(vms, window_seconds=86400, at=at(fleet.query_time), gateway=gateway)
     assert len(queries) == 1
     for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
         assert figures[world["vms"][key].pk] == pytest.approx(expected_average(fleet, key, 86400), rel=REL)
     assert figures[world["vms"][fx.NEVER_INSTALLED].pk] is None
-    assert selectors.utilisation_by_vm([], window_seconds=3600, gateway=gateway) == {}
+    assert telemetry.utilisation_by_vm([], window_seconds=3600, gateway=gateway) == {}
 
 
 def test_gpu_page_panels_and_energy(client, live_settings, world, fleet):
@@ -65,7 +65,7 @@ def test_gpu_page_panels_and_energy(client, live_settings, world, fleet):
 def test_energy_kwh_over_a_range(fleet, gateway, world):
     vm = world["vms"][fx.INFERENCE]
     end = at(fleet.query_time)
-    kwh = selectors.vm_energy_kwh(vm, start=end - timedelta(hours=1), end=end, gateway=gateway)
+    kwh = telemetry.vm_energy_kwh(vm, start=end - timedelta(hours=1), end=end, gateway=gateway)
     (points,) = fleet.points(
         "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", namespace=fx.INFERENCE[0], vm=fx.INFERENCE[1]
     ).values()
@@ -80,7 +80,7 @@ def test_energy_kwh_over_a_range(fleet, gateway, world):
     )
     assert kwh == pytest.approx(expected, abs=one_scrape)
     assert (
-        selectors.vm_energy_kwh(
+        telemetry.vm_energy_kwh(
             world["vms"][fx.NEVER_INSTALLED], start=end - timedelta(hours=1), end=end, gateway=gateway
         )
         is None

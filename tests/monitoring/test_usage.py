@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring import selectors
+from monitoring import usage
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.expected import at
 from tests.monitoring.test_prometheus_live import subquery_instants, valid_util
@@ -41,7 +41,7 @@ def test_gpu_hours_held_and_used(live_settings, fleet, gateway, world, make_user
     )
     # No events at all: the VM row says it has been running for 8 days.
     idle_vm = world["vms"][fx.IDLE]
-    report = selectors.gpu_hours(make_user("root", is_superuser=True), start=start, end=end, now=end, gateway=gateway)
+    report = usage.gpu_hours(make_user("root", is_superuser=True), start=start, end=end, now=end, gateway=gateway)
     rows = {row.label: row for row in report.vms}
     span_hours = (end - start).total_seconds() / 3600
     assert rows["llm-train"].held_hours == pytest.approx(
@@ -78,9 +78,9 @@ def test_held_seconds_from_the_timeline():
         (base + 5 * hour, "deleting"),
         (base + 6 * hour, "deleted"),
     ]
-    assert selectors.held_seconds(timeline, start=base, end=base + 10 * hour) == 3 * 3600
-    assert selectors.held_seconds(timeline, start=base + 90 * timedelta(minutes=1), end=base + 10 * hour) == 1.5 * 3600
-    assert selectors.held_seconds([], start=base, end=base + hour) == 0
+    assert usage.held_seconds(timeline, start=base, end=base + 10 * hour) == 3 * 3600
+    assert usage.held_seconds(timeline, start=base + 90 * timedelta(minutes=1), end=base + 10 * hour) == 1.5 * 3600
+    assert usage.held_seconds([], start=base, end=base + hour) == 0
 
 
 def test_gpu_hours_page_month_validation_and_csv(client, settings, world, make_user):

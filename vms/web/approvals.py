@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from monitoring.prometheus import PrometheusError
-from monitoring.selectors import prometheus_error_text, utilisation_by_vm
+from monitoring.telemetry import prometheus_error_text, utilisation_by_vm
 from vms import errors
 from vms.access import approver_required, is_own_request
 from vms.governance import selectors, services
