@@ -78,6 +78,13 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="also write a Prometheus configuration that scrapes the --file-sd targets",
     )
     parser.add_argument(
+        "--scrape",
+        action="append",
+        default=[],
+        metavar="JOB=HOST:PORT",
+        help="a static target that configuration scrapes too, at /metrics (repeatable; `make run` adds the portal's)",
+    )
+    parser.add_argument(
         "--watch-history",
         type=int,
         default=5000,
@@ -87,6 +94,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.prometheus_config and not arguments.file_sd:
         parser.error("--prometheus-config needs --file-sd")
+    if any("=" not in target for target in arguments.scrape):
+        parser.error("--scrape takes JOB=HOST:PORT")
     if arguments.controller_only and not arguments.api_kubeconfig:
         parser.error("--controller-only needs --api-kubeconfig")
     if not arguments.controller_only and (arguments.port is None or arguments.kubeconfig is None):
@@ -156,8 +165,9 @@ def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
     os.replace(temporary, path)
 
 
-def write_prometheus_config(path: Path, file_sd: Path) -> None:
-    """A scrape job over the simulated guests, labelled like the production configuration."""
+def write_prometheus_config(path: Path, file_sd: Path, scrape: list[str] = ()) -> None:
+    """A scrape job over the simulated guests, labelled like the production configuration, and
+    one job per `scrape` target (JOB=HOST:PORT)."""
     config = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "scrape_configs": [
@@ -166,6 +176,10 @@ def write_prometheus_config(path: Path, file_sd: Path) -> None:
                 "scrape_interval": "15s",
                 "file_sd_configs": [{"files": [str(file_sd.resolve())], "refresh_interval": "5s"}],
             }
+        ]
+        + [
+            {"job_name": job, "static_configs": [{"targets": [address]}]}
+            for job, _, address in (target.partition("=") for target in scrape)
         ],
     }
     # JSON is valid YAML, so Prometheus reads it as is.
@@ -183,7 +197,7 @@ def main(argv=None) -> int:
     )
     exporter_server.registry = registry
     if arguments.prometheus_config:
-        write_prometheus_config(arguments.prometheus_config, arguments.file_sd)
+        write_prometheus_config(arguments.prometheus_config, arguments.file_sd, arguments.scrape)
     faults = Faults()
     if arguments.controller_only:
         controller, servers, ready = controller_only(arguments, time_scale, faults, registry)

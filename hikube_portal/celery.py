@@ -1,9 +1,40 @@
 import os
+import time
 
-from celery import Celery
+from celery import Celery, signals
+from django.conf import settings
+
+from hikube_portal import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hikube_portal.settings")
 
 app = Celery("hikube_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Start times of the tasks this process runs, by task id (a pool child runs one at a time).
+_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def _task_started(task_id=None, **_):
+    _started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_ended(task_id=None, task=None, state=None, **_):
+    started = _started.pop(task_id, None)
+    if started is not None and task is not None:
+        metrics.observe_task(task.name, (state or "unknown").lower(), time.perf_counter() - started)
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_):
+    metrics.clear_multiprocess_dir()
+    if settings.METRICS_WORKER_PORT:
+        metrics.serve(settings.METRICS_WORKER_PORT, settings.METRICS_WORKER_ADDRESS)
+
+
+@signals.worker_process_shutdown.connect
+def _pool_child_exited(pid=None, **_):
+    metrics.forget_process(pid or os.getpid())

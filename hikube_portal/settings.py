@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every answer, the other middlewares' refusals included.
+    "hikube_portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,6 +233,17 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, mi
 # /healthz answers anyone with the overall status only; its details (versions, hosts, errors) go
 # to staff and to callers sending "Authorization: Bearer <HEALTHZ_TOKEN>". Empty = staff only.
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+
+# The portal's own metrics (hikube_portal/metrics.py). /metrics answers callers sending
+# "Authorization: Bearer <METRICS_TOKEN>"; with no token set, only loopback callers (the
+# Prometheus of `make run`). Celery workers answer scrapes themselves on METRICS_WORKER_PORT
+# (0 = not at all), bound to METRICS_WORKER_ADDRESS: keep it on loopback unless a network rule
+# (the chart's NetworkPolicy) limits who reaches it.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0, minimum=0, maximum=65535)
+METRICS_WORKER_ADDRESS = env_str("METRICS_WORKER_ADDRESS", "127.0.0.1")
+# PROMETHEUS_MULTIPROC_DIR is not a setting: prometheus_client reads it when first imported,
+# which may come before this module (hikube_portal/metrics.py).
 # A web process runs the checks at most once per this many seconds and answers from that result
 # meanwhile, so a hanging dependency cannot hold every worker; 0 = every request checks.
 HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 5.0, minimum=0.0, maximum=300.0)

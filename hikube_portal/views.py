@@ -1,12 +1,15 @@
 import hmac
+from ipaddress import ip_address
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client.core import GaugeMetricFamily
 
-from hikube_portal import health
+from hikube_portal import health, metrics
 from vms.access import can_approve
 from vms.catalogue import seed
 from vms.governance import selectors
@@ -29,14 +32,54 @@ def home(request):
     return render(request, "home.html", context)
 
 
+def _bearer_matches(request, expected: str) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
 def _may_read_health_details(request) -> bool:
     """Staff, or a monitoring system presenting HEALTHZ_TOKEN as a bearer token. The details name
     versions and hosts an attacker would like to know."""
-    if request.user.is_staff:
-        return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    expected = settings.HEALTHZ_TOKEN
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+    return request.user.is_staff or _bearer_matches(request, settings.HEALTHZ_TOKEN)
+
+
+def _may_scrape(request) -> bool:
+    """A scraper presenting METRICS_TOKEN; with none set, only a caller on loopback."""
+    if settings.METRICS_TOKEN:
+        return _bearer_matches(request, settings.METRICS_TOKEN)
+    return ip_address(request.META.get("REMOTE_ADDR", "0.0.0.0")).is_loopback  # noqa: S104 - a default, not a bind
+
+
+class _PortalState:
+    """Metrics read from the database when scraped (two queries): VMs by state, the waitlist."""
+
+    def collect(self):
+        by_state = GaugeMetricFamily("portal_vms", "VMs the portal records, by state.", labels=["state"])
+        for state, count in selectors.vm_counts_by_state().items():
+            by_state.add_metric([state], count)
+        yield by_state
+        waiting = GaugeMetricFamily(
+            "portal_waitlist_length", "Approved requests waiting for GPUs, by GPU model.", labels=["gpu_model"]
+        )
+        for gpu_model, count in selectors.waitlist_lengths().items():
+            waiting.add_metric([gpu_model], count)
+        yield waiting
+
+
+@require_safe
+@never_cache
+def metrics_view(request):
+    if not _may_scrape(request):
+        return HttpResponse("Forbidden: send Authorization: Bearer <METRICS_TOKEN>.\n", status=403)
+    body, content_type = metrics.scrape(_PortalState())
+    return HttpResponse(body, content_type=content_type)
+
+
+@require_safe
+def livez(request):
+    """Liveness: the process answers. Nothing else is asked (no database, Redis or cluster), so
+    an outage of those never restarts a pod that could serve again once they are back."""
+    return HttpResponse("ok\n", content_type="text/plain")
 
 
 def login_locked_out(request, original_response, credentials):

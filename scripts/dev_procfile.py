@@ -2,7 +2,8 @@
 
 Web, Celery worker and Celery beat always run. Unless CLUSTER_KUBECONFIG points at a real
 cluster, the development cluster runs too, with a namespace per team; when Debian's prometheus
-is installed, a Prometheus scrapes the development cluster's simulated GPU exporters."""
+is installed, a Prometheus scrapes the development cluster's simulated GPU exporters and the
+portal's own metrics (web at /metrics, the worker on its own port)."""
 
 import os
 import shutil
@@ -14,6 +15,7 @@ VAR = REPO / "var"
 DEVCLUSTER_PORT = 8001
 EXPORTER_PORT = 8002
 PROMETHEUS_PORT = 9090
+WORKER_METRICS_PORT = 9809
 
 
 def team_namespaces() -> list[str]:
@@ -31,7 +33,9 @@ def main():
     bin_dir = Path(sys.executable).parent
     processes = {
         "web": f"{bin_dir}/python manage.py runserver 127.0.0.1:8000",
-        "worker": f"{bin_dir}/celery -A hikube_portal worker --loglevel=INFO --concurrency=2",
+        # Its pool children share their metrics through files, and it answers scrapes itself.
+        "worker": f"PROMETHEUS_MULTIPROC_DIR={VAR / 'metrics' / 'worker'} METRICS_WORKER_PORT={WORKER_METRICS_PORT}"
+        f" {bin_dir}/celery -A hikube_portal worker --loglevel=INFO --concurrency=2",
         "beat": f"{bin_dir}/celery -A hikube_portal beat --loglevel=INFO --schedule var/celerybeat-schedule",
     }
     env = {"DEBUG": "1"}
@@ -44,6 +48,7 @@ def main():
             f" --kubeconfig {kubeconfig} --namespaces={','.join(team_namespaces())} --speed realistic"
             f" --gpus H100=8,A100=8,L40S=8 --file-sd {cluster_dir / 'dcgm-file-sd.json'}"
             f" --prometheus-config {cluster_dir / 'prometheus.yml'}"
+            f" --scrape portal=127.0.0.1:8000 --scrape portal-worker=127.0.0.1:{WORKER_METRICS_PORT}"
         )
         env["CLUSTER_KUBECONFIG"] = str(kubeconfig)
         env["CLUSTER_CREATE_NAMESPACES"] = "1"

@@ -27,6 +27,7 @@ EVERYTHING_ON = {
     "ingress": {"enabled": True},
     "web": {"autoscaling": {"enabled": True}},
     "worker": {"autoscaling": {"enabled": True}},
+    "metrics": {"serviceMonitor": {"enabled": True}},
 }
 VALUE_SETS = {
     "defaults": [REQUIRED],
@@ -34,6 +35,9 @@ VALUE_SETS = {
     "everything on": [REQUIRED, EVERYTHING_ON],
 }
 POD_KINDS = {"Deployment", "Job"}
+# The Prometheus Operator's kind: no schema of it is at hand offline, so
+# test_the_service_monitors_scrape_web_with_the_token_and_the_workers_port checks it field by field.
+OPERATOR_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
 
 def env_example_settings() -> set[str]:
@@ -55,6 +59,8 @@ def test_every_rendered_object_validates_against_the_kubernetes_schemas(layers):
 
     assert len(objects) > 10
     for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) in OPERATOR_KINDS:
+            continue
         # strict: a field Kubernetes does not know fails here instead of being dropped on apply.
         validated = kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
         assert validated == "1.36", f"{obj['kind']} {obj['metadata']['name']} validated against {validated}"
@@ -247,7 +253,7 @@ def test_an_autoscaled_deployment_leaves_its_replica_count_to_the_autoscaler():
         assert hpa["spec"]["minReplicas"] >= 1 < hpa["spec"]["maxReplicas"]
 
 
-def test_probes_read_healthz_as_a_host_django_accepts_and_liveness_only_connects():
+def test_probes_read_healthz_as_a_host_django_accepts_and_liveness_asks_nothing_of_anyone():
     default_web = named(render(REQUIRED), "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
     web = named(render(production_values()), "Deployment", "-web")["spec"]["template"]["spec"]["containers"][0]
 
@@ -257,8 +263,9 @@ def test_probes_read_healthz_as_a_host_django_accepts_and_liveness_only_connects
         {"name": "X-Forwarded-Proto", "value": "https"},
     ]
     assert default_web["readinessProbe"]["httpGet"]["httpHeaders"] == [{"name": "Host", "value": "localhost"}]
-    assert web["livenessProbe"]["tcpSocket"] == {"port": "http"}
-    assert "httpGet" not in web["livenessProbe"]
+    # /livez touches no database, Redis, cluster or Prometheus (tests/portal/test_metrics.py).
+    assert web["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert web["livenessProbe"]["httpGet"]["httpHeaders"] == web["readinessProbe"]["httpGet"]["httpHeaders"]
 
 
 def test_the_service_and_the_tls_ingress_reach_the_web_pods_only():
@@ -301,3 +308,47 @@ def test_network_policy_lets_traffic_in_to_web_only_and_out_to_the_portals_depen
         (587, "TCP"),
     }
     assert all(rule.get("to") for rule in everyone["spec"]["egress"])
+
+
+def test_the_service_monitors_scrape_web_with_the_token_and_the_workers_port():
+    objects = render(production_values())
+    web_monitor, worker_monitor = named(objects, "ServiceMonitor", "-web"), named(objects, "ServiceMonitor", "-worker")
+    web_service, worker_service = named(objects, "Service", "gpu-portal"), named(objects, "Service", "-worker-metrics")
+    worker = named(objects, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]
+
+    for monitor in (web_monitor, worker_monitor):
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert set(monitor["spec"]) == {"selector", "endpoints"}
+    assert web_monitor["spec"]["selector"]["matchLabels"].items() <= web_service["metadata"]["labels"].items()
+    assert web_monitor["spec"]["endpoints"] == [
+        {
+            "port": "http",
+            "path": "/metrics",
+            "interval": "30s",
+            "authorization": {"type": "Bearer", "credentials": {"name": "hikube-gpu-portal", "key": "METRICS_TOKEN"}},
+        }
+    ]
+    assert worker_monitor["spec"]["selector"]["matchLabels"].items() <= worker_service["metadata"]["labels"].items()
+    assert worker_monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert worker_service["spec"]["clusterIP"] == "None"
+    assert worker_service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9809, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9809, "protocol": "TCP"}]
+    # Off by default: no Prometheus Operator is assumed.
+    assert of_kind(render(REQUIRED), "ServiceMonitor") == []
+
+
+def test_only_the_named_scrapers_reach_the_workers_metrics_port():
+    policy = named(render(production_values()), "NetworkPolicy", "-worker-metrics")
+
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    assert policy["spec"]["ingress"] == [
+        {
+            "ports": [{"port": "metrics", "protocol": "TCP"}],
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        }
+    ]
+    quiet = render(REQUIRED, {"config": {"METRICS_WORKER_PORT": "0"}})
+    assert [p["metadata"]["name"] for p in of_kind(quiet, "NetworkPolicy") if "metrics" in p["metadata"]["name"]] == []
+    assert "ports" not in named(quiet, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0]

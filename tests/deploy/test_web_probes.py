@@ -1,6 +1,7 @@
 """The web pod's probes, as the chart renders them, against gunicorn started with the command and
 the environment the chart gives the pod: ready while the cluster API and Prometheus do not
-answer, within the probe's timeout."""
+answer, within the probe's timeout; alive without asking anyone; its /metrics adding up every
+gunicorn worker."""
 
 import base64
 import contextlib
@@ -14,6 +15,7 @@ import time
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.chart import REPO, REQUIRED, named, render
 from tests.support.processes import free_port, stop
@@ -21,6 +23,7 @@ from tests.support.worker import ARTIFACTS, database_url
 
 # The least the chart accepts for 1 s health-check timeouts: 1 + 1 + 2.
 PROBE_TIMEOUT = 4
+TOKEN = "scrape-token-4471"
 
 
 @pytest.fixture
@@ -72,13 +75,21 @@ def web_pod(transactional_db, settings, silent_server, tmp_path):
                 "PROMETHEUS_RETRIES": "0",
                 "HEALTH_CACHE_SECONDS": "0",
             },
-            "secrets": {"values": {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL}},
-            "web": {"port": port, "gunicornWorkers": 1, "readinessProbe": {"timeoutSeconds": PROBE_TIMEOUT}},
+            "secrets": {
+                "values": {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "METRICS_TOKEN": TOKEN}
+            },
+            "web": {"port": port, "gunicornWorkers": 2, "readinessProbe": {"timeoutSeconds": PROBE_TIMEOUT}},
         },
     )
     (container,) = named(objects, "Deployment", "-web")["spec"]["template"]["spec"]["containers"]
     # The image's /var/lib/portal exists only in the image.
-    env = {**pod_environment(objects), "PORTAL_VAR_DIR": str(tmp_path / "var"), "PATH": os.environ["PATH"]}
+    env = {
+        **pod_environment(objects),
+        "PORTAL_VAR_DIR": str(tmp_path / "var"),
+        "PATH": os.environ["PATH"],
+        # The chart's /tmp/metrics, on this machine's own /tmp of the test.
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     assert container["command"][0] == "gunicorn"
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / "chart-web-pod.log").open("wb") as log:
@@ -132,7 +143,31 @@ def test_the_web_pod_stays_ready_while_the_cluster_api_and_prometheus_do_not_ans
     assert (status, json.loads(body)) == (200, {"status": "ok"})
     # The checks did wait for the silent servers (a second each), and still answered in time.
     assert 2 < elapsed < probe["timeoutSeconds"] == PROBE_TIMEOUT
-    assert container["livenessProbe"]["tcpSocket"] == {"port": "http"} and tcp_probe(port)
+    # Liveness asks nobody: it answers at once although the cluster API and Prometheus hang.
+    status, body, elapsed = http_probe(port, container["livenessProbe"])
+    assert (status, body) == (200, b"ok\n") and elapsed < 1
+
+
+def test_a_scrape_adds_up_the_requests_of_every_gunicorn_worker(web_pod):
+    port, container = web_pod
+    probe = container["livenessProbe"]
+    headers = {header["name"]: header["value"] for header in probe["httpGet"]["httpHeaders"]}
+    for _ in range(12):
+        assert http_probe(port, probe)[0] == 200
+    scrape = {**probe, "httpGet": {**probe["httpGet"], "path": "/metrics"}}
+
+    assert http_probe(port, scrape)[0] == 403  # with a token set, even loopback must present it
+    status, body, _ = http_probe(port, scrape, {**headers, "Authorization": f"Bearer {TOKEN}"})
+
+    assert status == 200
+    served = {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == "portal_http_requests_total" and sample.labels["view"] == "livez"
+    }
+    # Whichever of the two workers answered each request, the scrape adds them all up.
+    assert served == {"200": 12.0}
 
 
 def test_without_the_charts_probe_headers_django_would_redirect_or_refuse_the_probe(web_pod):

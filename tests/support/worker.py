@@ -27,7 +27,14 @@ class Worker:
     """A `celery worker` subprocess reading the test database (and reaching the dev cluster)."""
 
     def __init__(
-        self, *, database_url: str, redis_url: str, kubeconfig: Path | None = None, log_name: str = "prov-worker"
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        kubeconfig: Path | None = None,
+        log_name: str = "prov-worker",
+        pool: str = "solo",
+        extra_env: dict[str, str] | None = None,
     ):
         self.env = {
             **os.environ,
@@ -35,7 +42,9 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
+            **(extra_env or {}),
         }
+        self.pool = pool
         if kubeconfig is not None:
             self.env["CLUSTER_KUBECONFIG"] = str(kubeconfig)
         self.log_path = ARTIFACTS / f"{log_name}.log"
@@ -52,7 +61,8 @@ class Worker:
                     "-A",
                     "hikube_portal",
                     "worker",
-                    "--pool=solo",
+                    f"--pool={self.pool}",
+                    "--concurrency=2",
                     "--loglevel=INFO",
                     "--without-gossip",
                     "--without-mingle",

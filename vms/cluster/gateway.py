@@ -23,6 +23,8 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.utils import parse_quantity
 
+from hikube_portal import metrics
+
 MERGE_PATCH = "application/merge-patch+json"
 # A field the CRD's schema does not declare is refused, not silently dropped (the API server's
 # default only warns): a key Cozystack would ignore must fail loudly, in the cluster's words.
@@ -246,15 +248,17 @@ class ClusterGateway:
         except ApiException as exc:
             error = _error_from_api_exception(exc)
             if error.status == 403 and not self._ready():
-                raise ClusterError(
+                error = ClusterError(
                     f"The cluster API is still starting (it refused the request until its "
                     f"authorisation caches are loaded): {error.message}",
                     retryable=True,
                     status=503,
                     reason="NotReady",
-                ) from exc
+                )
+            metrics.count_cluster_error(error.reason or f"HTTP {error.status}")
             raise error from exc
         except urllib3.exceptions.HTTPError as exc:
+            metrics.count_cluster_error("Unreachable")
             raise ClusterError(f"The cluster API did not answer: {exc}", retryable=True) from exc
         data = response.data
         return json.loads(data) if data else None

@@ -24,6 +24,7 @@ not as a running VM whose objects vanished.
 """
 
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 
-from hikube_portal import task_names
+from hikube_portal import metrics, task_names
 from vms import transitions
 from vms.cluster.gateway import (
     DATA_VOLUME,
@@ -559,10 +560,21 @@ def sync_cluster_locked(*, gateway: ClusterGateway) -> SyncReport | None:
     timeout = max(60, int(settings.CLUSTER_SYNC_INTERVAL_SECONDS * 6))
     if not cache.add(LOCK_KEY, 1, timeout):
         return None
+    lists_before, started = _list_calls(gateway), time.perf_counter()
     try:
-        return sync_cluster(gateway=gateway)
+        report = sync_cluster(gateway=gateway)
     finally:
         cache.delete(LOCK_KEY)
+    metrics.observe_sync_cycle(
+        seconds=time.perf_counter() - started,
+        list_calls=_list_calls(gateway) - lists_before,
+        failed_namespaces=len(report.failed_namespaces),
+    )
+    return report
+
+
+def _list_calls(gateway: ClusterGateway) -> int:
+    return sum(count for (verb, _), count in gateway.calls.items() if verb == "list")
 
 
 def orphans():

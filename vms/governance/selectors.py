@@ -3,7 +3,7 @@ already joined, so a page issues the same number of queries whatever the number 
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
@@ -54,6 +54,24 @@ def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) ->
     if exclude_vm_id is not None:
         vms = vms.exclude(pk=exclude_vm_id)
     return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
+
+
+def vm_counts_by_state() -> dict[str, int]:
+    """How many VMs are in each state (one query)."""
+    rows = VirtualMachine.objects.order_by().values_list("state").annotate(count=Count("id"))
+    return {state: 0 for state in states.State.values} | dict(rows)
+
+
+def waitlist_lengths() -> dict[str, int]:
+    """How many requests the waitlist holds (as `waitlist` reads it), by GPU model slug (one query)."""
+    rows = (
+        VirtualMachine.objects.filter(state=states.State.APPROVED)
+        .filter(Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now()))
+        .order_by()
+        .values_list("gpu_model__slug")
+        .annotate(count=Count("id"))
+    )
+    return dict(rows)
 
 
 def waitlist(*, gpu_model) -> QuerySet[VirtualMachine]:
