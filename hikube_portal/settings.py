@@ -159,6 +159,8 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # What one process caches (the catalogue, vms.catalogue.loading) another can invalidate.
+    CACHE_SHARED_BY_PROCESSES = True
 else:
     BROKER_DIR = VAR_DIR / "broker"
     for folder in ("queue", "control", "processed"):
@@ -172,6 +174,7 @@ else:
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHE_SHARED_BY_PROCESSES = False
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

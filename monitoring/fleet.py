@@ -1,17 +1,28 @@
 """The fleet view: every running VM a manager or an admin may see, with its GPU figures (one
-Prometheus query per figure for the whole fleet)."""
+Prometheus query per figure for the whole fleet), a page at a time."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring import promql
 from monitoring.prometheus import PrometheusError, PrometheusGateway
-from monitoring.telemetry import DAY, HOUR, WEEK, fleet_values, gateway_or_default, idle_policy, prometheus_error_text
+from monitoring.telemetry import (
+    DAY,
+    HOUR,
+    WEEK,
+    IdlePolicy,
+    fleet_values,
+    gateway_or_default,
+    idle_policy,
+    prometheus_error_text,
+)
 from vms import access
-from vms.models import VirtualMachine
+from vms.models import Team, VirtualMachine
 
 
 @dataclass
@@ -46,56 +57,129 @@ FLEET_COLUMNS = (
 )
 
 
-_SORT_KEYS = {
-    "name": lambda row: row.vm.name,
-    "team": lambda row: row.vm.team.name,
-    "owner": lambda row: row.vm.owner.username,
-    "gpu_model": lambda row: row.vm.gpu_model.slug,
-    "gpus": lambda row: row.vm.gpu_count,
+FIGURES = ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts")
+FLEET_PAGE_SIZE = 50
+# Columns sorted by the database; the figures (and idle) come from Prometheus and are sorted here.
+_SQL_ORDER = {
+    "name": "name",
+    "team": "team__name",
+    "owner": "owner__username",
+    "gpu_model": "gpu_model__slug",
+    "gpus": "gpu_count",
 }
+_CHUNK = 1000
 
 
-def fleet_rows(
+@dataclass
+class FleetFigures:
+    """Prometheus' fleet-wide answers, by (namespace, VM name): one query per figure, whatever
+    the number of VMs."""
+
+    by_figure: dict[str, dict[tuple[str, str], float]]
+    idle_average: dict[tuple[str, str], float]
+    policy: IdlePolicy | None
+    now: datetime | None
+
+    def idle(self, vm: VirtualMachine, key: tuple[str, str]) -> bool | None:
+        if self.policy is None:
+            return None
+        return self.policy.is_idle(vm, self.idle_average.get(key), now=self.now)
+
+    def row(self, vm: VirtualMachine) -> FleetRow:
+        key = (vm.namespace, vm.name)
+        return FleetRow(vm=vm, idle=self.idle(vm, key), **{name: self.by_figure[name].get(key) for name in FIGURES})
+
+
+NO_FIGURES = FleetFigures(by_figure={name: {} for name in FIGURES}, idle_average={}, policy=None, now=None)
+
+
+def fleet_vms(user, *, team_ids: list[int] | None = None):
+    """The running GPU VMs of the teams the user manages (all teams for admins)."""
+    teams = access.managed_teams(user)
+    if team_ids:
+        teams = teams.filter(pk__in=team_ids)
+    return VirtualMachine.objects.filter(
+        team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0
+    ).select_related("team", "owner", "gpu_model")
+
+
+def fleet_figures(*, now: datetime | None = None, gateway: PrometheusGateway | None = None):
+    """The figures of every VM, and what went wrong with Prometheus ("" when nothing did)."""
+    now = now or timezone.now()
+    try:
+        return _fleet_figures(gateway_or_default(gateway), now=now), ""
+    except PrometheusError as error:
+        return NO_FIGURES, prometheus_error_text(error)
+
+
+def fleet_page(
     user,
     *,
     team_ids: list[int] | None = None,
     sort: str = "name",
     descending: bool = False,
+    page: int | str | None = 1,
     now: datetime | None = None,
     gateway: PrometheusGateway | None = None,
-) -> tuple[list[FleetRow], str]:
-    """Every running GPU VM of the teams the user manages, with its utilisation figures, and
-    what went wrong with Prometheus ("" when nothing did). One SQL query and a fixed number of
-    Prometheus queries, whatever the number of VMs."""
-    now = now or timezone.now()
-    teams = access.managed_teams(user)
-    if team_ids:
-        teams = teams.filter(pk__in=team_ids)
-    vms = list(
-        VirtualMachine.objects.filter(
-            team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0
-        ).select_related("team", "owner", "gpu_model")
-    )
-    rows = [FleetRow(vm=vm) for vm in vms]
-    problem = ""
-    if rows:
-        try:
-            _fill_fleet_figures(rows, gateway_or_default(gateway), now=now)
-        except PrometheusError as error:
-            problem = prometheus_error_text(error)
+):
+    """One page of the fleet (FLEET_PAGE_SIZE rows), sorted; and the Prometheus problem.
+
+    Sorted by a VM's own field, the database sorts and pages; sorted by a figure, only the VMs'
+    ids and keys are sorted here, and one page of VMs is loaded. Either way a page costs a
+    fixed number of SQL and Prometheus queries and renders one page of rows."""
+    vms = fleet_vms(user, team_ids=team_ids)
+    if not vms.exists():
+        return Paginator([], FLEET_PAGE_SIZE).get_page(1), ""
+    figures, problem = fleet_figures(now=now, gateway=gateway)
     sort = sort if sort in FLEET_COLUMNS else "name"
-    key = _SORT_KEYS.get(sort) or (lambda row: getattr(row, sort))
-    return _sorted(rows, key, descending), problem
+    if sort in _SQL_ORDER:
+        ordered = vms.order_by(("-" if descending else "") + _SQL_ORDER[sort], "pk")
+        result = Paginator(ordered, FLEET_PAGE_SIZE).get_page(page)
+        result.object_list = [figures.row(vm) for vm in result.object_list]
+        return result, problem
+    result = Paginator(_ids_by_figure(vms, figures, sort, descending), FLEET_PAGE_SIZE).get_page(page)
+    loaded = vms.in_bulk(result.object_list)
+    result.object_list = [figures.row(loaded[pk]) for pk in result.object_list]
+    return result, problem
 
 
-def _sorted(rows: list, key, descending: bool) -> list:
-    """Sorted by `key`, rows without a figure last in either direction."""
-    known = [row for row in rows if key(row) is not None]
-    unknown = [row for row in rows if key(row) is None]
-    return sorted(known, key=key, reverse=descending) + unknown
+def fleet_rows(user, *, team_ids=None, sort="name", descending=False, now=None, gateway=None) -> Iterator[FleetRow]:
+    """Every row in the page's order, read in chunks (the CSV export streams them)."""
+    vms = fleet_vms(user, team_ids=team_ids)
+    figures, _problem = fleet_figures(now=now, gateway=gateway)
+    sort = sort if sort in FLEET_COLUMNS else "name"
+    if sort in _SQL_ORDER:
+        ordered = vms.order_by(("-" if descending else "") + _SQL_ORDER[sort], "pk")
+        for vm in ordered.iterator(chunk_size=_CHUNK):
+            yield figures.row(vm)
+        return
+    ids = _ids_by_figure(vms, figures, sort, descending)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        loaded = vms.in_bulk(chunk)
+        yield from (figures.row(loaded[pk]) for pk in chunk)
 
 
-def _fill_fleet_figures(rows: list[FleetRow], gateway: PrometheusGateway, *, now: datetime):
+def _ids_by_figure(vms, figures: FleetFigures, sort: str, descending: bool) -> list[int]:
+    """The VMs' ids sorted by a figure, VMs without one last either way (ties by name)."""
+    keyed = []
+    for pk, name, team_name, state, state_changed_at in vms.values_list(
+        "pk", "name", "team__name", "state", "state_changed_at"
+    ).order_by("name", "pk"):
+        key = (Team(name=team_name).namespace, name)
+        if sort == "idle":
+            vm = VirtualMachine(state=state, state_changed_at=state_changed_at)
+            value = (
+                figures.policy.is_idle(vm, figures.idle_average.get(key), now=figures.now) if figures.policy else None
+            )
+        else:
+            value = figures.by_figure[sort].get(key)
+        keyed.append((pk, value))
+    known = sorted((item for item in keyed if item[1] is not None), key=lambda item: item[1], reverse=descending)
+    return [pk for pk, _ in known] + [pk for pk, value in keyed if value is None]
+
+
+def _fleet_figures(gateway: PrometheusGateway, *, now: datetime) -> FleetFigures:
     config = gateway.config
     common = {"labels": config.labels, "scrape_interval": config.scrape_interval_seconds}
     policy = idle_policy()
@@ -112,13 +196,8 @@ def _fill_fleet_figures(rows: list[FleetRow], gateway: PrometheusGateway, *, now
     }
     # The idle window is often 24 h: the same query text is asked once.
     answers: dict[str, dict] = {}
-    figures = {}
-    for name, query in queries.items():
+    for query in queries.values():
         if query not in answers:
             answers[query] = fleet_values(gateway, query, at=now)
-        figures[name] = answers[query]
-    for row in rows:
-        key = (row.vm.namespace, row.vm.name)
-        for name in ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts"):
-            setattr(row, name, figures[name].get(key))
-        row.idle = policy.is_idle(row.vm, figures["idle_average"].get(key), now=now)
+    by_figure = {name: answers[queries[name]] for name in FIGURES}
+    return FleetFigures(by_figure=by_figure, idle_average=answers[queries["idle_average"]], policy=policy, now=now)

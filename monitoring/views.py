@@ -1,15 +1,15 @@
-import csv
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hikube_portal.csv_cells import safe_rows
+from hikube_portal.csv_cells import csv_response
 from monitoring import metrics, usage
-from monitoring.fleet import fleet_rows
+from monitoring.fleet import fleet_page, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, PrometheusGateway
 from monitoring.telemetry import exporter_block, idle_policy, prometheus_error_text, vm_energy_kwh, vm_telemetry
@@ -113,15 +113,6 @@ def vm_gpu_energy(request, vm_id):
     return render(request, "monitoring/vm_gpus.html#energy", context)
 
 
-def _csv_response(filename: str, header: list[str], rows) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    writer.writerows(safe_rows(rows))
-    return response
-
-
 def _figure(value, digits=1):
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -134,9 +125,8 @@ def fleet(request):
     teams = access.managed_teams(request.user).order_by("name")
     team_id = request.GET.get("team", "")
     team_ids = [int(team_id)] if team_id.isdecimal() else None
-    rows, problem = fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
     if request.GET.get("format") == "csv":
-        return _csv_response(
+        return csv_response(
             f"gpu-fleet-{timezone.localdate():%Y-%m-%d}.csv",
             [
                 "vm",
@@ -167,9 +157,12 @@ def fleet(request):
                     _figure(row.power_watts),
                     "" if row.idle is None else ("yes" if row.idle else "no"),
                 ]
-                for row in rows
+                for row in fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
             ),
         )
+    page, problem = fleet_page(
+        request.user, team_ids=team_ids, sort=sort, descending=descending, page=request.GET.get("page")
+    )
     columns = [
         ("name", _("VM")),
         ("team", _("Team")),
@@ -197,7 +190,14 @@ def fleet(request):
         request,
         "monitoring/fleet.html",
         {
-            "rows": rows,
+            "page": page,
+            "query": urlencode(
+                {
+                    key: value
+                    for key, value in (("sort", sort), ("dir", "desc" if descending else "asc"), ("team", team_id))
+                    if value
+                }
+            ),
             "problem": problem,
             "headers": headers,
             "sort": sort,
@@ -219,7 +219,7 @@ def gpu_hours(request):
     if request.GET.get("format") == "csv":
         table = request.GET.get("table", "vm")
         rows = {"user": report.users, "team": report.teams}.get(table, report.vms)
-        return _csv_response(
+        return csv_response(
             f"gpu-hours-{year:04d}-{month:02d}-{table if table in ('user', 'team') else 'vm'}.csv",
             ["name", "team", "owner", "gpu_model", "gpus", "vms", "held_gpu_hours", "used_gpu_hours", "used_percent"],
             (

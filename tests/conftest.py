@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
 from tests.support.worker import ARTIFACTS, REPO, Worker, database_url
+from vms.catalogue.version import catalogue_changed
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous and safe.
@@ -40,6 +41,13 @@ def _catalogue_after_flush(request):
         return
     request.getfixturevalue("transactional_db")
     INITIAL_MIGRATION.load_catalogue(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _catalogue_read_afresh(_catalogue_after_flush):
+    """Each test's catalogue rows are its own (new ids after a flush, rows it creates): the
+    processes' cached copies (vms.catalogue.loading) are told, as an admin change tells them."""
+    catalogue_changed()
 
 
 @pytest.fixture

@@ -18,6 +18,14 @@ def visible_teams(user) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user)
 
 
+def listable_teams(user) -> QuerySet[Team]:
+    """Teams whose VMs the user may list (the VM list's team filter): every team for those who
+    read every VM, their own for the others."""
+    if user.is_superuser or can_approve(user):
+        return Team.objects.all()
+    return visible_teams(user)
+
+
 def visible_vms(user) -> QuerySet[VirtualMachine]:
     # Approvers read any VM: deciding needs the request's page, timeline and the team's other VMs.
     if user.is_superuser or can_approve(user):

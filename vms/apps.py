@@ -1,7 +1,9 @@
 from django.apps import AppConfig
 from django.core import checks
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
+from vms.catalogue.version import CATALOGUE_MODELS, catalogue_changed
 from vms.checks import sqlite_does_not_lock_rows
 
 
@@ -12,3 +14,6 @@ class VmsConfig(AppConfig):
     def ready(self):
         # Untagged: runserver and the workers' start-up checks skip the "database" tag.
         checks.register(sqlite_does_not_lock_rows)
+        for model in CATALOGUE_MODELS:
+            post_save.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-saved-{model}")
+            post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-deleted-{model}")

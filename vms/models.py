@@ -231,7 +231,13 @@ class VirtualMachine(models.Model):
                 name="vm_name_unique_in_team_while_alive",
             ),
         ]
-        indexes = [models.Index(fields=["team", "state"])]
+        indexes = [
+            models.Index(fields=["team", "state"]),
+            # The VM lists' order (newest first), for everyone's, a team's and one's own.
+            models.Index(fields=["-created_at", "-id"], name="vm_newest_first"),
+            models.Index(fields=["team", "-created_at", "-id"], name="vm_team_newest_first"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="vm_owner_newest_first"),
+        ]
         permissions = [("approve_virtualmachine", _("Can approve or reject GPU VM requests"))]
 
     def __str__(self):

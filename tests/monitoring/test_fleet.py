@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring.fleet import fleet_rows
+from monitoring.fleet import fleet_page, fleet_rows
 from monitoring.prometheus import capture_queries
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.expected import at, expected_average, expected_maximum
@@ -20,9 +20,9 @@ REL = 1e-9
 
 def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make_user):
     admin = make_user("root", is_superuser=True)
-    rows, problem = fleet_rows(admin, now=at(fleet.query_time), gateway=gateway)
+    page, problem = fleet_page(admin, now=at(fleet.query_time), gateway=gateway)
     assert problem == ""
-    by_name = {row.vm.name: row for row in rows}
+    by_name = {row.vm.name: row for row in page.object_list}
     for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
         row = by_name[key[1]]
         assert row.avg_24h == pytest.approx(expected_average(fleet, key, 86400), rel=REL)
@@ -40,7 +40,7 @@ def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make
 def test_a_vm_running_for_less_than_the_window_is_not_idle(live_settings, fleet, gateway, world, make_user):
     idle_vm = world["vms"][fx.IDLE]
     VirtualMachine.objects.filter(pk=idle_vm.pk).update(state_changed_at=at(fleet.query_time) - timedelta(hours=2))
-    rows, _ = fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
+    rows = fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
     assert next(row for row in rows if row.vm.pk == idle_vm.pk).idle is False
 
 
@@ -56,7 +56,7 @@ def test_fleet_sorts_and_exports_csv(client, live_settings, world, make_user):
     assert html.index(">notebook-idle</a>") < html.index(">no-exporter</a>")  # no figure: last
     csv_response = client.get(reverse("fleet"), {"sort": "name", "format": "csv"})
     assert csv_response["Content-Type"].startswith("text/csv")
-    lines = csv_response.content.decode().splitlines()
+    lines = b"".join(csv_response.streaming_content).decode().splitlines()
     assert lines[0].startswith("vm,team,owner,gpu_model,gpus,avg_util_24h_percent")
     assert [line.split(",")[0] for line in lines[1:]] == sorted(name for _, name in world["vms"])
     idle_line = next(line for line in lines if line.startswith("notebook-idle,"))

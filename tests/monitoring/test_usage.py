@@ -97,7 +97,7 @@ def test_gpu_hours_page_month_validation_and_csv(client, settings, world, make_u
         assert response.status_code == 200 and message in response.content.decode(), bad
     old = client.get(reverse("gpu_hours"), {"month": "2020-01"}).content.decode()
     assert "No GPU was held this month." in old
-    csv_text = client.get(reverse("gpu_hours"), {"format": "csv", "table": "team"}).content.decode()
+    csv_text = b"".join(client.get(reverse("gpu_hours"), {"format": "csv", "table": "team"}).streaming_content).decode()
     assert csv_text.splitlines()[0] == "name,team,owner,gpu_model,gpus,vms,held_gpu_hours,used_gpu_hours,used_percent"
     assert {line.split(",")[0] for line in csv_text.splitlines()[1:]} == {"alpha", "beta", "gamma"}
 

@@ -109,7 +109,7 @@ def test_an_installation_made_before_the_squash_upgrades_without_running_anythin
     assert "[X] 0001_squashed" in show()
     # Rewrite the record as the old files left it: every replaced migration, not the squash.
     with sqlite3.connect(database) as connection:
-        connection.execute("DELETE FROM django_migrations WHERE app IN ('vms', 'monitoring')")
+        connection.execute("DELETE FROM django_migrations WHERE name = '0001_squashed'")
         connection.executemany(
             "INSERT INTO django_migrations (app, name, applied) VALUES (?, ?, '2026-06-01')",
             [("vms", name) for name in REPLACED] + [("monitoring", "0001_initial"), ("monitoring", "0002_idle_status")],

@@ -1,17 +1,74 @@
-"""The catalogue as the validation and manifest code sees it, read from the admin-editable
-tables (a fixed number of queries, whatever their size)."""
+"""The catalogue as the pages, validation and manifests see it, read from the admin-editable
+tables once per change, not once per request.
+
+`catalogue_rows()` keeps the tables' rows in the process, with the version they were read at.
+Saving or deleting a row (the admin does) writes a new version to the shared cache
+(vms.catalogue.version), and every process reads the tables again on its next call: five
+queries after a change, one cache read otherwise. Without a cache shared by every process
+(`make run` without Redis: each process has its own) the rows are read on every call."""
+
+import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from vms.catalogue import seed
 from vms.catalogue.offer import Catalogue, GpuModelInfo, ImageInfo, InstanceTypeInfo, Limits, SpecDefaults
-from vms.models import GpuModel, Image, InstanceType, StorageClass
+from vms.catalogue.version import catalogue_version
+from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass
+
+
+@dataclass(frozen=True)
+class CatalogueRows:
+    """Every row of the catalogue tables, active or not, in their admin order."""
+
+    gpu_models: tuple[GpuModel, ...]
+    instance_types: tuple[InstanceType, ...]
+    images: tuple[Image, ...]
+    storage_classes: tuple[StorageClass, ...]
+    presets: tuple[Preset, ...]
+
+    def preset(self, slug: str) -> Preset | None:
+        return next((preset for preset in self.presets if preset.slug == slug), None)
+
+
+_held: dict[str, tuple[str, CatalogueRows]] = {}
+_lock = threading.Lock()
+
+
+def _read() -> CatalogueRows:
+    return CatalogueRows(
+        gpu_models=tuple(GpuModel.objects.all()),
+        instance_types=tuple(InstanceType.objects.all()),
+        images=tuple(Image.objects.all()),
+        storage_classes=tuple(StorageClass.objects.all()),
+        presets=tuple(Preset.objects.select_related("instance_type", "gpu_model")),
+    )
+
+
+def catalogue_rows() -> CatalogueRows:
+    """The catalogue tables as of their last change (module docstring). The rows are shared:
+    read them, never change them."""
+    if not settings.CACHE_SHARED_BY_PROCESSES:
+        return _read()
+    version = catalogue_version()
+    held = _held.get("rows")
+    if held is not None and held[0] == version:
+        return held[1]
+    rows = _read()
+    with _lock:
+        _held["rows"] = (version, rows)
+    return rows
 
 
 def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
     """The catalogue new requests choose from (`offered_only`), or all of it: a VM recorded
     before an admin withdrew its image, GPU model or instance type must still render."""
-    rows = {"active": True} if offered_only else {}
+    rows = catalogue_rows()
+
+    def offered(items):
+        return [item for item in items if item.active or not offered_only]
+
     return Catalogue(
         gpu_models={
             gpu.slug: GpuModelInfo(
@@ -22,11 +79,11 @@ def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
                 capacity=gpu.capacity,
                 price_per_gpu_hour=gpu.price_per_gpu_hour,
             )
-            for gpu in GpuModel.objects.filter(**rows)
+            for gpu in offered(rows.gpu_models)
         },
         instance_types={
             it.name: InstanceTypeInfo(name=it.name, vcpu=it.vcpu, ram_gib=it.ram_gib, gpus=it.gpu_count)
-            for it in InstanceType.objects.filter(**rows)
+            for it in offered(rows.instance_types)
         },
         images={
             image.slug: ImageInfo(
@@ -35,9 +92,9 @@ def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
                 default_user=image.default_user,
                 runs_software_blocks=image.runs_software_blocks,
             )
-            for image in Image.objects.filter(**rows)
+            for image in offered(rows.images)
         },
-        storage_classes=tuple(StorageClass.objects.filter(**rows).values_list("name", flat=True)),
+        storage_classes=tuple(sorted(storage.name for storage in offered(rows.storage_classes))),
         networks=tuple(settings.CLUSTER_HPC_NETWORKS),
         software=tuple(block["slug"] for block in seed.SOFTWARE_BLOCKS),
         limits=Limits(**seed.LIMITS),

@@ -3,7 +3,8 @@ already joined, so a page issues the same number of queries whatever the number 
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
@@ -159,12 +160,19 @@ def leases_ended(*, now) -> QuerySet[VirtualMachine]:
     )
 
 
+# The team VMs an approver sees beside a request; the rest are a link away.
+HELD_SHOWN = 5
+
+
 def approval_context(items: list[ApprovalItem]) -> dict:
-    """What approvers see beside each request, for all items at once (fixed number of queries).
+    """What approvers see beside each request, for all items at once (five queries, whatever
+    the number of VMs the teams hold).
 
     Returns {"quotas": {(team_id, model_id): (used, limit | None)},
-             "held": {team_id: [VirtualMachine, ...]}} where `held` lists the active GPU VMs of the
-    teams in the queue (the requester's among them)."""
+             "held": {team_id: (VM count, GPU count)},
+             "requester_gpus": {(team_id, user_id): GPU count},
+             "shown": {team_id: [VirtualMachine, ...]}}: what the teams in the queue hold, and
+    at most HELD_SHOWN of their VMs each, the largest first (the page links to the rest)."""
     team_ids = {item.vm.team_id for item in items}
     limits = {(q.team_id, q.gpu_model_id): q.max_gpus for q in Quota.objects.filter(team_id__in=team_ids)}
     used = {
@@ -174,13 +182,32 @@ def approval_context(items: list[ApprovalItem]) -> dict:
         .values("team_id", "gpu_model_id")
         .annotate(gpus=Sum("gpu_count"))
     }
-    held: dict[int, list[VirtualMachine]] = {}
-    for vm in (
+    holding = (
         VirtualMachine.objects.filter(team_id__in=team_ids, state__in=states.HOLDING_STATES)
-        .exclude(state=VirtualMachine.State.DELETING)
-        .select_related("team", "owner", "gpu_model")
+        .exclude(state=states.State.DELETING)
+        .order_by()
+    )
+    held = {
+        row["team_id"]: (row["vms"], row["gpus"])
+        for row in holding.values("team_id").annotate(vms=Count("id"), gpus=Sum("gpu_count"))
+    }
+    requester_gpus = {
+        (row["team_id"], row["owner_id"]): row["gpus"]
+        for row in holding.filter(owner_id__in={item.requested_by.pk for item in items})
+        .values("team_id", "owner_id")
+        .annotate(gpus=Sum("gpu_count"))
+    }
+    largest_first = Window(
+        RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
+    )
+    shown: dict[int, list[VirtualMachine]] = {}
+    for vm in (
+        holding.annotate(rank=largest_first)
+        .filter(rank__lte=HELD_SHOWN)
+        .select_related("owner", "gpu_model")
+        .order_by("team_id", "rank")
     ):
-        held.setdefault(vm.team_id, []).append(vm)
+        shown.setdefault(vm.team_id, []).append(vm)
     quotas = {
         (item.vm.team_id, item.vm.gpu_model_id): (
             used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
@@ -188,7 +215,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
         )
         for item in items
     }
-    return {"quotas": quotas, "held": held}
+    return {"quotas": quotas, "held": held, "requester_gpus": requester_gpus, "shown": shown}
 
 
 def resize_choices(*, vm: VirtualMachine):

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -25,24 +26,27 @@ def approval_queue(request):
     approver_required(request.user)
     items = selectors.approval_items()
     context = selectors.approval_context(items)
-    held_vms = [vm for vms in context["held"].values() for vm in vms]
+    shown_vms = [vm for vms in context["shown"].values() for vm in vms]
     try:
-        utilisation, telemetry_error = utilisation_by_vm(held_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
+        utilisation, telemetry_error = utilisation_by_vm(shown_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
     except PrometheusError as error:
         utilisation, telemetry_error = {}, prometheus_error_text(error)
     capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
     rows = []
     for item in items:
-        team_vms = context["held"].get(item.vm.team_id, [])
-        requester = item.requested_by
-        free = capacity.free_gpus(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id)
+        team_id = item.vm.team_id
+        team_vms, team_gpus = context["held"].get(team_id, (0, 0))
+        shown = context["shown"].get(team_id, [])
+        free = capacity.free_gpus(team_id=team_id, gpu_model_id=item.vm.gpu_model_id)
         rows.append(
             {
                 "item": item,
-                "quota": context["quotas"][item.vm.team_id, item.vm.gpu_model_id],
-                "team_held": [(vm, utilisation.get(vm.pk)) for vm in team_vms],
-                "requester_gpus": sum(vm.gpu_count for vm in team_vms if vm.owner_id == requester.pk),
-                "team_gpus": sum(vm.gpu_count for vm in team_vms),
+                "quota": context["quotas"][team_id, item.vm.gpu_model_id],
+                "team_held": [(vm, utilisation.get(vm.pk)) for vm in shown],
+                "team_held_more": team_vms - len(shown),
+                "team_vms_url": f"{reverse('vm_list')}?team={team_id}",
+                "requester_gpus": context["requester_gpus"].get((team_id, item.requested_by.pk), 0),
+                "team_gpus": team_gpus,
                 "free": free,
                 "will_wait": not free.fits(item.vm.gpu_count),
                 "own": is_own_request(request.user, vm=item.vm, change=item.change),

@@ -1,17 +1,13 @@
 """The audit log for platform admins: browse, filter, export CSV."""
 
-import csv
-from itertools import chain
-
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from hikube_portal.csv_cells import safe_rows
+from hikube_portal.csv_cells import csv_response
 from vms.access import platform_admin_required
 from vms.models import Event, Team
 
@@ -52,18 +48,12 @@ def filtered_events(data: dict):
     return events
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @login_required
 def audit_log(request):
     platform_admin_required(request.user)
     form = AuditFilterForm(request.GET or None)
     events = filtered_events(form.cleaned_data if form.is_valid() else {})
     if request.GET.get("format") == "csv":
-        writer = csv.writer(_Echo())
         header = ["when", "kind", "who", "team", "on what", "what", "why"]
         rows = (
             [
@@ -77,11 +67,7 @@ def audit_log(request):
             ]
             for e in events.iterator(chunk_size=2000)
         )
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in chain([header], safe_rows(rows))), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-        return response
+        return csv_response("audit-log.csv", header, rows)
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

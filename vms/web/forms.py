@@ -4,6 +4,7 @@ from datetime import timedelta
 import yaml
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
@@ -39,34 +40,51 @@ PORT_SEPARATORS = re.compile(r"[\s,;]+")
 MAX_DISK_ROWS_POSTED = 32
 
 
+class RowChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField over rows already loaded (the cached catalogue, the user's teams):
+    listing its choices and reading the one chosen ask the database nothing."""
+
+    def use_rows(self, rows) -> None:
+        self.rows = {str(self.prepare_value(row)): row for row in rows}
+        empty = [] if self.empty_label is None else [("", self.empty_label)]
+        self.choices = empty + [(key, self.label_from_instance(row)) for key, row in self.rows.items()]
+
+    def row(self, value):
+        """The row a raw value names, or None."""
+        return self.rows.get(str(self.prepare_value(value)))
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        row = self.row(value)
+        if row is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+        return row
+
+
 class VmRequestForm(forms.Form):
     """The GPU VM request. Field names match the error keys of vms.spec.validation.validate_spec, which
     holds every rule that needs no database; this form adds the ones that do."""
 
-    preset = forms.ModelChoiceField(
-        queryset=Preset.objects.all(),
+    preset = RowChoiceField(
+        queryset=Preset.objects.none(),
         to_field_name="slug",
         required=False,
         label=_("Start from a preset"),
         empty_label=_("From scratch"),
     )
     name = forms.CharField(label=_("Name"), max_length=63)
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), label=_("Team"), empty_label=None)
-    instance_type = forms.ModelChoiceField(
-        queryset=InstanceType.objects.filter(active=True),
-        to_field_name="name",
-        label=_("Instance type"),
-        empty_label=None,
+    team = RowChoiceField(queryset=Team.objects.none(), label=_("Team"), empty_label=None)
+    instance_type = RowChoiceField(
+        queryset=InstanceType.objects.none(), to_field_name="name", label=_("Instance type"), empty_label=None
     )
-    gpu_model = forms.ModelChoiceField(
-        queryset=GpuModel.objects.filter(active=True), to_field_name="slug", label=_("GPU model"), empty_label=None
+    gpu_model = RowChoiceField(
+        queryset=GpuModel.objects.none(), to_field_name="slug", label=_("GPU model"), empty_label=None
     )
-    image = forms.ModelChoiceField(
-        queryset=Image.objects.filter(active=True), to_field_name="slug", label=_("Image"), empty_label=None
-    )
+    image = RowChoiceField(queryset=Image.objects.none(), to_field_name="slug", label=_("Image"), empty_label=None)
     system_disk_size = forms.IntegerField(label=_("System disk (GiB)"), min_value=1)
-    system_disk_class = forms.ModelChoiceField(
-        queryset=StorageClass.objects.filter(active=True),
+    system_disk_class = RowChoiceField(
+        queryset=StorageClass.objects.none(),
         to_field_name="name",
         label=_("System disk storage class"),
         empty_label=None,
@@ -108,11 +126,11 @@ class VmRequestForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, teams, catalogue, api_shape, **kwargs):
+    def __init__(self, *args, teams, rows, catalogue, api_shape, **kwargs):
+        """`teams`: those the user may ask for; `rows`: the catalogue (catalogue_rows())."""
         super().__init__(*args, **kwargs)
         self.catalogue = catalogue
         self.api_shape = api_shape
-        self.fields["team"].queryset = teams
         longest = MAX_LEGACY_VM_NAME_LENGTH if api_shape == API_SHAPE_LEGACY else MAX_VM_NAME_LENGTH
         self.fields["name"].help_text = _("Lowercase letters, digits and hyphens; at most %(max)s characters.") % {
             "max": longest
@@ -122,6 +140,15 @@ class VmRequestForm(forms.Form):
         self.fields["preset"].label_from_instance = lambda preset: _t(preset.title)
         self.fields["image"].label_from_instance = lambda image: _t(image.label)
         self.fields["system_disk_class"].label_from_instance = lambda storage_class: _t(storage_class.label)
+        self.fields["team"].use_rows(teams)
+        self.fields["preset"].use_rows(rows.presets)
+        for name, offered in (
+            ("instance_type", rows.instance_types),
+            ("gpu_model", rows.gpu_models),
+            ("image", rows.images),
+            ("system_disk_class", rows.storage_classes),
+        ):
+            self.fields[name].use_rows(row for row in offered if row.active)
         self.fields["network"].choices = [("", _("None"))] + [(n, n) for n in catalogue.networks]
         self.warnings: list[str] = []
         self.disk_rows = self._disk_rows()

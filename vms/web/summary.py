@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from vms.governance import selectors
 from vms.governance.capacity import CapacityReading
-from vms.models import GpuModel, InstanceType, Quota
+from vms.models import Quota
 
 HOURS_PER_MONTH = Decimal(730)
 
@@ -18,8 +18,8 @@ def request_summary(form) -> dict:
     """Figures for what the form holds now, valid or not (unknown parts show as such).
 
     Reads raw field values, so it also summarises the initial, unbound form."""
-    instance_type = InstanceType.objects.filter(active=True, name=str(form["instance_type"].value() or "")).first()
-    gpu_model = GpuModel.objects.filter(active=True, slug=str(form["gpu_model"].value() or "")).first()
+    instance_type = form.fields["instance_type"].row(form["instance_type"].value())
+    gpu_model = form.fields["gpu_model"].row(form["gpu_model"].value())
     if form.is_bound:
         form.is_valid()
     summary = {
@@ -31,7 +31,7 @@ def request_summary(form) -> dict:
     }
     if instance_type:
         summary.update(vcpu=instance_type.vcpu, ram_gib=instance_type.ram_gib, gpus=instance_type.gpu_count)
-    team = form.fields["team"].queryset.filter(pk=_whole_number(form["team"].value())).first()
+    team = form.fields["team"].row(_whole_number(form["team"].value()))
     if gpu_model:
         team_id = team.pk if team else None
         summary.update(

@@ -10,9 +10,9 @@ from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from vms import errors, transitions
-from vms.access import can_manage_vm, is_team_member, visible_teams, vm_for_user
+from vms.access import can_manage_vm, is_team_member, listable_teams, visible_teams, vm_for_user
 from vms.catalogue import seed
-from vms.catalogue.loading import catalogue_from_db
+from vms.catalogue.loading import catalogue_from_db, catalogue_rows
 from vms.governance import lifecycle, selectors, services
 from vms.models import Event, Image, Preset
 from vms.render.manifests import render_manifests, to_yaml
@@ -28,7 +28,7 @@ HTMX_STOP_POLLING = 286
 
 @login_required
 def vm_list(request):
-    form = VmFilterForm(request.GET or None, teams=visible_teams(request.user))
+    form = VmFilterForm(request.GET or None, teams=listable_teams(request.user))
     filters = form.cleaned_data if form.is_valid() else {}
     vms = selectors.vm_list(
         user=request.user,
@@ -133,14 +133,15 @@ def _request_form(request, data=None, initial=None):
     return VmRequestForm(
         data,
         initial=initial,
-        teams=visible_teams(request.user).order_by("name"),
+        teams=list(visible_teams(request.user).order_by("name")),
+        rows=catalogue_rows(),
         catalogue=catalogue_from_db(),
         api_shape=settings.CLUSTER_API_SHAPE,
     )
 
 
 def _preset(slug: str) -> Preset | None:
-    return Preset.objects.select_related("instance_type", "gpu_model").filter(slug=slug).first()
+    return catalogue_rows().preset(slug) if slug else None
 
 
 def _form_actions(form_data):

@@ -235,9 +235,13 @@ def test_a_vm_still_renders_after_its_catalogue_entries_are_withdrawn(member_cli
     from vms.models import GpuModel, Image, InstanceType
 
     vm = make_vm(team=team, owner=member, name="legacy-kit", gpu="A100", instance_type="g1.large")
-    GpuModel.objects.filter(slug="A100").update(active=False)
-    InstanceType.objects.filter(name="g1.large").update(active=False)
-    Image.objects.filter(slug="ubuntu").update(active=False)
+    # As the admin withdraws them: one save each (which also tells every process's cached catalogue).
+    for row in (GpuModel.objects.get(slug="A100"), InstanceType.objects.get(name="g1.large")):
+        row.active = False
+        row.save()
+    ubuntu = Image.objects.get(slug="ubuntu")
+    ubuntu.active = False
+    ubuntu.save()
     objects = list(yaml.safe_load_all(member_client.get(reverse("vm_manifests", args=[vm.pk])).content))
     assert objects[-1]["spec"]["gpus"] == [{"name": "nvidia.com/GA100_A100_PCIE_80GB"}]
     assert objects[-1]["spec"]["instanceType"] == "g1.large"
