@@ -4,7 +4,7 @@ import time
 from celery import Celery, signals
 from django.conf import settings
 
-from hikube_portal import metrics
+from hikube_portal import metrics, task_names
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hikube_portal.settings")
 
@@ -38,3 +38,11 @@ def _serve_metrics(**_):
 @signals.worker_process_shutdown.connect
 def _pool_child_exited(pid=None, **_):
     metrics.forget_process(pid or os.getpid())
+
+
+@signals.worker_ready.connect
+def _figures_at_start(sender=None, **_):
+    # The fleet's GPU figures come every FLEET_FIGURES_INTERVAL_SECONDS; a worker that starts
+    # asks for them at once, so a new deployment does not show "pending" for that long.
+    if settings.PROMETHEUS_URL:
+        sender.app.send_task(task_names.REFRESH_FLEET_FIGURES)

@@ -288,6 +288,18 @@ CELERY_BEAT_SCHEDULE["idle-gpu-check"] = {
     "schedule": float(IDLE_GPU_CHECK_INTERVAL_SECONDS),
 }
 
+# The fleet view's and the approver queue's GPU figures (monitoring.fleet): computed for every
+# running VM this often, their Prometheus queries given this long together; pages call them
+# pending once three periods went by without a success.
+FLEET_FIGURES_INTERVAL_SECONDS = env_int("FLEET_FIGURES_INTERVAL_SECONDS", 300, minimum=30)
+FLEET_FIGURES_BUDGET_SECONDS = env_float("FLEET_FIGURES_BUDGET_SECONDS", 60.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["fleet-figures"] = {
+    "task": task_names.REFRESH_FLEET_FIGURES,
+    "schedule": float(FLEET_FIGURES_INTERVAL_SECONDS),
+    # A pass nobody picked up in time is superseded by the next one.
+    "options": {"expires": float(FLEET_FIGURES_INTERVAL_SECONDS)},
+}
+
 # Provisioning and status sync (vms.cluster.tasks, vms.cluster.sync). A task that fails in a way worth retrying
 # tries again after an exponential, jittered delay (base × 2^attempt, capped) for as long as
 # CLUSTER_RETRY_FOR_SECONDS after its first attempt, then fails the VM with the cluster's words:

@@ -25,6 +25,7 @@ REMIND_APPROVERS = "vms.approval_tasks.remind_approvers"
 CHECK_LEASES = "vms.approval_tasks.check_leases"
 RECORD_WORKER_HEARTBEAT = "monitoring.tasks.record_worker_heartbeat"
 CHECK_IDLE_GPUS = "monitoring.tasks.check_idle_gpus"
+REFRESH_FLEET_FIGURES = "monitoring.tasks.refresh_fleet_figures"
 
 ALL = frozenset(
     {
@@ -44,5 +45,6 @@ ALL = frozenset(
         CHECK_LEASES,
         RECORD_WORKER_HEARTBEAT,
         CHECK_IDLE_GPUS,
+        REFRESH_FLEET_FIGURES,
     }
 )

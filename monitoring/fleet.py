@@ -1,26 +1,27 @@
-"""The fleet view: every running VM a manager or an admin may see, with its GPU figures (one
-Prometheus query per figure for the whole fleet), a page at a time."""
+"""The fleet view: every running VM a manager or an admin may see, with its GPU figures, a page
+at a time.
+
+The figures are computed for the whole fleet by a periodic task (one Prometheus query per
+figure, sent together) and stored (VmFigures): pages read them with the VMs, sort and page
+them in SQL, and never wait for Prometheus. They say how old the figures are, and that they
+are pending when the task has not succeeded lately."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import BooleanField, Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monitoring import promql
-from monitoring.prometheus import PrometheusError, PrometheusGateway
-from monitoring.telemetry import (
-    DAY,
-    HOUR,
-    WEEK,
-    IdlePolicy,
-    fleet_values,
-    gateway_or_default,
-    idle_policy,
-    prometheus_error_text,
-)
+from monitoring.models import FiguresRefresh, VmFigures
+from monitoring.prometheus import TIMEOUT, PrometheusError, PrometheusGateway
+from monitoring.telemetry import DAY, HOUR, WEEK, fleet_values, gateway_or_default, idle_policy
 from vms import access
 from vms.models import Team, VirtualMachine
 
@@ -59,130 +60,56 @@ FLEET_COLUMNS = (
 
 FIGURES = ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts")
 FLEET_PAGE_SIZE = 50
-# Columns sorted by the database; the figures (and idle) come from Prometheus and are sorted here.
-_SQL_ORDER = {
+_SORT_FIELDS = {
     "name": "name",
     "team": "team__name",
     "owner": "owner__username",
     "gpu_model": "gpu_model__slug",
     "gpus": "gpu_count",
+    **{name: f"figures__{name}" for name in FIGURES},
+    "idle": "idle",
 }
-_CHUNK = 1000
+REFRESH_ROW = 1
 
 
-@dataclass
-class FleetFigures:
-    """Prometheus' fleet-wide answers, by (namespace, VM name): one query per figure, whatever
-    the number of VMs."""
-
-    by_figure: dict[str, dict[tuple[str, str], float]]
-    idle_average: dict[tuple[str, str], float]
-    policy: IdlePolicy | None
-    now: datetime | None
-
-    def idle(self, vm: VirtualMachine, key: tuple[str, str]) -> bool | None:
-        if self.policy is None:
-            return None
-        return self.policy.is_idle(vm, self.idle_average.get(key), now=self.now)
-
-    def row(self, vm: VirtualMachine) -> FleetRow:
-        key = (vm.namespace, vm.name)
-        return FleetRow(vm=vm, idle=self.idle(vm, key), **{name: self.by_figure[name].get(key) for name in FIGURES})
+# --- Computing the figures (the periodic task) ----------------------------------------------
 
 
-NO_FIGURES = FleetFigures(by_figure={name: {} for name in FIGURES}, idle_average={}, policy=None, now=None)
-
-
-def fleet_vms(user, *, team_ids: list[int] | None = None):
-    """The running GPU VMs of the teams the user manages (all teams for admins)."""
-    teams = access.managed_teams(user)
-    if team_ids:
-        teams = teams.filter(pk__in=team_ids)
-    return VirtualMachine.objects.filter(
-        team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0
-    ).select_related("team", "owner", "gpu_model")
-
-
-def fleet_figures(*, now: datetime | None = None, gateway: PrometheusGateway | None = None):
-    """The figures of every VM, and what went wrong with Prometheus ("" when nothing did)."""
+def fleet_figures_refresh(*, now: datetime | None = None, gateway: PrometheusGateway | None = None) -> int:
+    """Computes every running GPU VM's figures and stores them; returns how many. The queries
+    (one per figure, for the whole fleet) go out together and must all answer within
+    FLEET_FIGURES_BUDGET_SECONDS. When Prometheus fails, the problem is recorded and the
+    previous figures stay, with their time."""
     now = now or timezone.now()
     try:
-        return _fleet_figures(gateway_or_default(gateway), now=now), ""
+        by_figure = _fleet_answers(gateway_or_default(gateway), now=now)
     except PrometheusError as error:
-        return NO_FIGURES, prometheus_error_text(error)
+        FiguresRefresh.objects.update_or_create(
+            pk=REFRESH_ROW, defaults={"finished_at": timezone.now(), "problem": error.message}
+        )
+        raise
+    running = VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
+    rows = []
+    for pk, vm_name, team_name in running.values_list("pk", "name", "team__name").iterator(chunk_size=2000):
+        key = (Team(name=team_name).namespace, vm_name)
+        rows.append(
+            VmFigures(vm_id=pk, computed_at=now, **{name: values.get(key) for name, values in by_figure.items()})
+        )
+    with transaction.atomic():
+        VmFigures.objects.bulk_create(
+            rows,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["vm"],
+            update_fields=[*FIGURES, "idle_average", "computed_at"],
+        )
+        FiguresRefresh.objects.update_or_create(pk=REFRESH_ROW, defaults={"finished_at": timezone.now(), "problem": ""})
+    return len(rows)
 
 
-def fleet_page(
-    user,
-    *,
-    team_ids: list[int] | None = None,
-    sort: str = "name",
-    descending: bool = False,
-    page: int | str | None = 1,
-    now: datetime | None = None,
-    gateway: PrometheusGateway | None = None,
-):
-    """One page of the fleet (FLEET_PAGE_SIZE rows), sorted; and the Prometheus problem.
-
-    Sorted by a VM's own field, the database sorts and pages; sorted by a figure, only the VMs'
-    ids and keys are sorted here, and one page of VMs is loaded. Either way a page costs a
-    fixed number of SQL and Prometheus queries and renders one page of rows."""
-    vms = fleet_vms(user, team_ids=team_ids)
-    if not vms.exists():
-        return Paginator([], FLEET_PAGE_SIZE).get_page(1), ""
-    figures, problem = fleet_figures(now=now, gateway=gateway)
-    sort = sort if sort in FLEET_COLUMNS else "name"
-    if sort in _SQL_ORDER:
-        ordered = vms.order_by(("-" if descending else "") + _SQL_ORDER[sort], "pk")
-        result = Paginator(ordered, FLEET_PAGE_SIZE).get_page(page)
-        result.object_list = [figures.row(vm) for vm in result.object_list]
-        return result, problem
-    result = Paginator(_ids_by_figure(vms, figures, sort, descending), FLEET_PAGE_SIZE).get_page(page)
-    loaded = vms.in_bulk(result.object_list)
-    result.object_list = [figures.row(loaded[pk]) for pk in result.object_list]
-    return result, problem
-
-
-def fleet_rows(user, *, team_ids=None, sort="name", descending=False, now=None, gateway=None) -> Iterator[FleetRow]:
-    """Every row in the page's order, read in chunks (the CSV export streams them)."""
-    vms = fleet_vms(user, team_ids=team_ids)
-    figures, _problem = fleet_figures(now=now, gateway=gateway)
-    sort = sort if sort in FLEET_COLUMNS else "name"
-    if sort in _SQL_ORDER:
-        ordered = vms.order_by(("-" if descending else "") + _SQL_ORDER[sort], "pk")
-        for vm in ordered.iterator(chunk_size=_CHUNK):
-            yield figures.row(vm)
-        return
-    ids = _ids_by_figure(vms, figures, sort, descending)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        loaded = vms.in_bulk(chunk)
-        yield from (figures.row(loaded[pk]) for pk in chunk)
-
-
-def _ids_by_figure(vms, figures: FleetFigures, sort: str, descending: bool) -> list[int]:
-    """The VMs' ids sorted by a figure, VMs without one last either way (ties by name)."""
-    keyed = []
-    for pk, name, team_name, state, state_changed_at in vms.values_list(
-        "pk", "name", "team__name", "state", "state_changed_at"
-    ).order_by("name", "pk"):
-        key = (Team(name=team_name).namespace, name)
-        if sort == "idle":
-            vm = VirtualMachine(state=state, state_changed_at=state_changed_at)
-            value = (
-                figures.policy.is_idle(vm, figures.idle_average.get(key), now=figures.now) if figures.policy else None
-            )
-        else:
-            value = figures.by_figure[sort].get(key)
-        keyed.append((pk, value))
-    known = sorted((item for item in keyed if item[1] is not None), key=lambda item: item[1], reverse=descending)
-    return [pk for pk, _ in known] + [pk for pk, value in keyed if value is None]
-
-
-def _fleet_figures(gateway: PrometheusGateway, *, now: datetime) -> FleetFigures:
+def _fleet_answers(gateway: PrometheusGateway, *, now: datetime) -> dict[str, dict[tuple[str, str], float]]:
     config = gateway.config
     common = {"labels": config.labels, "scrape_interval": config.scrape_interval_seconds}
-    policy = idle_policy()
     queries = {
         "avg_24h": promql.fleet_utilisation_average(window_seconds=DAY, **common),
         "max_24h": promql.fleet_utilisation_maximum(window_seconds=DAY, **common),
@@ -192,12 +119,97 @@ def _fleet_figures(gateway: PrometheusGateway, *, now: datetime) -> FleetFigures
         "power_watts": promql.fleet_power_watts(
             window_seconds=HOUR, labels=config.labels, scrape_interval=config.scrape_interval_seconds
         ),
-        "idle_average": promql.fleet_utilisation_average(window_seconds=policy.window_seconds, **common),
+        "idle_average": promql.fleet_utilisation_average(window_seconds=idle_policy().window_seconds, **common),
     }
     # The idle window is often 24 h: the same query text is asked once.
-    answers: dict[str, dict] = {}
-    for query in queries.values():
-        if query not in answers:
-            answers[query] = fleet_values(gateway, query, at=now)
-    by_figure = {name: answers[queries[name]] for name in FIGURES}
-    return FleetFigures(by_figure=by_figure, idle_average=answers[queries["idle_average"]], policy=policy, now=now)
+    distinct = sorted(set(queries.values()))
+    budget = settings.FLEET_FIGURES_BUDGET_SECONDS
+    pool = ThreadPoolExecutor(max_workers=len(distinct), thread_name_prefix="fleet-figures")
+    try:
+        futures = {query: pool.submit(fleet_values, gateway, query, at=now) for query in distinct}
+        late = wait(futures.values(), timeout=budget).not_done
+        if late:
+            message = f"{len(late)} of {len(distinct)} fleet queries took longer than {budget:g} s"
+            raise PrometheusError(message, kind=TIMEOUT, retryable=True)
+        answers = {query: future.result() for query, future in futures.items()}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return {name: answers[query] for name, query in queries.items()}
+
+
+# --- Reading them (the pages) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FiguresState:
+    """How fresh the stored figures are: `pending` when none were computed recently."""
+
+    finished_at: datetime | None
+    problem: str
+    pending: bool
+
+
+def figures_state(*, now: datetime | None = None) -> FiguresState:
+    now = now or timezone.now()
+    refresh = FiguresRefresh.objects.filter(pk=REFRESH_ROW).first()
+    if refresh is None:
+        return FiguresState(finished_at=None, problem="", pending=True)
+    stale = refresh.finished_at < now - timedelta(seconds=3 * settings.FLEET_FIGURES_INTERVAL_SECONDS)
+    return FiguresState(
+        finished_at=refresh.finished_at, problem=refresh.problem, pending=stale or bool(refresh.problem)
+    )
+
+
+def figures_of(vm_ids) -> dict[int, VmFigures]:
+    """The stored figures of these VMs, by id (one query)."""
+    return VmFigures.objects.in_bulk(list(vm_ids))
+
+
+def fleet_vms(user, *, team_ids: list[int] | None = None, now: datetime | None = None):
+    """The running GPU VMs of the teams the user manages (all teams for admins), with their
+    stored figures and whether they are idle."""
+    teams = access.managed_teams(user)
+    if team_ids:
+        teams = teams.filter(pk__in=team_ids)
+    policy, now = idle_policy(), now or timezone.now()
+    # IdlePolicy.is_idle, in SQL so that the column sorts there too.
+    idle = Case(
+        When(figures__idle_average__isnull=True, then=Value(None)),
+        When(state_changed_at__gt=now - timedelta(seconds=policy.window_seconds), then=Value(False)),
+        When(figures__idle_average__lt=policy.threshold_percent, then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(null=True),
+    )
+    return (
+        VirtualMachine.objects.filter(team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
+        .select_related("team", "owner", "gpu_model", "figures")
+        .annotate(idle=idle)
+    )
+
+
+def _ordered(vms, sort: str, descending: bool):
+    field = F(_SORT_FIELDS.get(sort, "name"))
+    # Rows without a figure last, whichever the direction.
+    return vms.order_by(field.desc(nulls_last=True) if descending else field.asc(nulls_last=True), "pk")
+
+
+def _row(vm: VirtualMachine) -> FleetRow:
+    try:
+        figures = vm.figures
+    except VmFigures.DoesNotExist:
+        return FleetRow(vm=vm, idle=vm.idle)
+    return FleetRow(vm=vm, idle=vm.idle, **{name: getattr(figures, name) for name in FIGURES})
+
+
+def fleet_page(user, *, team_ids=None, sort: str = "name", descending: bool = False, page=1, now=None):
+    """One page of the fleet (FLEET_PAGE_SIZE rows), sorted and paged by the database."""
+    result = Paginator(_ordered(fleet_vms(user, team_ids=team_ids, now=now), sort, descending), FLEET_PAGE_SIZE)
+    page = result.get_page(page)
+    page.object_list = [_row(vm) for vm in page.object_list]
+    return page
+
+
+def fleet_rows(user, *, team_ids=None, sort: str = "name", descending: bool = False, now=None) -> Iterator[FleetRow]:
+    """Every row in the page's order, read in chunks (the CSV export streams them)."""
+    vms = _ordered(fleet_vms(user, team_ids=team_ids, now=now), sort, descending)
+    return (_row(vm) for vm in vms.iterator(chunk_size=2000))

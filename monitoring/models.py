@@ -33,3 +33,38 @@ class IdleStatus(models.Model):
 
     def __str__(self):
         return f"{self.vm_id} idle since {self.idle_since}"
+
+
+class VmFigures(models.Model):
+    """A running VM's GPU figures, computed for the whole fleet at once by a periodic task
+    (monitoring.fleet.fleet_figures_refresh): the fleet view and the approver queue read these
+    rows and never wait for Prometheus."""
+
+    vm = models.OneToOneField("vms.VirtualMachine", on_delete=models.CASCADE, primary_key=True, related_name="figures")
+    avg_24h = models.FloatField(null=True)
+    max_24h = models.FloatField(null=True)
+    avg_7d = models.FloatField(null=True)
+    max_7d = models.FloatField(null=True)
+    memory_percent = models.FloatField(null=True)
+    power_watts = models.FloatField(null=True)
+    # The average over the idle policy's window, which says whether the VM is idle.
+    idle_average = models.FloatField(null=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("GPU figures of a VM")
+        verbose_name_plural = _("GPU figures of VMs")
+
+    def __str__(self):
+        return f"{self.vm_id} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class FiguresRefresh(models.Model):
+    """The last pass of the fleet figures' task: when it ended, and what went wrong (empty when
+    nothing did). One row."""
+
+    finished_at = models.DateTimeField()
+    problem = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.finished_at:%Y-%m-%d %H:%M} {self.problem or 'ok'}"

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from hikube_portal import task_names
-from monitoring import idle
+from monitoring import fleet, idle
 from monitoring.models import WorkerHeartbeat
 from monitoring.prometheus import PrometheusError
 
@@ -25,3 +25,14 @@ def check_idle_gpus():
         logger.warning("idle GPU check skipped: %s", error.message)
         return
     logger.info("idle GPU check: %(warned)d warned, %(cleared)d cleared, %(stopped)d stopped", counts)
+
+
+@shared_task(name=task_names.REFRESH_FLEET_FIGURES, ignore_result=True)
+def refresh_fleet_figures():
+    try:
+        stored = fleet.fleet_figures_refresh()
+    except PrometheusError as error:
+        # Not retried: the pages say the figures are pending, and the next pass tries again.
+        logger.warning("fleet figures not refreshed: %s", error.message)
+        return
+    logger.info("fleet figures refreshed for %d VMs", stored)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from hikube_portal.csv_cells import csv_response
 from monitoring import metrics, usage
-from monitoring.fleet import fleet_page, fleet_rows
+from monitoring.fleet import figures_state, fleet_page, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, PrometheusGateway
 from monitoring.telemetry import exporter_block, idle_policy, prometheus_error_text, vm_energy_kwh, vm_telemetry
@@ -160,9 +160,7 @@ def fleet(request):
                 for row in fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
             ),
         )
-    page, problem = fleet_page(
-        request.user, team_ids=team_ids, sort=sort, descending=descending, page=request.GET.get("page")
-    )
+    page = fleet_page(request.user, team_ids=team_ids, sort=sort, descending=descending, page=request.GET.get("page"))
     columns = [
         ("name", _("VM")),
         ("team", _("Team")),
@@ -198,7 +196,7 @@ def fleet(request):
                     if value
                 }
             ),
-            "problem": problem,
+            "figures": figures_state(),
             "headers": headers,
             "sort": sort,
             "descending": descending,

@@ -1,14 +1,18 @@
-"""The fleet view against a real Prometheus loaded with the fixture history."""
+"""The fleet view and the approver queue's figures: computed by the periodic refresh against a
+real Prometheus loaded with the fixture history, read by the pages without asking Prometheus."""
 
+import socket
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring.fleet import fleet_page, fleet_rows
-from monitoring.prometheus import capture_queries
+from monitoring.fleet import figures_state, fleet_figures_refresh, fleet_page, fleet_rows
+from monitoring.models import FiguresRefresh
+from monitoring.prometheus import TIMEOUT, PrometheusError, capture_queries
 from tests.monitoring import dcgm_fixtures as fx
 from tests.monitoring.expected import at, expected_average, expected_maximum
 from tests.vms.factories import make_vm
@@ -20,8 +24,10 @@ REL = 1e-9
 
 def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make_user):
     admin = make_user("root", is_superuser=True)
-    page, problem = fleet_page(admin, now=at(fleet.query_time), gateway=gateway)
-    assert problem == ""
+    running = VirtualMachine.objects.filter(state="running", gpu_count__gt=0).count()
+    assert fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway) == running
+    assert figures_state(now=at(fleet.query_time)).pending is False
+    page = fleet_page(admin, now=at(fleet.query_time))
     by_name = {row.vm.name: row for row in page.object_list}
     for key in (fx.TRAINING, fx.INFERENCE, fx.IDLE):
         row = by_name[key[1]]
@@ -40,11 +46,13 @@ def test_fleet_figures_and_idle_flags(live_settings, fleet, gateway, world, make
 def test_a_vm_running_for_less_than_the_window_is_not_idle(live_settings, fleet, gateway, world, make_user):
     idle_vm = world["vms"][fx.IDLE]
     VirtualMachine.objects.filter(pk=idle_vm.pk).update(state_changed_at=at(fleet.query_time) - timedelta(hours=2))
-    rows = fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time), gateway=gateway)
+    fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway)
+    rows = fleet_rows(make_user("root", is_superuser=True), now=at(fleet.query_time))
     assert next(row for row in rows if row.vm.pk == idle_vm.pk).idle is False
 
 
-def test_fleet_sorts_and_exports_csv(client, live_settings, world, make_user):
+def test_fleet_sorts_and_exports_csv(client, live_settings, fleet, gateway, world, make_user):
+    fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway)
     client.force_login(make_user("root", is_superuser=True))
     html = client.get(reverse("fleet"), {"sort": "avg_24h", "dir": "desc"}).content.decode()
     order = [
@@ -64,13 +72,17 @@ def test_fleet_sorts_and_exports_csv(client, live_settings, world, make_user):
     assert client.get(reverse("fleet"), {"sort": "'; drop", "dir": "sideways"}).status_code == 200
 
 
-def test_fleet_query_counts_do_not_grow_with_vms(client, live_settings, world, make_user):
+def test_fleet_costs_do_not_grow_with_vms_and_the_page_never_asks_prometheus(
+    client, live_settings, fleet, gateway, world, make_user
+):
     client.force_login(make_user("root", is_superuser=True))
 
     def costs():
-        with CaptureQueriesContext(connection) as sql, capture_queries() as promql:
+        with capture_queries() as refresh_promql:
+            fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway)
+        with CaptureQueriesContext(connection) as sql, capture_queries() as page_promql:
             assert client.get(reverse("fleet")).status_code == 200
-        return len(sql), len(promql)
+        return len(refresh_promql), len(sql), len(page_promql)
 
     few = costs()
     team = world["teams"]["beta"]
@@ -79,4 +91,48 @@ def test_fleet_query_counts_do_not_grow_with_vms(client, live_settings, world, m
         Membership.objects.create(team=team, user=owner)
         make_vm(team=team, owner=owner, gpu=["L40S", "A100", "H100"][index % 3])
     assert costs() == few
-    assert few[1] == 6  # avg/max over 24 h and 7 d, memory, power; the 24 h idle window is reused
+    # The refresh: avg/max over 24 h and 7 d, memory, power (the 24 h idle window is reused);
+    # the page: none.
+    assert few[0] == 6 and few[2] == 0
+
+
+def test_the_approver_queue_shows_the_teams_stored_seven_day_figures(
+    client, live_settings, fleet, gateway, world, make_user
+):
+    fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway)
+    approver = make_user("approver")
+    approver.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
+    training = world["vms"][fx.TRAINING]
+    make_vm(team=training.team, owner=training.owner, name="more-please", state="pending_approval", gpu="H100")
+    client.force_login(approver)
+
+    with capture_queries() as promql:
+        html = client.get(reverse("approval_queue")).content.decode()
+
+    assert promql == []
+    row = html.split(f"<td>{training.name}</td>", 1)[1].split("</tr>", 1)[0]
+    assert f"{expected_average(fleet, fx.TRAINING, 7 * 86400):.0f} %" in row
+
+
+def test_a_prometheus_that_does_not_answer_leaves_the_figures_pending_not_the_page(
+    client, live_settings, world, make_user, settings
+):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        settings.PROMETHEUS_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings.PROMETHEUS_TIMEOUT_SECONDS = 30
+        settings.PROMETHEUS_RETRIES = 0
+        settings.FLEET_FIGURES_BUDGET_SECONDS = 1
+        with pytest.raises(PrometheusError) as error:
+            fleet_figures_refresh()
+    assert error.value.kind == TIMEOUT and "took longer than 1 s" in error.value.message
+    assert FiguresRefresh.objects.get().problem == error.value.message
+    client.force_login(make_user("root", is_superuser=True))
+
+    with capture_queries() as promql:
+        html = client.get(reverse("fleet")).content.decode()
+
+    assert promql == []
+    assert 'data-figures="pending"' in html and "took longer than 1 s" in html
+    assert html.count("<tr data-vm=") == VirtualMachine.objects.filter(state="running", gpu_count__gt=0).count()

@@ -10,15 +10,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from monitoring.prometheus import PrometheusError
-from monitoring.telemetry import prometheus_error_text, utilisation_by_vm
+from monitoring.fleet import figures_of, figures_state
 from vms import errors
 from vms.access import approver_required, is_own_request
 from vms.governance import selectors, services
 from vms.governance.capacity import CapacityReading
 from vms.models import ChangeRequest, VirtualMachine
-
-UTILISATION_WINDOW_SECONDS = 7 * 24 * 3600
 
 
 @login_required
@@ -26,11 +23,7 @@ def approval_queue(request):
     approver_required(request.user)
     items = selectors.approval_items()
     context = selectors.approval_context(items)
-    shown_vms = [vm for vms in context["shown"].values() for vm in vms]
-    try:
-        utilisation, telemetry_error = utilisation_by_vm(shown_vms, window_seconds=UTILISATION_WINDOW_SECONDS), ""
-    except PrometheusError as error:
-        utilisation, telemetry_error = {}, prometheus_error_text(error)
+    figures = figures_of(vm.pk for vms in context["shown"].values() for vm in vms)
     capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
     rows = []
     for item in items:
@@ -42,7 +35,7 @@ def approval_queue(request):
             {
                 "item": item,
                 "quota": context["quotas"][team_id, item.vm.gpu_model_id],
-                "team_held": [(vm, utilisation.get(vm.pk)) for vm in shown],
+                "team_held": [(vm, getattr(figures.get(vm.pk), "avg_7d", None)) for vm in shown],
                 "team_held_more": team_vms - len(shown),
                 "team_vms_url": f"{reverse('vm_list')}?team={team_id}",
                 "requester_gpus": context["requester_gpus"].get((team_id, item.requested_by.pk), 0),
@@ -52,7 +45,7 @@ def approval_queue(request):
                 "own": is_own_request(request.user, vm=item.vm, change=item.change),
             }
         )
-    return render(request, "vms/approvals.html", {"rows": rows, "telemetry_error": telemetry_error})
+    return render(request, "vms/approvals.html", {"rows": rows, "figures": figures_state()})
 
 
 def _decision(request):
