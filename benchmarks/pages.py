@@ -8,6 +8,11 @@ name (benchmarks/urls.py). Each page and the bare view are driven by wrk with th
 connections, one after the other, in alternating rounds; the table gives each page's req/s,
 p50 and p95 under load, its ratio to the bare view's req/s, its SQL queries and its HTML size
 (both measured once, by Django's test client in this process).
+
+With --prometheus, a real Prometheus holds 7 days of DCGM history (30 s scrape) for 50 VMs,
+the portal is configured with it (the fleet's figures computed once, as the periodic task
+does), and the table adds a 7-day and a 1-hour GPU panel, each beside the same range query sent
+straight to Prometheus instead of the bare view.
 """
 
 import argparse
@@ -17,6 +22,7 @@ import io
 import json
 import os
 import pstats
+import random
 import re
 import shutil
 import subprocess
@@ -25,6 +31,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -133,11 +140,118 @@ def fill(*, vms: int, teams: int, pending: int) -> dict:
         batch_size=5000,
     )
     first = VirtualMachine.objects.filter(team=team_rows[0], state="running").order_by("pk").first()
+    history_vm = VirtualMachine.objects.get(team=team_rows[0], name="vm-00001")
     return {
+        "history_vm": history_vm,
         "users": {"member": member, "manager": manager, "approver": approver, "admin": admin},
         "team": team_rows[0],
         "vm": first,
     }
+
+
+HISTORY_VMS = 50
+
+
+def start_prometheus(workdir: Path, *, now: float) -> tuple[subprocess.Popen, str]:
+    """A real Prometheus holding 7 days of DCGM history (30 s scrape, one L40S each) for the
+    first HISTORY_VMS VMs of the first team, written with the demo's generator."""
+    from monitoring import dcgm_history as history
+
+    fleet = history.Fleet(end_grid=int(now // history.SCRAPE) * history.SCRAPE - 60)
+    grid = fleet.grid(7 * 86400)
+    rng = random.Random(20261201)  # noqa: S311 - telemetry, not security
+    for number in range(HISTORY_VMS):
+        gpu = history.Gpu(
+            "tenant-bench-000",
+            f"vm-{number:05d}",
+            index=0,
+            uuid=f"GPU-bench-{number:05d}",
+            model="NVIDIA L40S",
+            total_mib=46068,
+            dcp=True,
+            instance="bench-history",
+        )
+        util = history.training_util(rng, grid, fleet.end_grid) if number % 2 else history.daily_util(rng, grid)
+        history.add_gpu(
+            fleet,
+            rng,
+            gpu,
+            util_grid=grid,
+            util=util,
+            idle_watts=35,
+            watts_per_percent=3.1,
+            fb_used_mib=20000,
+            power_grid=grid,
+        )
+    data = workdir / "prometheus"
+    history.backfill(fleet.openmetrics_chunks(), data, promtool=shutil.which("promtool"))
+    port = 19_000 + os.getpid() % 1000
+    config = workdir / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 30s}\n")
+    process = subprocess.Popen(
+        [
+            shutil.which("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=3650d",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1).read()
+            return process, url
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("Prometheus did not start")
+
+
+def panel_pages(world: dict, prometheus_url: str) -> list[dict]:
+    """A 7-day and a 1-hour GPU panel, each beside the same range query sent straight to
+    Prometheus (its "bare" side: what the portal adds to Prometheus)."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from monitoring import promql
+    from monitoring.prometheus import config_from_settings
+
+    vm = world["history_vm"]
+    config = config_from_settings()
+    rows = []
+    for label, seconds, range_key in (("7 d", 7 * 86400, "7d"), ("1 h", 3600, "1h")):
+        end = timezone.now()
+        query = promql.panel_query(
+            "gpu_util",
+            namespace=vm.namespace,
+            vm=vm.name,
+            start=end - timedelta(seconds=seconds),
+            end=end,
+            width_px=800,
+            labels=config.labels,
+            scrape_interval=config.scrape_interval_seconds,
+        )
+        raw = urllib.parse.urlencode(
+            {
+                "query": query.query,
+                "start": query.start.timestamp(),
+                "end": query.end.timestamp(),
+                "step": query.step_seconds,
+            }
+        )
+        rows.append(
+            {
+                "name": f"GPU panel, {label}",
+                "user": "member",
+                "path": f"{reverse('vm_gpu_panel', args=[vm.pk, 'gpu_util'])}?range={range_key}&width=800",
+                "bare": f"{prometheus_url}/api/v1/query_range?{raw}",
+            }
+        )
+    return rows
 
 
 def session_cookie(user) -> str:
@@ -192,13 +306,17 @@ def measure_in_process(page: dict, users: dict) -> tuple[int, int, int]:
 
     client = Client(enforce_csrf_checks=False)
     client.force_login(users[page["user"]])
-    with CaptureQueriesContext(connection) as queries:
+
+    def ask():
         if "body" in page:
-            response = client.post(
+            return client.post(
                 page["path"], page["body"], content_type="application/x-www-form-urlencoded", HTTP_HX_REQUEST="true"
             )
-        else:
-            response = client.get(page["path"])
+        return client.get(page["path"])
+
+    ask()  # the steady state: what a process caches (the catalogue) is read on the first request
+    with CaptureQueriesContext(connection) as queries:
+        response = ask()
     return response.status_code, len(queries), len(response.content)
 
 
@@ -272,6 +390,11 @@ def main(argv=None) -> int:
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--only", help="run only the pages whose name contains this")
     parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also a real Prometheus with 7 days of history for 50 VMs: panels against it, pages configured with it",
+    )
+    parser.add_argument(
         "--profile", type=int, metavar="N", help="instead of wrk, profile N requests per page in this process"
     )
     arguments = parser.parse_args(argv)
@@ -293,17 +416,33 @@ def main(argv=None) -> int:
         # The test client, which counts the queries, calls itself testserver.
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     }
+    prometheus = None
+    if arguments.prometheus:
+        if not (shutil.which("prometheus") and shutil.which("promtool")):
+            parser.error("--prometheus needs prometheus and promtool (apt install prometheus)")
+        prometheus, env["PROMETHEUS_URL"] = start_prometheus(workdir, now=time.time())
     os.environ.update(env)
     import django
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     try:
         started = time.perf_counter()
         call_command("migrate", verbosity=0)
         call_command("collectstatic", verbosity=0, interactive=False)
         world = fill(vms=arguments.vms, teams=arguments.teams, pending=arguments.pending)
+        # What autovacuum does to a real database: without statistics, the planner takes the
+        # freshly filled tables for empty ones.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        if prometheus is not None:
+            from monitoring.fleet import fleet_figures_refresh
+
+            started = time.perf_counter()
+            stored = fleet_figures_refresh()
+            print(f"fleet figures: {stored} VMs in {time.perf_counter() - started:.2f} s (the periodic task's pass)")
         print(
             f"fleet: {arguments.vms} VMs over {arguments.teams} teams, filled in {time.perf_counter() - started:.1f} s"
         )
@@ -320,16 +459,17 @@ def main(argv=None) -> int:
         base = f"http://127.0.0.1:{port}"
         try:
             rows = []
-            for page in pages(world):
+            for page in pages(world) + (panel_pages(world, env["PROMETHEUS_URL"]) if prometheus else []):
                 if arguments.only and arguments.only not in page["name"]:
                     continue
                 status, queries, size = measure_in_process(page, world["users"])
                 runs = {"page": [], "bare": []}
                 for _ in range(arguments.rounds):
-                    for kind, path, spec in (("bare", "/bench/bare/", {}), ("page", page["path"], page)):
+                    bare_url = page.get("bare") or base + "/bench/bare/"
+                    for kind, url, spec in (("bare", bare_url, {}), ("page", base + page["path"], page)):
                         runs[kind].append(
                             wrk(
-                                base + path,
+                                url,
                                 cookie=cookies[page["user"]],
                                 seconds=arguments.seconds,
                                 connections=arguments.connections,
@@ -359,7 +499,7 @@ def main(argv=None) -> int:
             server.wait(timeout=30)
         print(
             f"\n{arguments.connections} connections, {arguments.rounds} × {arguments.seconds} s per side, "
-            "gunicorn 2 sync workers, DEBUG=0\n"
+            "gunicorn 2 sync workers, DEBUG=0; a GPU panel's bare side is the same query sent straight to Prometheus\n"
         )
         print("| Page | Bare view (req/s) | Page (req/s) | Ratio | p50 | p95 | SQL | HTML | Status |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -370,6 +510,8 @@ def main(argv=None) -> int:
                 f"| {queries} | {size / 1024:.0f} KB | {status} |"
             )
     finally:
+        if prometheus is not None:
+            prometheus.terminate()
         from django.db import connections
 
         connections.close_all()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from hikube_portal.celery import app as celery_app
 from hikube_portal.redact import redact
 from monitoring.models import WorkerHeartbeat
-from monitoring.prometheus import PrometheusGateway
+from monitoring.prometheus import shared_gateway
 from vms.cluster.gateway import ClusterError, gateway
 
 
@@ -57,7 +57,7 @@ def check_cluster() -> tuple[bool, str]:
 def check_prometheus() -> tuple[bool, str]:
     if not settings.PROMETHEUS_URL:
         return False, "not configured"
-    return PrometheusGateway().reachable()
+    return shared_gateway().reachable()
 
 
 CHECKS = {

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from monitoring import promql
 from monitoring.models import IdleStatus
-from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series
+from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series, shared_gateway
 from vms.catalogue import seed
 from vms.models import VirtualMachine
 
@@ -41,7 +41,7 @@ PROMETHEUS_FAILED = "prometheus_failed"
 
 
 def gateway_or_default(gateway: PrometheusGateway | None) -> PrometheusGateway:
-    return gateway if gateway is not None else PrometheusGateway()
+    return gateway if gateway is not None else shared_gateway()
 
 
 def values_by_vm(series: list[Series], labels: promql.LabelNames) -> dict[tuple[str, str], float]:

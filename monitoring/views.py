@@ -11,7 +11,7 @@ from hikube_portal.csv_cells import csv_response
 from monitoring import metrics, usage
 from monitoring.fleet import figures_state, fleet_page, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
-from monitoring.prometheus import PrometheusError, PrometheusGateway
+from monitoring.prometheus import PrometheusError, shared_gateway
 from monitoring.telemetry import exporter_block, idle_policy, prometheus_error_text, vm_energy_kwh, vm_telemetry
 from vms import access
 from vms.access import vm_for_user
@@ -75,7 +75,7 @@ def vm_gpu_panel(request, vm_id, key):
         width = DEFAULT_WIDTH_PX
     spec = metrics.panel(key)
     try:
-        chart = PrometheusGateway().panel(
+        chart = shared_gateway().panel(
             key, namespace=vm.namespace, vm=vm.name, start=chart_range.start, end=chart_range.end, width_px=width
         )
     except PrometheusError as error:

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -216,3 +217,16 @@ def test_not_configured_says_so(client, settings, world):
     client.force_login(world["owners"]["alpha"])
     page = client.get(reverse("vm_gpus", args=[world["vms"][fx.TRAINING].pk])).content.decode()
     assert "this portal has no Prometheus configured" in page
+
+
+def test_the_same_panel_asked_twice_within_a_scrape_interval_is_one_prometheus_query(client, live_settings, world):
+    cache.clear()
+    client.force_login(world["owners"]["alpha"])
+    url = reverse("vm_gpu_panel", args=[world["vms"][fx.TRAINING].pk, "gpu_util"])
+
+    with capture_queries() as promql:
+        first = client.get(url, {"range": "7d"}).json()
+        second = client.get(url, {"range": "7d"}).json()
+
+    assert len(promql) == 1
+    assert first["gpus"] and first["gpus"] == second["gpus"] and first["timestamps"] == second["timestamps"]
