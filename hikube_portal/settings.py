@@ -238,10 +238,10 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env_float("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0, mi
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 
 # The portal's own metrics (hikube_portal/metrics.py). /metrics answers callers sending
-# "Authorization: Bearer <METRICS_TOKEN>"; with no token set, only loopback callers (the
-# Prometheus of `make run`). Celery workers answer scrapes themselves on METRICS_WORKER_PORT
-# (0 = not at all), bound to METRICS_WORKER_ADDRESS: keep it on loopback unless a network rule
-# (the chart's NetworkPolicy) limits who reaches it.
+# "Authorization: Bearer <METRICS_TOKEN>"; with no token set, only local callers (loopback,
+# and not through a reverse proxy: the Prometheus of `make run`). Celery workers answer
+# scrapes themselves on METRICS_WORKER_PORT (0 = not at all), bound to METRICS_WORKER_ADDRESS:
+# keep it on loopback unless a network rule (the chart's NetworkPolicy) limits who reaches it.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0, minimum=0, maximum=65535)
 METRICS_WORKER_ADDRESS = env_str("METRICS_WORKER_ADDRESS", "127.0.0.1")

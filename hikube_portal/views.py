@@ -43,10 +43,18 @@ def _may_read_health_details(request) -> bool:
     return request.user.is_staff or _bearer_matches(request, settings.HEALTHZ_TOKEN)
 
 
+# Headers a reverse proxy adds: a request that came through one is not a local caller, even
+# when the proxy itself connects from loopback.
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED")
+
+
 def _may_scrape(request) -> bool:
-    """A scraper presenting METRICS_TOKEN; with none set, only a caller on loopback."""
+    """A scraper presenting METRICS_TOKEN; with none set, only a local caller (loopback, and
+    not through a proxy)."""
     if settings.METRICS_TOKEN:
         return _bearer_matches(request, settings.METRICS_TOKEN)
+    if any(header in request.META for header in PROXY_HEADERS):
+        return False
     return ip_address(request.META.get("REMOTE_ADDR", "0.0.0.0")).is_loopback  # noqa: S104 - a default, not a bind
 
 

@@ -88,6 +88,10 @@ def test_without_a_token_only_loopback_may_scrape(client, settings):
     refused = client.get(reverse("metrics"), REMOTE_ADDR="10.1.2.3")
     assert refused.status_code == 403 and b"METRICS_TOKEN" in refused.content
     assert client.get(reverse("metrics"), REMOTE_ADDR="::1").status_code == 200
+    # A reverse proxy on the same host connects from loopback: what it forwards is not local.
+    proxied = client.get(reverse("metrics"), REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert proxied.status_code == 403
+    assert client.get(reverse("metrics"), REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP="198.51.100.7").status_code == 403
 
 
 def test_livez_answers_without_touching_the_database(client):
