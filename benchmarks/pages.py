@@ -87,44 +87,41 @@ def fill(*, vms: int, teams: int, pending: int) -> dict:
     small, large = InstanceType.objects.get(name="g1.large"), InstanceType.objects.get(name="g2.large")
     per_team = vms // teams
     states = [VirtualMachine.State.RUNNING] * 8 + [VirtualMachine.State.STOPPED] * 2
+
+    def vm(team, name, instance_type, gpu_model, state, **fields):
+        return VirtualMachine(
+            team=team,
+            owner=member,
+            name=name,
+            instance_type=instance_type,
+            gpu_model=gpu_model,
+            gpu_count=instance_type.gpu_count,
+            image="ubuntu",
+            system_disk_gib=100,
+            system_disk_class="replicated",
+            state=state,
+            **fields,
+        )
+
     VirtualMachine.objects.bulk_create(
         [
-            VirtualMachine(
-                team=team,
-                owner=member,
-                name=f"vm-{number:05d}",
-                instance_type=small,
-                gpu_model=l40s,
-                gpu_count=small.gpu_count,
-                image="ubuntu",
-                system_disk_gib=100,
-                system_disk_class="replicated",
+            vm(
+                team,
+                f"vm-{number:05d}",
+                small,
+                l40s,
+                states[number % len(states)],
                 public_ports=[22],
-                state=states[number % len(states)],
                 cluster_status="Running" if states[number % len(states)] == "running" else "Stopped",
             )
             for team in team_rows
             for number in range(per_team)
+        ]
+        + [
+            vm(team_rows[index % teams], f"request-{index:03d}", large, h100, "pending_approval", justification="x")
+            for index in range(pending)
         ],
         batch_size=2000,
-    )
-    VirtualMachine.objects.bulk_create(
-        [
-            VirtualMachine(
-                team=team_rows[index % teams],
-                owner=member,
-                name=f"request-{index:03d}",
-                instance_type=large,
-                gpu_model=h100,
-                gpu_count=large.gpu_count,
-                image="ubuntu",
-                system_disk_gib=200,
-                system_disk_class="replicated",
-                justification="fine-tuning",
-                state=VirtualMachine.State.PENDING_APPROVAL,
-            )
-            for index in range(pending)
-        ]
     )
     ids = VirtualMachine.objects.values_list("pk", "team_id", "name")
     Event.objects.bulk_create(

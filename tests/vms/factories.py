@@ -12,21 +12,35 @@ from vms.spec.request import VmSpec
 _names = count(1)
 
 
-def make_vm(*, team, owner, state="running", gpu="L40S", instance_type="g1.large", name=None, **fields):
-    it = InstanceType.objects.get(name=instance_type)
-    return VirtualMachine.objects.create(
+def unsaved_vm(*, team, owner, instance_type: InstanceType, gpu_model: GpuModel, name=None, state="running", **fields):
+    """A VM row not saved yet (for bulk_create), with the rows of its catalogue given."""
+    return VirtualMachine(
         team=team,
         owner=owner,
         name=name or f"vm-{next(_names)}",
-        instance_type=it,
-        gpu_model=GpuModel.objects.get(slug=gpu),
-        gpu_count=it.gpu_count,
+        instance_type=instance_type,
+        gpu_model=gpu_model,
+        gpu_count=instance_type.gpu_count,
         image="ubuntu",
         system_disk_gib=100,
         system_disk_class="replicated",
         state=state,
         **fields,
     )
+
+
+def make_vm(*, team, owner, state="running", gpu="L40S", instance_type="g1.large", name=None, **fields):
+    vm = unsaved_vm(
+        team=team,
+        owner=owner,
+        instance_type=InstanceType.objects.get(name=instance_type),
+        gpu_model=GpuModel.objects.get(slug=gpu),
+        name=name,
+        state=state,
+        **fields,
+    )
+    vm.save()
+    return vm
 
 
 def spec(name="job", gpu="H100", instance_type="g8.4xlarge"):

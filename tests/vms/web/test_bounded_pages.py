@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from tests.vms.factories import unsaved_vm
 from vms.models import GpuModel, InstanceType, Membership, Team, VirtualMachine
 
 pytestmark = pytest.mark.django_db
@@ -18,17 +19,12 @@ def add_vms(teams, owner, count: int, *, first: int) -> None:
     l40s, small = GpuModel.objects.get(slug="L40S"), InstanceType.objects.get(name="g1.large")
     VirtualMachine.objects.bulk_create(
         [
-            VirtualMachine(
+            unsaved_vm(
                 team=teams[number % len(teams)],
                 owner=owner,
-                name=f"vm-{number:05d}",
                 instance_type=small,
                 gpu_model=l40s,
-                gpu_count=small.gpu_count,
-                image="ubuntu",
-                system_disk_gib=100,
-                system_disk_class="replicated",
-                state=VirtualMachine.State.RUNNING,
+                name=f"vm-{number:05d}",
             )
             for number in range(first, first + count)
         ]
@@ -52,20 +48,12 @@ def test_the_busiest_pages_weigh_the_same_at_100_and_2000_vms(make_user):
     approver = make_user("approver")
     approver.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
     h100, large = GpuModel.objects.get(slug="H100"), InstanceType.objects.get(name="g2.large")
-    for team in teams:
-        VirtualMachine.objects.create(
-            team=team,
-            owner=owner,
-            name="waiting",
-            instance_type=large,
-            gpu_model=h100,
-            gpu_count=large.gpu_count,
-            image="ubuntu",
-            system_disk_gib=100,
-            system_disk_class="replicated",
-            justification="fine-tuning",
-            state=VirtualMachine.State.PENDING_APPROVAL,
+    VirtualMachine.objects.bulk_create(
+        unsaved_vm(
+            team=team, owner=owner, instance_type=large, gpu_model=h100, name="waiting", state="pending_approval"
         )
+        for team in teams
+    )
     pages = {
         "fleet": (admin, reverse("fleet")),
         "approver queue": (approver, reverse("approval_queue")),
