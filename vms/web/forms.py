@@ -15,34 +15,14 @@ from vms.governance import selectors
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
 from vms.spec.request import API_SHAPE_LEGACY, MAX_LEGACY_VM_NAME_LENGTH, MAX_VM_NAME_LENGTH, DiskSpec, VmSpec
 from vms.spec.validation import validate_spec
-
-
-class VmFilterForm(forms.Form):
-    team = forms.ModelChoiceField(
-        queryset=Team.objects.none(), required=False, label=_("Team"), empty_label=_("All teams")
-    )
-    state = forms.ChoiceField(
-        required=False, label=_("State"), choices=[("", _("Active")), *VirtualMachine.State.choices]
-    )
-    gpu_model = forms.ModelChoiceField(
-        queryset=GpuModel.objects.all(), required=False, label=_("GPU model"), empty_label=_("All models")
-    )
-    mine = forms.BooleanField(required=False, label=_("Only mine"))
-
-    def __init__(self, *args, teams, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
-
-
-SOFTWARE_CHOICES = [(block["slug"], _(block["title"])) for block in seed.SOFTWARE_BLOCKS]
-PORT_SEPARATORS = re.compile(r"[\s,;]+")
-# Form inputs are bounded before any parsing so a pasted novel cannot cost more than a page.
-MAX_DISK_ROWS_POSTED = 32
+from vms.web.widgets import QuickSelect
 
 
 class RowChoiceField(forms.ModelChoiceField):
     """A ModelChoiceField over rows already loaded (the cached catalogue, the user's teams):
     listing its choices and reading the one chosen ask the database nothing."""
+
+    widget = QuickSelect
 
     def use_rows(self, rows) -> None:
         self.rows = {str(self.prepare_value(row)): row for row in rows}
@@ -60,6 +40,32 @@ class RowChoiceField(forms.ModelChoiceField):
         if row is None:
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
         return row
+
+
+class VmFilterForm(forms.Form):
+    team = RowChoiceField(queryset=Team.objects.none(), required=False, label=_("Team"), empty_label=_("All teams"))
+    state = forms.ChoiceField(
+        required=False,
+        label=_("State"),
+        choices=[("", _("Active")), *VirtualMachine.State.choices],
+        widget=QuickSelect,
+    )
+    gpu_model = RowChoiceField(
+        queryset=GpuModel.objects.none(), required=False, label=_("GPU model"), empty_label=_("All models")
+    )
+    mine = forms.BooleanField(required=False, label=_("Only mine"))
+
+    def __init__(self, *args, teams, gpu_models, **kwargs):
+        """`teams`: those the user may list; `gpu_models`: the catalogue's (catalogue_rows())."""
+        super().__init__(*args, **kwargs)
+        self.fields["team"].use_rows(teams)
+        self.fields["gpu_model"].use_rows(gpu_models)
+
+
+SOFTWARE_CHOICES = [(block["slug"], _(block["title"])) for block in seed.SOFTWARE_BLOCKS]
+PORT_SEPARATORS = re.compile(r"[\s,;]+")
+# Form inputs are bounded before any parsing so a pasted novel cannot cost more than a page.
+MAX_DISK_ROWS_POSTED = 32
 
 
 class VmRequestForm(forms.Form):
@@ -112,7 +118,7 @@ class VmRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text=_("A YAML mapping merged after the software blocks, e.g. packages: [htop]."),
     )
-    network = forms.ChoiceField(label=_("HPC interconnect network"), required=False)
+    network = forms.ChoiceField(label=_("HPC interconnect network"), required=False, widget=QuickSelect)
     justification = forms.CharField(
         label=_("Justification"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )

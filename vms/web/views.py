@@ -28,7 +28,9 @@ HTMX_STOP_POLLING = 286
 
 @login_required
 def vm_list(request):
-    form = VmFilterForm(request.GET or None, teams=listable_teams(request.user))
+    form = VmFilterForm(
+        request.GET or None, teams=list(listable_teams(request.user)), gpu_models=catalogue_rows().gpu_models
+    )
     filters = form.cleaned_data if form.is_valid() else {}
     vms = selectors.vm_list(
         user=request.user,
