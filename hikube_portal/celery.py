@@ -35,11 +35,6 @@ def _serve_metrics(**_):
         metrics.serve(settings.METRICS_WORKER_PORT, settings.METRICS_WORKER_ADDRESS)
 
 
-@signals.worker_process_shutdown.connect
-def _pool_child_exited(pid=None, **_):
-    metrics.forget_process(pid or os.getpid())
-
-
 @signals.worker_ready.connect
 def _figures_at_start(sender=None, **_):
     # The fleet's GPU figures come every FLEET_FIGURES_INTERVAL_SECONDS; a worker that starts

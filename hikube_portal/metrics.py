@@ -119,12 +119,6 @@ def clear_multiprocess_dir() -> None:
             path.unlink(missing_ok=True)
 
 
-def forget_process(pid: int) -> None:
-    """A pool child exited: its live gauges must stop counting."""
-    if MULTIPROCESS_DIR:
-        multiprocess.mark_process_dead(pid)
-
-
 def serve(port: int, address: str) -> None:
     """Answer scrapes on address:port from a thread of this process (Celery's main worker
     process, whose pool children write to MULTIPROCESS_DIR)."""

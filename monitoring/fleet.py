@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import BooleanField, Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,22 +40,6 @@ class FleetRow:
     @property
     def idle_text(self) -> str:
         return {True: _("idle"), False: _("busy"), None: _("unknown")}[self.idle]
-
-
-FLEET_COLUMNS = (
-    "name",
-    "team",
-    "owner",
-    "gpu_model",
-    "gpus",
-    "avg_24h",
-    "max_24h",
-    "avg_7d",
-    "max_7d",
-    "memory_percent",
-    "power_watts",
-    "idle",
-)
 
 
 FIGURES = ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts")
@@ -171,15 +155,7 @@ def fleet_vms(user, *, team_ids: list[int] | None = None, now: datetime | None =
     teams = access.managed_teams(user)
     if team_ids:
         teams = teams.filter(pk__in=team_ids)
-    policy, now = idle_policy(), now or timezone.now()
-    # IdlePolicy.is_idle, in SQL so that the column sorts there too.
-    idle = Case(
-        When(figures__idle_average__isnull=True, then=Value(None)),
-        When(state_changed_at__gt=now - timedelta(seconds=policy.window_seconds), then=Value(False)),
-        When(figures__idle_average__lt=policy.threshold_percent, then=Value(True)),
-        default=Value(False),
-        output_field=BooleanField(null=True),
-    )
+    idle = idle_policy().is_idle_expression("figures__idle_average", now=now or timezone.now())
     return (
         VirtualMachine.objects.filter(team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
         .select_related("team", "owner", "gpu_model", "figures")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import yaml
 from django.conf import settings
+from django.db.models import BooleanField, Case, Q, Value, When
 from django.utils.translation import gettext as _
 
 from monitoring import promql
@@ -165,6 +166,18 @@ class IdlePolicy:
         if vm.state_changed_at > now - timedelta(seconds=self.window_seconds):
             return False
         return average < self.threshold_percent
+
+    def is_idle_expression(self, average: str, *, now: datetime) -> Case:
+        """`is_idle` as SQL over VirtualMachine rows, `average` naming the field that holds the
+        average (so that a list can sort and page on it)."""
+        return Case(
+            When(~Q(state=VirtualMachine.State.RUNNING), then=Value(None)),
+            When(**{f"{average}__isnull": True}, then=Value(None)),
+            When(state_changed_at__gt=now - timedelta(seconds=self.window_seconds), then=Value(False)),
+            When(**{f"{average}__lt": self.threshold_percent}, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(null=True),
+        )
 
 
 def idle_policy() -> IdlePolicy:

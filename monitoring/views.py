@@ -1,5 +1,3 @@
-from urllib.parse import urlencode
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
@@ -189,13 +187,6 @@ def fleet(request):
         "monitoring/fleet.html",
         {
             "page": page,
-            "query": urlencode(
-                {
-                    key: value
-                    for key, value in (("sort", sort), ("dir", "desc" if descending else "asc"), ("team", team_id))
-                    if value
-                }
-            ),
             "figures": figures_state(),
             "headers": headers,
             "sort": sort,

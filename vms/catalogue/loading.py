@@ -7,7 +7,6 @@ Saving or deleting a row (the admin does) writes a new version to the shared cac
 queries after a change, one cache read otherwise. Without a cache shared by every process
 (`make run` without Redis: each process has its own) the rows are read on every call."""
 
-import threading
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -32,8 +31,8 @@ class CatalogueRows:
         return next((preset for preset in self.presets if preset.slug == slug), None)
 
 
-_held: dict[str, tuple[str, CatalogueRows]] = {}
-_lock = threading.Lock()
+# (version, rows) as last read by this process; replaced whole, so readers need no lock.
+_held: list[tuple[str, CatalogueRows]] = []
 
 
 def _read() -> CatalogueRows:
@@ -52,19 +51,21 @@ def catalogue_rows() -> CatalogueRows:
     if not settings.CACHE_SHARED_BY_PROCESSES:
         return _read()
     version = catalogue_version()
-    held = _held.get("rows")
-    if held is not None and held[0] == version:
-        return held[1]
+    if _held and _held[0][0] == version:
+        return _held[0][1]
     rows = _read()
-    with _lock:
-        _held["rows"] = (version, rows)
+    _held[:] = [(version, rows)]
     return rows
 
 
 def catalogue_from_db(*, offered_only: bool = True) -> Catalogue:
     """The catalogue new requests choose from (`offered_only`), or all of it: a VM recorded
     before an admin withdrew its image, GPU model or instance type must still render."""
-    rows = catalogue_rows()
+    return catalogue_of(catalogue_rows(), offered_only=offered_only)
+
+
+def catalogue_of(rows: CatalogueRows, *, offered_only: bool = True) -> Catalogue:
+    """`catalogue_from_db` from rows already read (a page that also lists them reads once)."""
 
     def offered(items):
         return [item for item in items if item.active or not offered_only]

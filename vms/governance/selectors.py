@@ -1,6 +1,7 @@
 """Reads that several views share. Each returns a queryset with what its pages display
 already joined, so a page issues the same number of queries whatever the number of VMs."""
 
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
@@ -63,26 +64,22 @@ def vm_counts_by_state() -> dict[str, int]:
     return {state: 0 for state in states.State.values} | dict(rows)
 
 
-def waitlist_lengths() -> dict[str, int]:
-    """How many requests the waitlist holds (as `waitlist` reads it), by GPU model slug (one query)."""
-    rows = (
-        VirtualMachine.objects.filter(state=states.State.APPROVED)
-        .filter(Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now()))
-        .order_by()
-        .values_list("gpu_model__slug")
-        .annotate(count=Count("id"))
+def _waiting() -> QuerySet[VirtualMachine]:
+    """Approved requests still to be served: one whose lease ended while it waited is not (its
+    owner asks for an extension)."""
+    return VirtualMachine.objects.filter(state=VirtualMachine.State.APPROVED).filter(
+        Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now())
     )
-    return dict(rows)
+
+
+def waitlist_lengths() -> dict[str, int]:
+    """How many requests the waitlist holds, by GPU model slug (one query)."""
+    return dict(_waiting().order_by().values_list("gpu_model__slug").annotate(count=Count("id")))
 
 
 def waitlist(*, gpu_model) -> QuerySet[VirtualMachine]:
-    """Approved requests waiting for GPUs of the model, first come (first approved) first. A
-    request whose lease ended while it waited is not served: its owner asks for an extension."""
-    return (
-        VirtualMachine.objects.filter(gpu_model=gpu_model, state=VirtualMachine.State.APPROVED)
-        .filter(Q(lease_ends_at__isnull=True) | Q(lease_ends_at__gt=timezone.now()))
-        .order_by("state_changed_at", "id")
-    )
+    """Requests waiting for GPUs of the model, first come (first approved) first."""
+    return _waiting().filter(gpu_model=gpu_model).order_by("state_changed_at", "id")
 
 
 @dataclass
@@ -165,12 +162,12 @@ HELD_SHOWN = 5
 
 
 def approval_context(items: list[ApprovalItem]) -> dict:
-    """What approvers see beside each request, for all items at once (five queries, whatever
+    """What approvers see beside each request, for all items at once (four queries, whatever
     the number of VMs the teams hold).
 
     Returns {"quotas": {(team_id, model_id): (used, limit | None)},
              "held": {team_id: (VM count, GPU count)},
-             "requester_gpus": {(team_id, user_id): GPU count},
+             "owner_gpus": {(team_id, user_id): GPU count},
              "shown": {team_id: [VirtualMachine, ...]}}: what the teams in the queue hold, and
     at most HELD_SHOWN of their VMs each, the largest first (the page links to the rest)."""
     team_ids = {item.vm.team_id for item in items}
@@ -187,16 +184,13 @@ def approval_context(items: list[ApprovalItem]) -> dict:
         .exclude(state=states.State.DELETING)
         .order_by()
     )
-    held = {
-        row["team_id"]: (row["vms"], row["gpus"])
-        for row in holding.values("team_id").annotate(vms=Count("id"), gpus=Sum("gpu_count"))
-    }
-    requester_gpus = {
-        (row["team_id"], row["owner_id"]): row["gpus"]
-        for row in holding.filter(owner_id__in={item.requested_by.pk for item in items})
-        .values("team_id", "owner_id")
-        .annotate(gpus=Sum("gpu_count"))
-    }
+    # One row per (team, owner) who holds something: the teams' totals add them up.
+    vm_counts, gpu_counts, owner_gpus = Counter(), Counter(), {}
+    for row in holding.values("team_id", "owner_id").annotate(vms=Count("id"), gpus=Sum("gpu_count")):
+        vm_counts[row["team_id"]] += row["vms"]
+        gpu_counts[row["team_id"]] += row["gpus"]
+        owner_gpus[row["team_id"], row["owner_id"]] = row["gpus"]
+    held = {team_id: (vm_counts[team_id], gpu_counts[team_id]) for team_id in vm_counts}
     largest_first = Window(
         RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
     )
@@ -215,7 +209,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
         )
         for item in items
     }
-    return {"quotas": quotas, "held": held, "requester_gpus": requester_gpus, "shown": shown}
+    return {"quotas": quotas, "held": held, "owner_gpus": owner_gpus, "shown": shown}
 
 
 def resize_choices(*, vm: VirtualMachine):

@@ -38,7 +38,7 @@ def approval_queue(request):
                 "team_held": [(vm, getattr(figures.get(vm.pk), "avg_7d", None)) for vm in shown],
                 "team_held_more": team_vms - len(shown),
                 "team_vms_url": f"{reverse('vm_list')}?team={team_id}",
-                "requester_gpus": context["requester_gpus"].get((team_id, item.requested_by.pk), 0),
+                "requester_gpus": context["owner_gpus"].get((team_id, item.requested_by.pk), 0),
                 "team_gpus": team_gpus,
                 "free": free,
                 "will_wait": not free.fits(item.vm.gpu_count),

@@ -69,6 +69,4 @@ def audit_log(request):
         )
         return csv_response("audit-log.csv", header, rows)
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "vms/audit.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "vms/audit.html", {"form": form, "page": page})

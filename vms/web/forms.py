@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
 from vms.catalogue import seed
+from vms.catalogue.loading import catalogue_of
 from vms.errors import NameTaken
 from vms.governance import selectors
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
@@ -132,10 +133,10 @@ class VmRequestForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, teams, rows, catalogue, api_shape, **kwargs):
+    def __init__(self, *args, teams, rows, api_shape, **kwargs):
         """`teams`: those the user may ask for; `rows`: the catalogue (catalogue_rows())."""
         super().__init__(*args, **kwargs)
-        self.catalogue = catalogue
+        self.catalogue = catalogue_of(rows)
         self.api_shape = api_shape
         longest = MAX_LEGACY_VM_NAME_LENGTH if api_shape == API_SHAPE_LEGACY else MAX_VM_NAME_LENGTH
         self.fields["name"].help_text = _("Lowercase letters, digits and hyphens; at most %(max)s characters.") % {
@@ -155,7 +156,7 @@ class VmRequestForm(forms.Form):
             ("system_disk_class", rows.storage_classes),
         ):
             self.fields[name].use_rows(row for row in offered if row.active)
-        self.fields["network"].choices = [("", _("None"))] + [(n, n) for n in catalogue.networks]
+        self.fields["network"].choices = [("", _("None"))] + [(n, n) for n in self.catalogue.networks]
         self.warnings: list[str] = []
         self.disk_rows = self._disk_rows()
         self.disk_errors: list[str] = []

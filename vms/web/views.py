@@ -40,20 +40,9 @@ def vm_list(request):
         mine=filters.get("mine", False),
     )
     page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("poll", None)
     # The table refreshes itself while a VM on it is on its way somewhere.
     polling = any(not vm.is_settled for vm in page.object_list)
-    poll_query = request.GET.copy()
-    poll_query["poll"] = "1"
-    context = {
-        "form": form,
-        "page": page,
-        "query": query.urlencode(),
-        "polling": polling,
-        "poll_query": poll_query.urlencode(),
-    }
+    context = {"form": form, "page": page, "polling": polling}
     if request.htmx:
         stop = request.GET.get("poll") and not polling
         return render(request, "vms/vm_list.html#vm-table", context, status=HTMX_STOP_POLLING if stop else 200)
@@ -137,7 +126,6 @@ def _request_form(request, data=None, initial=None):
         initial=initial,
         teams=list(visible_teams(request.user).order_by("name")),
         rows=catalogue_rows(),
-        catalogue=catalogue_from_db(),
         api_shape=settings.CLUSTER_API_SHAPE,
     )
 

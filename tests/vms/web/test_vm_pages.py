@@ -257,3 +257,10 @@ def test_a_second_restart_click_says_the_first_is_on_its_way(member_client, memb
     page = member_client.post(url, follow=True).content.decode()
     assert "A restart of rebooted is already on its way." in page
     assert Event.objects.filter(vm=vm, data__restart="requested").count() == 1
+
+
+def test_the_pager_keeps_the_filters_and_drops_the_polling_flag(member_client, member, team):
+    for _ in range(30):
+        make_vm(team=team, owner=member)
+    html = member_client.get(reverse("vm_list"), {"team": team.pk, "poll": "1", "page": "1"}).content.decode()
+    assert f'href="?team={team.pk}&amp;page=2"' in html
