@@ -7,10 +7,10 @@ INSTALLED := $(VENV)/.installed
 .PHONY: run test screenshots install lint messages clean
 
 # Reinstall whenever the pinned dependencies change.
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml cli/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet ".[test]"
+	$(BIN)/pip install --quiet ".[test]" ./cli
 	touch $@
 
 install: $(INSTALLED)

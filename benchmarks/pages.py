@@ -282,6 +282,12 @@ def pages(world: dict) -> list[dict]:
         {"name": "VM page", "user": "member", "path": reverse("vm_detail", args=[vm.pk])},
         {"name": "VM list (a team's 200)", "user": "member", "path": f"{reverse('vm_list')}?team={team.pk}"},
         {"name": "VM list, admin, page 20", "user": "admin", "path": f"{reverse('vm_list')}?page=20"},
+        # The same rows as the HTML list (25 a page), as JSON.
+        {
+            "name": "API: VM list (a team's 200)",
+            "user": "member",
+            "path": f"{reverse('api_vms')}?team={team.name}&page_size=25",
+        },
         {"name": "request form", "user": "member", "path": reverse("vm_request")},
         {
             "name": "request summary (htmx)",

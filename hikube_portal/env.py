@@ -98,3 +98,17 @@ def env_choice(name: str, default: str, *, choices: tuple[str, ...], environ=Non
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
     return value
+
+
+RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def env_rate(name: str, default: str, *, environ=None) -> str:
+    """A rate such as 600/minute: a positive count, a slash, and one of RATE_PERIODS."""
+    value = env_str(name, default, environ=environ)
+    count, _, period = value.partition("/")
+    if not count.isdecimal() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must be a count and a period ({', '.join(RATE_PERIODS)}), e.g. 600/minute; got {value!r}."
+        )
+    return value

@@ -14,6 +14,7 @@ from hikube_portal.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
 )
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "vms",
     "monitoring",
 ]
@@ -348,3 +352,32 @@ CELERY_BEAT_SCHEDULE.update(
         "check-leases": {"task": task_names.CHECK_LEASES, "schedule": GOVERNANCE_INTERVAL_SECONDS},
     }
 )
+
+# --- REST API (vms.api): JSON only, personal tokens or the session, one error shape ---
+# Calls per token, or per signed-in user on the session.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "600/minute")
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["vms.api.auth.TokenAuthentication", "vms.api.auth.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["vms.api.auth.TokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["vms.api.auth.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": API_RATE_LIMIT},
+    # No browsable API: every answer, errors included, is JSON.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "vms.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "vms.api.schema.ApiSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hikube GPU Portal API",
+    "DESCRIPTION": "GPU virtual machines on Hikube: the catalogue, your VMs, their GPUs, and approvals.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"VmStateEnum": "vms.states.State"},
+}

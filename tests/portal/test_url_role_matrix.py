@@ -17,6 +17,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from tests.vms.factories import make_vm
+from vms.governance.tokens import api_token_create
 from vms.models import ChangeRequest, Membership, Team
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +36,53 @@ EXPECTED = {
     "accounts/password_reset/done/": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
     "accounts/reset/<uidb64>/<token>/": ("200 200 200 200 200 200 200 200 200", "200 200 200 200 200 200 200 200 200"),
     "accounts/reset/done/": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
+    # The API answers 401 (not a redirect) without credentials; the test client's POST carries a
+    # form body, which the API, JSON only, refuses with 415 once access is granted.
+    "account/tokens/": ("302 200 200 200 200 200 200 200 200", "302 200 200 200 200 200 200 200 200"),
+    "account/tokens/<int:token_id>/revoke/": (
+        "302 405 405 405 405 405 405 405 405",
+        "302 302 302 302 302 302 302 302 302",
+    ),
+    "api/v1/approvals/": ("401 403 403 403 403 403 200 403 200", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/approvals/changes/<int:change_id>/approve/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 403 403 403 403 403 415 403 415",
+    ),
+    "api/v1/approvals/changes/<int:change_id>/reject/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 403 403 403 403 403 415 403 415",
+    ),
+    "api/v1/approvals/vms/<int:vm_id>/approve/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 403 403 403 403 403 415 403 415",
+    ),
+    "api/v1/approvals/vms/<int:vm_id>/reject/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 403 403 403 403 403 415 403 415",
+    ),
+    "api/v1/catalogue/": ("401 200 200 200 200 200 200 200 200", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/docs/": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
+    "api/v1/me/": ("401 200 200 200 200 200 200 200 200", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/redoc/": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
+    "api/v1/schema/": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
+    "api/v1/vms/": ("401 200 200 200 200 200 200 200 200", "401 415 415 415 415 415 415 415 415"),
+    "api/v1/vms/<int:vm_id>/": ("401 404 404 200 200 200 200 404 200", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/vms/<int:vm_id>/connection/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 404 404 200 200 200 200 404 200",
+    ),
+    "api/v1/vms/<int:vm_id>/gpus/": ("401 404 404 503 503 503 503 404 503", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/vms/<int:vm_id>/lease/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 415 415 403 404 415"),
+    "api/v1/vms/<int:vm_id>/manifests/": ("401 404 404 200 200 200 200 404 200", "401 405 405 405 405 405 405 405 405"),
+    "api/v1/vms/<int:vm_id>/power-cycle/": (
+        "401 405 405 405 405 405 405 405 405",
+        "401 404 404 403 202 202 403 404 202",
+    ),
+    "api/v1/vms/<int:vm_id>/resize/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 415 415 403 404 415"),
+    "api/v1/vms/<int:vm_id>/restart/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 202 202 403 404 202"),
+    "api/v1/vms/<int:vm_id>/retry/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 409 409 403 404 409"),
+    "api/v1/vms/<int:vm_id>/start/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 409 409 403 404 409"),
+    "api/v1/vms/<int:vm_id>/stop/": ("401 405 405 405 405 405 405 405 405", "401 404 404 403 202 202 403 404 202"),
     "healthz": ("200 200 200 200 200 200 200 200 200", "200 200 200 200 200 200 200 200 200"),
     "livez": ("200 200 200 200 200 200 200 200 200", "405 405 405 405 405 405 405 405 405"),
     # The test client calls from loopback, and the tests set no METRICS_TOKEN.
@@ -124,7 +172,11 @@ def world(make_user, settings):
         lease_ends_at=timezone.now() + timedelta(days=5),
     )
     waiting = make_vm(team=team, owner=users["owner"], name="waiting", gpu="H100", state="pending_approval")
+    token = api_token_create(
+        user=users["owner"], name="matrix", scope="write", expires_at=timezone.now() + timedelta(days=1)
+    ).token
     arguments = {
+        "token_id": token.pk,
         "vm_id": running.pk,
         "change_id": change.pk,
         "action": "restart",
@@ -132,7 +184,12 @@ def world(make_user, settings):
         "uidb64": "MQ",
         "token": "set-password",
     }
-    return users, arguments, {"approval_decide_vm": {"vm_id": waiting.pk}}
+    on_request = {"vm_id": waiting.pk}
+    return (
+        users,
+        arguments,
+        {"approval_decide_vm": on_request, "api_vm_approve": on_request, "api_vm_reject": on_request},
+    )
 
 
 def url_for(name: str, route: str, arguments: dict, overrides: dict) -> str:

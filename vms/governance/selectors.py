@@ -26,6 +26,7 @@ def vm_list(
     gpu_model_id: int | None = None,
     mine: bool = False,
     include_deleted: bool = False,
+    name: str | None = None,
 ) -> QuerySet[VirtualMachine]:
     vms = visible_vms(user).select_related("team", "owner", "instance_type", "gpu_model")
     if team_id:
@@ -38,6 +39,8 @@ def vm_list(
         vms = vms.filter(gpu_model_id=gpu_model_id)
     if mine:
         vms = vms.filter(owner=user)
+    if name:
+        vms = vms.filter(name=name)
     return vms.order_by("-created_at", "-id")
 
 

@@ -1,11 +1,8 @@
 import re
-from datetime import timedelta
 
 import yaml
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +11,7 @@ from vms.catalogue.loading import catalogue_of
 from vms.errors import NameTaken
 from vms.governance import selectors
 from vms.models import GpuModel, Image, InstanceType, Preset, StorageClass, Team, VirtualMachine
+from vms.spec.lease import extension_justification_problem, lease_end_problem, lease_extension_problem
 from vms.spec.request import API_SHAPE_LEGACY, MAX_LEGACY_VM_NAME_LENGTH, MAX_VM_NAME_LENGTH, DiskSpec, VmSpec
 from vms.spec.validation import validate_spec
 from vms.web.widgets import QuickSelect
@@ -248,28 +246,16 @@ class VmRequestForm(forms.Form):
         return cleaned
 
     def _check_lease(self, cleaned):
-        lease_ends_at, gpu_model = cleaned.get("lease_ends_at"), cleaned.get("gpu_model")
-        if lease_ends_at is None:
-            if (
-                gpu_model
-                and gpu_model.needs_approval
-                and settings.LEASE_REQUIRED_FOR_APPROVAL
-                and "lease_ends_at" not in self.errors
-            ):
-                self.add_error(
-                    "lease_ends_at",
-                    _t("%(model)s requests need a lease end: say when the GPUs go back.") % {"model": gpu_model.slug},
-                )
+        gpu_model = cleaned.get("gpu_model")
+        if "lease_ends_at" in self.errors:
             return
-        now = timezone.now()
-        if lease_ends_at <= now + timedelta(hours=1):
-            self.add_error("lease_ends_at", _t("The lease must end at least one hour from now."))
-        elif lease_ends_at > now + timedelta(days=settings.LEASE_MAX_DAYS):
-            self.add_error(
-                "lease_ends_at",
-                _t("A lease lasts at most %(days)d days; ask for an extension later.")
-                % {"days": settings.LEASE_MAX_DAYS},
-            )
+        problem = lease_end_problem(
+            cleaned.get("lease_ends_at"),
+            gpu_model_slug=gpu_model.slug if gpu_model else "",
+            needs_approval=bool(gpu_model and gpu_model.needs_approval),
+        )
+        if problem:
+            self.add_error("lease_ends_at", problem)
 
     @property
     def other_errors(self) -> list[str]:
@@ -318,17 +304,16 @@ class LeaseExtensionForm(forms.Form):
 
     def clean_lease_ends_at(self):
         value = self.cleaned_data["lease_ends_at"]
-        now = timezone.now()
-        if value <= max(now, self.vm.lease_ends_at or now):
-            raise forms.ValidationError(_t("The new end must be later than the current one and in the future."))
-        if value > now + timedelta(days=settings.LEASE_MAX_DAYS):
-            raise forms.ValidationError(
-                _t("A lease lasts at most %(days)d days from now.") % {"days": settings.LEASE_MAX_DAYS}
-            )
+        problem = lease_extension_problem(value, current_end=self.vm.lease_ends_at)
+        if problem:
+            raise forms.ValidationError(problem)
         return value
 
     def clean(self):
         cleaned = super().clean()
-        if self.vm.gpu_model.needs_approval and not cleaned.get("justification", "").strip():
-            self.add_error("justification", _t("Tell the approver why you need the GPUs longer."))
+        problem = extension_justification_problem(
+            cleaned.get("justification", ""), needs_approval=self.vm.gpu_model.needs_approval
+        )
+        if problem:
+            self.add_error("justification", problem)
         return cleaned

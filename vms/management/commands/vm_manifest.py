@@ -9,15 +9,11 @@ import yaml
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from vms.catalogue.loading import catalogue_from_db, spec_defaults
-from vms.errors import NameTaken
-from vms.governance.selectors import vm_name_taken
+from vms.governance.documents import spec_document_check
 from vms.management.database import DatabaseCommand
 from vms.models import Team
 from vms.render.manifests import render_manifests, to_yaml
-from vms.spec.document import DOCUMENT_PATH_BY_FIELD, parse_spec_document
 from vms.spec.request import NON_FIELD_ERRORS
-from vms.spec.validation import validate_spec
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 
@@ -36,28 +32,17 @@ class Command(DatabaseCommand):
 
     def handle(self, *args, spec, api_shape, **options):
         api_shape = api_shape or settings.CLUSTER_API_SHAPE
-        document = self._load(spec)
-        vm_spec, errors = parse_spec_document(document, defaults=spec_defaults())
-        team = None
-        if vm_spec is not None:
-            catalogue = catalogue_from_db()
-            result = validate_spec(vm_spec, catalogue=catalogue, api_shape=api_shape)
-            errors = {DOCUMENT_PATH_BY_FIELD.get(field, field): messages for field, messages in result.errors.items()}
-            team = Team.objects.filter(name=vm_spec.team).first()
-            if vm_spec.team and team is None:
-                errors.setdefault("team", []).append(f"No team named “{vm_spec.team}”.")
-            elif team and vm_name_taken(team=team, name=vm_spec.name):
-                errors.setdefault("name", []).append(str(NameTaken(team=team, name=vm_spec.name)))
-            for warning in result.warnings:
-                self.stderr.write(f"warning: {warning}")
-        if errors:
-            for field, messages in sorted(errors.items()):
+        check = spec_document_check(self._load(spec), teams=Team.objects.all(), api_shape=api_shape)
+        for warning in check.warnings:
+            self.stderr.write(f"warning: {warning}")
+        if not check.ok:
+            for field, messages in sorted(check.errors.items()):
                 label = "document" if field == NON_FIELD_ERRORS else field
                 for message in messages:
                     self.stderr.write(f"{label}: {message}")
             sys.exit(1)
         objects = render_manifests(
-            vm_spec, catalogue=catalogue, namespace=team.namespace, vm_id="new", api_shape=api_shape
+            check.spec, catalogue=check.catalogue, namespace=check.team.namespace, vm_id="new", api_shape=api_shape
         )
         self.stdout.write(to_yaml(objects), ending="")
 

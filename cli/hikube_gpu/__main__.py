@@ -1,0 +1,3 @@
+from hikube_gpu.commands import main
+
+main()
