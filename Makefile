@@ -18,7 +18,7 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo --prometheus-data var/prometheus
-	DEBUG=1 $(BIN)/python scripts/dev_procfile.py
+	SSO=$(SSO) DEBUG=1 $(BIN)/python scripts/dev_procfile.py
 	$(BIN)/honcho --procfile var/Procfile --env var/run.env --app-root . start
 
 test: $(INSTALLED)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from hikube_portal import task_names
@@ -113,10 +114,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Single sign-on with the platform's OpenID Connect provider (vms.web.oidc) ---
+# The issuer (or its discovery document's URL), e.g. https://keycloak.example.org/realms/cozy.
+OIDC_PROVIDER_URL = env_str("OIDC_PROVIDER_URL", "")
+SSO_ENABLED = bool(OIDC_PROVIDER_URL)
+if SSO_ENABLED:
+    env_url("OIDC_PROVIDER_URL", "", schemes=("https", "http"))
+    if OIDC_PROVIDER_URL.startswith("http://") and not DEBUG and not env_bool("OIDC_ALLOW_HTTP", False):
+        raise ImproperlyConfigured("OIDC_PROVIDER_URL must use https (OIDC_ALLOW_HTTP=1 for a provider on loopback).")
+_SSO_HINT = "OIDC_PROVIDER_URL is set: the portal's client at the provider is needed."
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", None if SSO_ENABLED else "", hint=_SSO_HINT)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", None if SSO_ENABLED else "", hint=_SSO_HINT)
+OIDC_RP_SIGN_ALGO = env_choice("OIDC_SIGN_ALGO", "RS256", choices=("RS256", "RS384", "RS512", "ES256", "ES384"))
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_APPROVER_GROUPS = env_list("OIDC_APPROVER_GROUPS", [])
+OIDC_ADMIN_GROUPS = env_list("OIDC_ADMIN_GROUPS", [])
+OIDC_CREATE_TEAMS = env_bool("OIDC_CREATE_TEAMS", False)
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+# Authorization code flow with PKCE, state and nonce; the ID token is kept for the provider's
+# logout (its id_token_hint).
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_callback"
+# Local accounts (username and password): the only way in without SSO; with it, only for
+# break-glass administrators, and only when this says so.
+LOCAL_LOGIN = {"auto": not SSO_ENABLED, "1": True, "0": False}[
+    env_choice("LOCAL_LOGIN", "auto", choices=("auto", "1", "0"))
+]
 AUTHENTICATION_BACKENDS = [
     # First: refuses any login attempt, right password or not, while its username and address are locked out.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(["vms.web.oidc.OidcBackend"] if SSO_ENABLED else []),
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_LOGIN else []),
 ]
 # Failed logins (django-axes): this many failures for one username from one address lock that
 # pair out for LOGIN_LOCKOUT_MINUTES. The pair, not the username alone, so that a stranger

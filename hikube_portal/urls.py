@@ -1,9 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from hikube_portal import views
-from vms.web import tokens
+from vms.web import oidc, tokens
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,7 +13,10 @@ urlpatterns = [
     path("api/v1/", include("vms.api.urls")),
     path("account/tokens/", tokens.token_list, name="api_tokens"),
     path("account/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="api_token_revoke"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", oidc.login, name="login"),
+    path("accounts/logout/", oidc.logout, name="logout"),
+    path("oidc/authenticate/", oidc.sign_in, name="oidc_authenticate"),
+    path("oidc/callback/", oidc.callback, name="oidc_callback"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -3,10 +3,14 @@
 Web, Celery worker and Celery beat always run. Unless CLUSTER_KUBECONFIG points at a real
 cluster, the development cluster runs too, with a namespace per team; when Debian's prometheus
 is installed, a Prometheus scrapes the development cluster's simulated GPU exporters and the
-portal's own metrics (web at /metrics, the worker on its own port)."""
+portal's own metrics (web at /metrics, the worker on its own port). With SSO=1, the test OpenID
+provider (tests/support/oidc/) runs too and the portal signs people in through it; the demo's
+local accounts stay, as break-glass accounts."""
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +20,20 @@ DEVCLUSTER_PORT = 8001
 EXPORTER_PORT = 8002
 PROMETHEUS_PORT = 9090
 WORKER_METRICS_PORT = 9809
+OIDC_PORT = 9400
+OIDC_DIR = REPO / "tests" / "support" / "oidc"
+# The provider's people (any password works on its login page) and their Keycloak-style groups.
+SSO_ACCOUNTS = {
+    "ada": {"name": "Ada Lovelace", "email": "ada@example.org", "groups": ["tenant-ml-research-use"]},
+    "grace": {
+        "name": "Grace Hopper",
+        "email": "grace@example.org",
+        "groups": ["tenant-ml-research-admin", "tenant-vision-use", "gpu-approvers"],
+    },
+    "vera": {"name": "Vera Rubin", "email": "vera@example.org", "groups": ["tenant-vision-view"]},
+}
+# Known to anyone reading this file: the provider and the portal share it on loopback only.
+SSO_SECRET = "make-run-sso-secret"  # noqa: S105
 
 
 def team_namespaces() -> list[str]:
@@ -65,9 +83,42 @@ def main():
                 f" --web.listen-address=127.0.0.1:{PROMETHEUS_PORT}'"
             )
             env["PROMETHEUS_URL"] = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    if os.environ.get("SSO") == "1":
+        processes["oidc"], sso_env = sso()
+        env.update(sso_env)
     (VAR / "Procfile").write_text("".join(f"{name}: {command}\n" for name, command in processes.items()))
     (VAR / "run.env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     print(f"make run starts: {', '.join(processes)}")
+
+
+def sso() -> tuple[str, dict]:
+    """The test OpenID provider's process, and the portal's settings to sign in through it."""
+    if not (OIDC_DIR / "node_modules").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=OIDC_DIR, check=True)
+    accounts = VAR / "oidc-accounts.json"
+    accounts.write_text(json.dumps(SSO_ACCOUNTS, indent=2))
+    portal = "http://127.0.0.1:8000"
+    client = {
+        "client_id": "portal",
+        "client_secret": SSO_SECRET,
+        "redirect_uris": [f"{portal}/oidc/callback/"],
+        "post_logout_redirect_uris": [f"{portal}/accounts/login/"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
+    clients = VAR / "oidc-clients.json"
+    clients.write_text(json.dumps([client], indent=2))
+    command = (
+        f"sh -c 'cd {OIDC_DIR} && PORT={OIDC_PORT} ACCOUNTS_FILE={accounts} CLIENTS_FILE={clients}"
+        " exec node provider.mjs'"
+    )
+    return command, {
+        "OIDC_PROVIDER_URL": f"http://127.0.0.1:{OIDC_PORT}",
+        "OIDC_CLIENT_ID": "portal",
+        "OIDC_CLIENT_SECRET": SSO_SECRET,
+        "OIDC_APPROVER_GROUPS": "gpu-approvers",
+        "OIDC_CREATE_TEAMS": "1",
+        "LOCAL_LOGIN": "1",
+    }
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 PostgreSQL and Redis: the servers at DATABASE_URL / REDIS_URL (default 127.0.0.1) are used
 when they answer. Otherwise, as root on Debian, the Debian packages are installed and
 throwaway servers are started in a temporary directory on free loopback ports, then stopped.
-Chromium, Prometheus and etcd (for browser, telemetry and real-API tests) are installed the same
-way. No package's daemon is started on installation: the tests start their own on free ports.
+Chromium, Prometheus, etcd and Node.js (for browser, telemetry, real-API and single sign-on tests)
+are installed the same way, and the test OpenID provider's npm packages from their lock file. No
+package's daemon is started on installation: the tests start their own on free ports.
 
     python scripts/with_test_services.py -- pytest
 """
@@ -22,7 +23,17 @@ from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hikube_portal"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-APT_BINARIES = {"chromium": "/usr/bin/chromium", "prometheus": "/usr/bin/prometheus", "etcd-server": "/usr/bin/etcd"}
+APT_BINARIES = {
+    "chromium": "/usr/bin/chromium",
+    "prometheus": "/usr/bin/prometheus",
+    "etcd-server": "/usr/bin/etcd",
+    "nodejs": "/usr/bin/node",
+    "npm": "/usr/bin/npm",
+    # Runs the test OpenID provider with its clock behind, so it issues tokens already expired.
+    "faketime": "/usr/bin/faketime",
+}
+# The OpenID provider the SSO tests sign in with (node-oidc-provider), installed from its lock file.
+OIDC_PROVIDER_DIR = Path(__file__).resolve().parent.parent / "tests" / "support" / "oidc"
 # invoke-rc.d(8) asks this script whether a package may start its service; 101 means no.
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
@@ -175,6 +186,18 @@ def start_redis(workdir: Path, processes: list) -> str:
     return f"redis://127.0.0.1:{port}/15"
 
 
+def ensure_test_oidc_provider():
+    installed = OIDC_PROVIDER_DIR / "node_modules" / ".package-lock.json"
+    lock = OIDC_PROVIDER_DIR / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    if not shutil.which("npm"):
+        log("npm is missing: the single sign-on tests will fail")
+        return
+    log("installing the test OpenID provider (npm ci)")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=OIDC_PROVIDER_DIR, check=True)
+
+
 def main(argv):
     if "--" not in argv:
         sys.exit(__doc__)
@@ -183,6 +206,7 @@ def main(argv):
     env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
     ensure_optional_binaries()
+    ensure_test_oidc_provider()
 
     processes: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="hikube-test-services-") as tmp:

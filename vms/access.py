@@ -18,6 +18,17 @@ def visible_teams(user) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user)
 
 
+ACTING_ROLES = (Membership.Role.MEMBER, Membership.Role.MANAGER)
+
+
+def requestable_teams(user) -> QuerySet[Team]:
+    """Teams the user may request VMs for: enabled ones where they are more than a reader."""
+    teams = Team.objects.filter(active=True)
+    if user.is_superuser:
+        return teams
+    return teams.filter(memberships__user=user, memberships__role__in=ACTING_ROLES)
+
+
 def listable_teams(user) -> QuerySet[Team]:
     """Teams whose VMs the user may list (the VM list's team filter): every team for those who
     read every VM, their own for the others."""
@@ -38,13 +49,25 @@ def is_team_member(user, team_id: int) -> bool:
 
 
 def can_manage_vm(user, vm: VirtualMachine) -> bool:
-    if user.is_superuser or vm.owner_id == user.pk:
+    """Admins, the team's managers, and its owner while a member: a reader (even one who once
+    requested the VM) only reads."""
+    if user.is_superuser:
         return True
-    return Membership.objects.filter(team_id=vm.team_id, user=user, role=Membership.Role.MANAGER).exists()
+    role = Membership.objects.filter(team_id=vm.team_id, user=user).values_list("role", flat=True).first()
+    return role == Membership.Role.MANAGER or (role == Membership.Role.MEMBER and vm.owner_id == user.pk)
 
 
-def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None = None) -> VirtualMachine:
-    """The VM `vm_id` if `user` may see it (404 otherwise) and, with manage=True, act on it (403)."""
+def is_team_reader(user, team_id: int) -> bool:
+    """The user's only tie to the team is the reader role."""
+    return Membership.objects.filter(team_id=team_id, user=user, role=Membership.Role.READER).exists()
+
+
+def vm_for_user(
+    user, vm_id, *, manage: bool = False, use: bool = False, queryset: QuerySet | None = None
+) -> VirtualMachine:
+    """The VM `vm_id` if `user` may see it (404 otherwise); with manage=True, if they may act on
+    it (403 otherwise); with use=True, if they may read what a reader may not, its SSH details
+    and manifests (403 otherwise)."""
     queryset = (
         queryset
         if queryset is not None
@@ -55,6 +78,8 @@ def vm_for_user(user, vm_id, *, manage: bool = False, queryset: QuerySet | None 
     except (VirtualMachine.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
     if manage and not can_manage_vm(user, vm):
+        raise PermissionDenied
+    if use and not user.is_superuser and is_team_reader(user, vm.team_id):
         raise PermissionDenied
     return vm
 

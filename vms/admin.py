@@ -89,6 +89,8 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+    # Memberships added here are kept at sign-in; those from the identity provider follow its groups.
+    readonly_fields = ["source"]
 
 
 class QuotaInline(admin.TabularInline):
@@ -98,7 +100,8 @@ class QuotaInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(AuditedAdmin):
-    list_display = ["name", "display_name", "namespace", "created_at"]
+    list_display = ["name", "display_name", "namespace", "active", "created_at"]
+    list_filter = ["active"]
     search_fields = ["name", "display_name"]
     inlines = [MembershipInline, QuotaInline]
 

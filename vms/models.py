@@ -24,6 +24,9 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams", verbose_name=_("members")
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # A team the identity provider named before an admin set it up waits here, disabled: its
+    # members see it, nobody may request VMs for it until an admin enables it.
+    active = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
         ordering = ["name"]
@@ -40,12 +43,20 @@ class Team(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
+        READER = "reader", _("Reader")
         MEMBER = "member", _("Member")
         MANAGER = "manager", _("Manager")
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Made by hand")
+        IDENTITY_PROVIDER = "oidc", _("From the identity provider")
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # Memberships from the identity provider follow its groups at every sign-in; those made by
+    # hand are left alone.
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices, default=Source.MANUAL)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
@@ -515,3 +526,24 @@ class ApiToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class OidcIdentity(models.Model):
+    """Who a user is at the identity provider: its issuer and subject, which never change,
+    where the username and the email may. A local account is never matched by name or email,
+    so no one at the provider can take over a break-glass administrator."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identity", verbose_name=_("user")
+    )
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    last_login_at = models.DateTimeField(_("last sign-in"), auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_identity")]
+        verbose_name = _("identity at the provider")
+        verbose_name_plural = _("identities at the provider")
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

@@ -44,8 +44,8 @@ class VmPages(PageNumberPagination):
     max_page_size = 200
 
 
-def _vm(request, vm_id: int, *, manage: bool = False) -> VirtualMachine:
-    return access.vm_for_user(request.user, vm_id, manage=manage)
+def _vm(request, vm_id: int, *, manage: bool = False, use: bool = False) -> VirtualMachine:
+    return access.vm_for_user(request.user, vm_id, manage=manage, use=use)
 
 
 def _detail(request, vm: VirtualMachine) -> dict:
@@ -213,7 +213,7 @@ def _vm_create(request):
     document, lease_ends_at = _request_document(request)
     check = spec_document_check(
         document,
-        teams=access.visible_teams(request.user),
+        teams=access.requestable_teams(request.user),
         api_shape=settings.CLUSTER_API_SHAPE,
         lease_ends_at=lease_ends_at,
         check_lease=True,
@@ -364,7 +364,7 @@ def vm_lease(request, vm_id):
 )
 @api_view(["POST"])
 def vm_connection(request, vm_id):
-    vm = _vm(request, vm_id)
+    vm = _vm(request, vm_id, use=True)
     if not vm.external_ip:
         raise conflict(_("%(name)s has no public IP yet.") % {"name": vm.name}, code="no_address")
     user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
@@ -381,7 +381,7 @@ def vm_connection(request, vm_id):
 @extend_schema(responses=api.ManifestsSerializer, summary="The VM's Kubernetes objects as the portal applies them")
 @api_view(["GET"])
 def vm_manifests(request, vm_id):
-    vm = _vm(request, vm_id)
+    vm = _vm(request, vm_id, use=True)
     if not access.is_team_member(request.user, vm.team_id):
         # As on the page: another team's cloud-config may hold secrets; reading it is audited.
         transitions.event_record(

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from vms import errors, transitions
-from vms.access import can_manage_vm, is_team_member, listable_teams, visible_teams, vm_for_user
+from vms.access import can_manage_vm, is_team_member, is_team_reader, listable_teams, requestable_teams, vm_for_user
 from vms.catalogue import seed
 from vms.catalogue.loading import catalogue_from_db, catalogue_rows
 from vms.governance import lifecycle, selectors, services
@@ -67,6 +67,7 @@ def _live_context(request, vm):
     restart_refused = vm.state == vm.State.RUNNING and _restart_refused(timeline)
     return {
         "vm": vm,
+        "can_use": request.user.is_superuser or not is_team_reader(request.user, vm.team_id),
         "timeline": timeline,
         "overdue": overdue,
         "cluster_last_words": _cluster_last_words(vm, timeline) if overdue else "",
@@ -108,7 +109,7 @@ def vm_detail(request, vm_id):
 def vm_connection(request, vm_id):
     """Connection details on request, so each time someone reads them lands in the audit trail.
     A POST: a prefetching browser or a link preview must not reveal (and audit) them."""
-    vm = vm_for_user(request.user, vm_id)
+    vm = vm_for_user(request.user, vm_id, use=True)
     login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
     if vm.external_ip:
         transitions.event_record(
@@ -124,7 +125,7 @@ def _request_form(request, data=None, initial=None):
     return VmRequestForm(
         data,
         initial=initial,
-        teams=list(visible_teams(request.user).order_by("name")),
+        teams=list(requestable_teams(request.user).order_by("name")),
         rows=catalogue_rows(),
         api_shape=settings.CLUSTER_API_SHAPE,
     )
@@ -342,7 +343,7 @@ def vm_extend_lease(request, vm_id):
 @login_required
 def vm_manifests(request, vm_id):
     """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
-    vm = vm_for_user(request.user, vm_id)
+    vm = vm_for_user(request.user, vm_id, use=True)
     if not is_team_member(request.user, vm.team_id):
         # An approver or admin reading another team's VM: its free-form cloud-config may hold
         # tokens. Audited rather than redacted: approvers judge what a request really runs, and
