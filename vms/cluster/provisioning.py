@@ -121,14 +121,16 @@ def _ensure(gateway: ClusterGateway, vm: VirtualMachine, desired: dict, *, updat
     existing = gateway.get(kind, metadata["namespace"], metadata["name"])
     if existing is None:
         raise ClusterError(f'{kind.kind} "{metadata["name"]}" vanished while being adopted.', retryable=True)
+    # On its way out, whoever it belonged to (a deleted VM of the same name): in the way only
+    # until the cluster finishes deleting it.
+    if existing["metadata"].get("deletionTimestamp"):
+        raise ClusterError(f'{kind.kind} "{metadata["name"]}" is still being deleted.', retryable=True)
     if (existing["metadata"].get("labels") or {}).get(LABEL_VM_ID) != str(vm.pk):
         raise ClusterError(
             f'A {kind.kind} named "{metadata["name"]}" already exists in {metadata["namespace"]} and does not '
             "belong to this VM. Rename the VM, or ask an administrator to remove that object.",
             retryable=False,
         )
-    if existing["metadata"].get("deletionTimestamp"):
-        raise ClusterError(f'{kind.kind} "{metadata["name"]}" is still being deleted.', retryable=True)
     if update_spec and _patch_changes(existing.get("spec") or {}, desired["spec"]):
         return gateway.patch(kind, metadata["namespace"], metadata["name"], {"spec": desired["spec"]})
     return existing
