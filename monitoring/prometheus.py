@@ -178,9 +178,10 @@ class PrometheusGateway:
             return False, error.message
         return True, "ok"
 
-    def panel(self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int) -> dict:
-        """One chart panel for all GPUs of a VM: one range query, JSON-ready."""
-        query = promql.panel_query(
+    def panel_query(
+        self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int
+    ) -> promql.PanelQuery:
+        return promql.panel_query(
             key,
             namespace=namespace,
             vm=vm,
@@ -190,22 +191,34 @@ class PrometheusGateway:
             labels=self.config.labels,
             scrape_interval=self.config.scrape_interval_seconds,
         )
-        # Start and end are aligned to the step: viewers of the same VM and range, and a page's
-        # refresh, ask the very same query within a scrape interval, and get the same answer.
-        cache_key = (
+
+    def panel_cache_key(self, query: promql.PanelQuery) -> str:
+        """Start and end are aligned to the step: viewers of the same VM and range, and a page's
+        refresh, ask the very same query within a scrape interval, and get the same answer."""
+        return (
             "monitoring.panel:"
             + hashlib.sha256(
                 f"{self.config.url}|{query.query}|{query.start.timestamp()}|{query.end.timestamp()}|"
                 f"{query.step_seconds}".encode()
             ).hexdigest()
         )
+
+    @property
+    def panel_cache_seconds(self) -> int:
+        """Less than a scrape interval: no answer is older than the data Prometheus holds."""
+        return max(1, self.config.scrape_interval_seconds // 2)
+
+    def panel(self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int) -> dict:
+        """One chart panel for all GPUs of a VM: one range query, JSON-ready."""
+        query = self.panel_query(key, namespace=namespace, vm=vm, start=start, end=end, width_px=width_px)
+        cache_key = self.panel_cache_key(query)
         data = cache.get(cache_key)
         if data is None:
             series = self.range(query.query, start=query.start, end=query.end, step_seconds=query.step_seconds)
             data = chart_data(
                 series, start=query.start.timestamp(), end=query.end.timestamp(), step_seconds=query.step_seconds
             )
-            cache.set(cache_key, data, timeout=max(1, self.config.scrape_interval_seconds // 2))
+            cache.set(cache_key, data, timeout=self.panel_cache_seconds)
         spec = metrics.panel(key)
         return {"panel": key, "title": str(spec.title), "unit": str(spec.unit), "dcp": spec.dcp, **data}
 

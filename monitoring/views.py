@@ -1,8 +1,12 @@
+import json
+
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from hikube_portal.csv_cells import csv_response
@@ -62,7 +66,8 @@ def vm_gpus(request, vm_id):
 
 @login_required
 def vm_gpu_panel(request, vm_id, key):
-    """One chart panel as JSON: one Prometheus range query for all the VM's GPUs."""
+    """One chart panel as JSON: one Prometheus range query for all the VM's GPUs, its answer
+    encoded once and served as bytes to every viewer of the same range in the same language."""
     vm = vm_for_user(request.user, vm_id)
     if key not in metrics.CHART_PANELS:
         raise Http404
@@ -71,32 +76,40 @@ def vm_gpu_panel(request, vm_id, key):
         width = min(max(int(request.GET.get("width", DEFAULT_WIDTH_PX)), MIN_WIDTH_PX), MAX_WIDTH_PX)
     except ValueError:
         width = DEFAULT_WIDTH_PX
-    spec = metrics.panel(key)
-    try:
-        chart = shared_gateway().panel(
-            key, namespace=vm.namespace, vm=vm.name, start=chart_range.start, end=chart_range.end, width_px=width
-        )
-    except PrometheusError as error:
-        return JsonResponse(
-            {
-                "panel": key,
-                "title": str(spec.title),
-                "unit": str(spec.unit),
-                "error": prometheus_error_text(error),
-            },
-            status=503,
-        )
-    timestamps = chart["timestamps"]
-    chart["step_seconds"] = int(timestamps[1] - timestamps[0]) if len(timestamps) > 1 else 0
-    chart["refresh_seconds"] = max(MIN_REFRESH_SECONDS, chart["step_seconds"]) if chart_range.relative else 0
-    if not chart["gpus"]:
-        chart["message"] = (
-            _("Not reported by this GPU: it or its driver does not support the profiling field %(metric)s.")
-            % {"metric": spec.metric}
-            if spec.dcp
-            else _("No data in this range.")
-        )
-    return JsonResponse(chart)
+    gateway = shared_gateway()
+    where = {"namespace": vm.namespace, "vm": vm.name, "start": chart_range.start, "end": chart_range.end}
+    body_key = (
+        f"{gateway.panel_cache_key(gateway.panel_query(key, **where, width_px=width))}:json:"
+        f"{get_language()}:{int(chart_range.relative)}"
+    )
+    body = cache.get(body_key)
+    if body is None:
+        spec = metrics.panel(key)
+        try:
+            chart = gateway.panel(key, **where, width_px=width)
+        except PrometheusError as error:
+            return JsonResponse(
+                {
+                    "panel": key,
+                    "title": str(spec.title),
+                    "unit": str(spec.unit),
+                    "error": prometheus_error_text(error),
+                },
+                status=503,
+            )
+        timestamps = chart["timestamps"]
+        chart["step_seconds"] = int(timestamps[1] - timestamps[0]) if len(timestamps) > 1 else 0
+        chart["refresh_seconds"] = max(MIN_REFRESH_SECONDS, chart["step_seconds"]) if chart_range.relative else 0
+        if not chart["gpus"]:
+            chart["message"] = (
+                _("Not reported by this GPU: it or its driver does not support the profiling field %(metric)s.")
+                % {"metric": spec.metric}
+                if spec.dcp
+                else _("No data in this range.")
+            )
+        body = json.dumps(chart, separators=(",", ":")).encode()
+        cache.set(body_key, body, timeout=gateway.panel_cache_seconds)
+    return HttpResponse(body, content_type="application/json")
 
 
 @login_required

@@ -96,6 +96,11 @@ def test_dcp_panel_says_not_supported(client, live_settings, world):
     assert chart["gpus"] == []
     assert "does not support the profiling field DCGM_FI_PROF_PIPE_TENSOR_ACTIVE" in chart["message"]
     assert client.get(reverse("vm_gpu_panel", args=[vm.pk, "gpu_util"]), {"range": "1h"}).json()["gpus"]
+    # The encoded answer is kept per language: the next reader in French reads French.
+    french = client.get(
+        reverse("vm_gpu_panel", args=[vm.pk, "tensor_active"]), {"range": "1h"}, HTTP_ACCEPT_LANGUAGE="fr"
+    ).json()
+    assert french["message"].startswith("Non remonté par ce GPU") and french["gpus"] == chart["gpus"]
 
 
 def test_gpu_page_says_exporter_down_and_not_installed(client, live_settings, world):
