@@ -453,7 +453,7 @@ def main(argv=None) -> int:
             refresh_seconds = time.perf_counter() - refresh_started
             print(f"fleet figures: {stored} VMs in {refresh_seconds:.2f} s (the periodic task's pass)")
         if arguments.profile:
-            for page in pages(world):
+            for page in pages(world) + (panel_pages(world, env["PROMETHEUS_URL"]) if prometheus else []):
                 if not arguments.only or arguments.only in page["name"]:
                     profile(page, world["users"], arguments.profile)
             return 0
