@@ -3,6 +3,8 @@ Every view goes through these helpers: a stranger to a VM gets 404 (its existenc
 revealed); a team member without the right to act, or a user without the role a page needs,
 gets 403."""
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -48,18 +50,27 @@ def is_team_member(user, team_id: int) -> bool:
     return Membership.objects.filter(team_id=team_id, user=user).exists()
 
 
-def can_manage_vm(user, vm: VirtualMachine) -> bool:
-    """Admins, the team's managers, and its owner while a member: a reader (even one who once
-    requested the VM) only reads."""
+@dataclass(frozen=True)
+class VmRights:
+    manage: bool  # act on it: start, stop, resize, delete, extend its lease
+    use: bool  # read what opens it: its SSH details and manifests
+
+
+def vm_rights(user, vm: VirtualMachine) -> VmRights:
+    """What `user`, who may see `vm`, may do with it (one query). Admins everything; the team's
+    managers act on every VM and its members on their own; readers, even one who once requested
+    the VM, only read, and not what opens it."""
     if user.is_superuser:
-        return True
+        return VmRights(manage=True, use=True)
     role = Membership.objects.filter(team_id=vm.team_id, user=user).values_list("role", flat=True).first()
-    return role == Membership.Role.MANAGER or (role == Membership.Role.MEMBER and vm.owner_id == user.pk)
+    return VmRights(
+        manage=role == Membership.Role.MANAGER or (role == Membership.Role.MEMBER and vm.owner_id == user.pk),
+        use=role != Membership.Role.READER,
+    )
 
 
-def is_team_reader(user, team_id: int) -> bool:
-    """The user's only tie to the team is the reader role."""
-    return Membership.objects.filter(team_id=team_id, user=user, role=Membership.Role.READER).exists()
+def can_manage_vm(user, vm: VirtualMachine) -> bool:
+    return vm_rights(user, vm).manage
 
 
 def vm_for_user(
@@ -77,10 +88,10 @@ def vm_for_user(
         vm = queryset.get(Q(pk=vm_id) & Q(pk__in=visible_vms(user).values("pk")))
     except (VirtualMachine.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
-    if manage and not can_manage_vm(user, vm):
-        raise PermissionDenied
-    if use and not user.is_superuser and is_team_reader(user, vm.team_id):
-        raise PermissionDenied
+    if manage or use:
+        rights = vm_rights(user, vm)
+        if (manage and not rights.manage) or (use and not rights.use):
+            raise PermissionDenied
     return vm
 
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from vms import errors, transitions
-from vms.access import can_manage_vm, is_team_member, is_team_reader, listable_teams, requestable_teams, vm_for_user
+from vms.access import is_team_member, listable_teams, requestable_teams, vm_for_user, vm_rights
 from vms.catalogue import seed
 from vms.catalogue.loading import catalogue_from_db, catalogue_rows
 from vms.governance import lifecycle, selectors, services
@@ -61,13 +61,14 @@ def _cluster_last_words(vm, timeline) -> str:
 
 
 def _live_context(request, vm):
-    can_manage = can_manage_vm(request.user, vm)
+    rights = vm_rights(request.user, vm)
+    can_manage = rights.manage
     timeline = list(selectors.vm_timeline(vm=vm))
     overdue = lifecycle.confirmation_overdue(vm)
     restart_refused = vm.state == vm.State.RUNNING and _restart_refused(timeline)
     return {
         "vm": vm,
-        "can_use": request.user.is_superuser or not is_team_reader(request.user, vm.team_id),
+        "can_use": rights.use,
         "timeline": timeline,
         "overdue": overdue,
         "cluster_last_words": _cluster_last_words(vm, timeline) if overdue else "",
