@@ -2,6 +2,7 @@
 checked with every rule the request form applies: its shape, the spec rules, the team, the name
 still free in it, and the lease. Errors are keyed by the value's path in the document."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +19,8 @@ from vms.spec.document import DOCUMENT_PATH_BY_FIELD, parse_spec_document
 from vms.spec.lease import lease_end_problem
 from vms.spec.request import VmSpec, add_error
 from vms.spec.validation import validate_spec
+
+TEAM_NAME = re.compile(r"[a-z0-9][-a-z0-9]{0,55}")
 
 
 @dataclass
@@ -76,7 +79,9 @@ def spec_document_check(
     for key, messages in result.errors.items():
         for message in messages:
             add_error(check.errors, DOCUMENT_PATH_BY_FIELD.get(key, key), message)
-    check.team = teams.filter(name=spec.team).first()
+    # Checked before it reaches the database: a team name is a DNS label, and PostgreSQL refuses
+    # some characters (NUL) outright.
+    check.team = teams.filter(name=spec.team).first() if TEAM_NAME.fullmatch(spec.team) else None
     if check.team is None:
         add_error(check.errors, "team", _("No team named “%(team)s”.") % {"team": spec.team})
     elif "name" not in check.errors and vm_name_taken(team=check.team, name=spec.name):

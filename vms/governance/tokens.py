@@ -5,6 +5,7 @@ guessed from it, and checking a token costs one indexed read."""
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from vms.errors import InvalidTransition
 from vms.models import ApiToken, Event
 from vms.transitions import event_record
 
+PREFIX = re.compile(r"[0-9a-f]{8}")
 TOKEN_TAG = "hkp"  # noqa: S105 - the tag every token starts with, not a secret
 # Recording every call would write a row per request: the last use is kept to the minute, and
 # a use from a new address is audited at once.
@@ -76,7 +78,7 @@ def api_token_find(plaintext: str) -> ApiToken | None:
     expired, or its user deactivated)."""
     tag, _, rest = plaintext.partition("_")
     prefix, _, secret = rest.partition("_")
-    if tag != TOKEN_TAG or not prefix or not secret or len(plaintext) > 100:
+    if tag != TOKEN_TAG or not PREFIX.fullmatch(prefix) or not secret or len(plaintext) > 100:
         return None
     token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.digest, _digest(plaintext)):

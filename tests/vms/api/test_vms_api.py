@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.vms.api.conftest import ApiClient
 from tests.vms.factories import make_vm
 from tests.vms.web.test_request_form import ED25519_KEY, field_errors, in_days, valid_post
 from vms.models import ChangeRequest, Event, GpuModel, VirtualMachine
@@ -270,3 +271,10 @@ def test_django_s_own_refusals_answer_in_json_under_api_only(member, api_as, cli
     assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == "bad_request"
     page = client.get("/nothing-here/")
     assert page.status_code == 404 and "text/html" in page["Content-Type"]
+
+
+def test_characters_the_database_refuses_get_a_400_not_a_500(member, team, api_as):
+    client = api_as(member)
+    assert client.post(VMS, document(team, team="ml\x00research")).json()["errors"][0]["field"] == "team"
+    assert client.get(VMS, {"team": "a\x00b"}).status_code == 400
+    assert ApiClient("hkp_0000\x000_secret").get("/api/v1/me/").status_code == 401
