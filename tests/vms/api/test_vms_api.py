@@ -275,6 +275,7 @@ def test_django_s_own_refusals_answer_in_json_under_api_only(member, api_as, cli
 
 def test_characters_the_database_refuses_get_a_400_not_a_500(member, team, api_as):
     client = api_as(member)
-    assert client.post(VMS, document(team, team="ml\x00research")).json()["errors"][0]["field"] == "team"
+    body = {**document(team), "team": "ml\x00research"}
+    assert client.post(VMS, body).json()["errors"][0]["field"] == "team"
     assert client.get(VMS, {"team": "a\x00b"}).status_code == 400
     assert ApiClient("hkp_0000\x000_secret").get("/api/v1/me/").status_code == 401
