@@ -114,7 +114,10 @@ def identity_sync(*, user, groups: list[str], policy: GroupPolicy) -> SyncReport
     wanted = roles_from_groups(groups)
     teams = _teams_for(set(wanted), policy=policy, user=user)
     wanted = {name: role for name, role in wanted.items() if name in teams}
-    held = {m.team.name: m for m in Membership.objects.filter(user=user).select_related("team").select_for_update()}
+    held = {
+        m.team.name: m
+        for m in Membership.objects.filter(user=user).select_related("team").select_for_update(of=("self",))
+    }
     for name, membership in held.items():
         if membership.source != Membership.Source.IDENTITY_PROVIDER:
             continue
