@@ -337,7 +337,15 @@ def profile(page: dict, users: dict, requests: int) -> None:
             )
         return client.get(page["path"])
 
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     ask()
+    with CaptureQueriesContext(connection) as queries:
+        ask()
+    # Read now: every request clears the connection's query log.
+    captured = queries.captured_queries
+    slowest = sorted(captured, key=lambda query: -float(query["time"]))[:3]
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
@@ -349,6 +357,9 @@ def profile(page: dict, users: dict, requests: int) -> None:
     stats = io.StringIO()
     pstats.Stats(profiler, stream=stats).sort_stats("tottime").print_stats(14)
     print("\n".join(line for line in stats.getvalue().splitlines() if re.match(r"\s+\d", line)))
+    print(f"{len(captured)} SQL queries; the slowest:")
+    for query in slowest:
+        print(f"  {float(query['time']) * 1000:.1f} ms  {query['sql'][:300]}")
 
 
 def wrk(url: str, *, cookie: str, seconds: int, connections: int, script: Path, page: dict) -> dict:
