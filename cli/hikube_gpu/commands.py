@@ -112,10 +112,13 @@ def catalogue(obj):
     table(data["presets"], [("slug", "PRESET"), ("gpu_model", "MODEL"), ("instance_type", "TYPE"), ("title", "TITLE")])
 
 
-@main.command()
-@click.pass_obj
-def approvals(obj):
-    """Requests waiting for an approver (approvers only)."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def approvals(ctx):
+    """Requests waiting for an approver (approvers only); `approve` or `reject` one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj = ctx.obj
     items = obj.portal.get("approvals/")
     rows = [{**item, "team": item["vm"]["team"]} for item in items]
     emit(
@@ -124,6 +127,38 @@ def approvals(obj):
         rows=rows,
         columns=[("kind", "KIND"), ("id", "ID"), ("team", "TEAM"), ("summary", "WHAT"), ("requested_by", "BY")],
     )
+
+
+def decide(obj, decision: str, item_id: int, change: bool, reason: str):
+    kind = "changes" if change else "vms"
+    decided = obj.portal.post(f"approvals/{kind}/{item_id}/{decision}/", {"reason": reason})
+    what = f"lease extension {item_id}" if change else decided["name"]
+    click.echo(f"{what}: {decided['state']}.", err=True)
+    if obj.output != "table":
+        emit(decided, obj.output)
+
+
+CHANGE = click.option("--change", is_flag=True, help="ID is a lease extension's, not a VM request's.")
+
+
+@approvals.command("approve")
+@click.argument("item_id", type=int, metavar="ID")
+@CHANGE
+@click.option("--reason", default="", help="Why (optional when approving).")
+@click.pass_obj
+def approvals_approve(obj, item_id, change, reason):
+    """Approve a VM request (or, with --change, a lease extension)."""
+    decide(obj, "approve", item_id, change, reason)
+
+
+@approvals.command("reject")
+@click.argument("item_id", type=int, metavar="ID")
+@CHANGE
+@click.option("--reason", required=True, help="Why: the requester reads it.")
+@click.pass_obj
+def approvals_reject(obj, item_id, change, reason):
+    """Reject a VM request (or, with --change, a lease extension)."""
+    decide(obj, "reject", item_id, change, reason)
 
 
 @main.group()

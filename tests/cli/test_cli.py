@@ -9,10 +9,12 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from tests.support.backend import portal_backend
 from tests.support.worker import REPO
+from tests.vms.factories import request_vm
 from vms.governance.tokens import api_token_create
 from vms.models import Membership, Team, VirtualMachine
 
@@ -117,3 +119,26 @@ def test_create_wait_ssh_stop_and_delete(home, alice, live_server, running_porta
     assert deleted.returncode == 0, deleted.stderr
     assert VirtualMachine.objects.get(pk=shown["id"]).state == "deleted"
     assert run(home, "vm", "start", str(shown["id"])).returncode == 1
+
+
+def test_an_approver_lists_and_decides_from_the_command_line(home, live_server, make_user, approver_and_request):
+    approver, waiting = approver_and_request
+    assert run(home, "login", "--url", live_server.url, "--token", "-", stdin=token_for(approver)).returncode == 0
+    listed = run(home, "approvals")
+    assert listed.returncode == 0
+    assert [line.split()[:3] for line in listed.stdout.splitlines()[1:]] == [["vm", str(waiting.pk), "ml-research"]]
+    refused = run(home, "approvals", "reject", str(waiting.pk))
+    assert refused.returncode == 2 and "--reason" in refused.stderr
+    approved = run(home, "-o", "json", "approvals", "approve", str(waiting.pk), "--reason", "fine")
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["state"] == "approved"
+    assert VirtualMachine.objects.get(pk=waiting.pk).state == "approved"
+    again = run(home, "approvals", "approve", str(waiting.pk))
+    assert again.returncode == 1 and "Someone already decided this request." in again.stderr
+
+
+@pytest.fixture
+def approver_and_request(alice, make_user):
+    approver = make_user("bob")
+    approver.user_permissions.add(Permission.objects.get(codename="approve_virtualmachine"))
+    return approver, request_vm(alice, Team.objects.get(name="ml-research"))
