@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 
 from tests.support.oidc_provider import OidcProvider, account, client
 from vms.models import Event, Membership, OidcIdentity, Team
@@ -100,6 +101,8 @@ def test_a_missing_groups_claim_is_refused_and_writes_nothing(provider, live_ser
     assert answer.status_code == 403 and "data-sso-refused" in answer.text
     assert "sent no “groups” claim" in answer.text
     assert not get_user_model().objects.exists() and not Event.objects.exists()
+    # Nor does the session keep the refused sign-in's token.
+    assert not any("oidc_id_token" in s.get_decoded() for s in Session.objects.all())
 
 
 def test_a_replayed_callback_is_refused(provider, live_server):

@@ -175,9 +175,11 @@ class OidcBackend(OIDCAuthenticationBackend):
         return user
 
     def authenticate(self, request, **kwargs):
-        """Keeps why a sign-in failed on the request, for the page that says it."""
+        """Keeps why a sign-in failed on the request, for the page that says it, and no token
+        of a refused sign-in in the session (the library stores it before the last checks)."""
+        user = None
         try:
-            return super().authenticate(request, **kwargs)
+            user = super().authenticate(request, **kwargs)
         except SignInRefused as refusal:
             request.oidc_refusal = refusal.reason
         except requests.HTTPError as error:
@@ -186,7 +188,9 @@ class OidcBackend(OIDCAuthenticationBackend):
         except (requests.RequestException, ProviderError) as error:
             logger.warning("identity provider unreachable: %s", error)
             request.oidc_refusal = _("The identity provider does not answer; try again in a moment.")
-        return None
+        if user is None and request is not None and hasattr(request, "session"):
+            request.session.pop("oidc_id_token", None)
+        return user
 
 
 class SignInView(OIDCAuthenticationRequestView):
