@@ -10,7 +10,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -21,17 +20,16 @@ from monitoring import metrics
 from monitoring.forms import RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
 from monitoring.telemetry import prometheus_error_text
-from vms import access, errors, states, transitions
+from vms import access, errors, states
 from vms.api import serializers as api
 from vms.api.errors import ApiError, conflict, invalid
 from vms.api.schema import ErrorsSerializer
-from vms.catalogue.loading import catalogue_from_db, catalogue_of, catalogue_rows
-from vms.governance import lifecycle, selectors, services
+from vms.catalogue.loading import catalogue_of, catalogue_rows
+from vms.governance import disclosure, lifecycle, selectors, services
 from vms.governance.capacity import CapacityReading
 from vms.governance.documents import preset_document, spec_document_check
-from vms.models import ApiToken, ChangeRequest, Event, Image, Membership, Quota, VirtualMachine
-from vms.render.manifests import render_manifests, to_yaml
-from vms.render.vm_record import vm_spec
+from vms.models import ApiToken, ChangeRequest, Membership, Quota, VirtualMachine
+from vms.render.manifests import to_yaml
 from vms.spec.lease import extension_justification_problem, lease_extension_problem
 
 VM_ROWS = ("team", "owner", "instance_type", "gpu_model")
@@ -367,34 +365,14 @@ def vm_connection(request, vm_id):
     vm = _vm(request, vm_id, use=True)
     if not vm.external_ip:
         raise conflict(_("%(name)s has no public IP yet.") % {"name": vm.name}, code="no_address")
-    user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
-    transitions.event_record(
-        kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Viewed the connection details")
-    )
-    return Response(
-        api.ConnectionSerializer(
-            {"host": vm.external_ip, "user": user, "ports": vm.public_ports, "command": f"ssh {user}@{vm.external_ip}"}
-        ).data
-    )
+    connection = disclosure.vm_connection_read(vm=vm, actor=request.user)
+    return Response(api.ConnectionSerializer(connection).data)
 
 
 @extend_schema(responses=api.ManifestsSerializer, summary="The VM's Kubernetes objects as the portal applies them")
 @api_view(["GET"])
 def vm_manifests(request, vm_id):
-    vm = _vm(request, vm_id, use=True)
-    if not access.is_team_member(request.user, vm.team_id):
-        # As on the page: another team's cloud-config may hold secrets; reading it is audited.
-        transitions.event_record(
-            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Read the manifests of another team's VM")
-        )
-    objects = render_manifests(
-        vm_spec(vm),
-        catalogue=catalogue_from_db(offered_only=False),
-        namespace=vm.namespace,
-        vm_id=vm.pk,
-        api_shape=vm.api_shape,
-        running=vm.state != VirtualMachine.State.STOPPED,
-    )
+    objects = disclosure.vm_manifests_read(vm=_vm(request, vm_id, use=True), actor=request.user)
     return Response({"objects": objects, "yaml": to_yaml(objects)})
 
 

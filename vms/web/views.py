@@ -6,17 +6,15 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
-from vms import errors, transitions
-from vms.access import is_team_member, listable_teams, requestable_teams, vm_for_user, vm_rights
+from vms import errors
+from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
 from vms.catalogue import seed
-from vms.catalogue.loading import catalogue_from_db, catalogue_rows
-from vms.governance import lifecycle, selectors, services
-from vms.models import Event, Image, Preset
+from vms.catalogue.loading import catalogue_rows
+from vms.governance import disclosure, lifecycle, selectors, services
+from vms.models import Event, Preset
 from vms.render.manifests import render_manifests, to_yaml
-from vms.render.vm_record import vm_spec
 from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.web.summary import request_summary
 
@@ -111,12 +109,8 @@ def vm_connection(request, vm_id):
     """Connection details on request, so each time someone reads them lands in the audit trail.
     A POST: a prefetching browser or a link preview must not reveal (and audit) them."""
     vm = vm_for_user(request.user, vm_id, use=True)
-    login_user = Image.objects.filter(slug=vm.image).values_list("default_user", flat=True).first() or "root"
-    if vm.external_ip:
-        transitions.event_record(
-            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Viewed the connection details")
-        )
-    context = {"vm": vm, "login_user": login_user, "revealed": True}
+    connection = disclosure.vm_connection_read(vm=vm, actor=request.user)
+    context = {"vm": vm, "login_user": connection.user, "revealed": True}
     if request.htmx:
         return render(request, "vms/vm_detail.html#connection", context)
     return render(request, "vms/vm_detail.html", {**_live_context(request, vm), **context})
@@ -345,21 +339,7 @@ def vm_extend_lease(request, vm_id):
 def vm_manifests(request, vm_id):
     """The VM's objects as the portal applies them, as YAML (for GitOps or a look before support)."""
     vm = vm_for_user(request.user, vm_id, use=True)
-    if not is_team_member(request.user, vm.team_id):
-        # An approver or admin reading another team's VM: its free-form cloud-config may hold
-        # tokens. Audited rather than redacted: approvers judge what a request really runs, and
-        # no redaction reliably finds a secret in free-form YAML.
-        transitions.event_record(
-            kind=Event.Kind.ACCESS, vm=vm, actor=request.user, message=N_("Read the manifests of another team's VM")
-        )
-    objects = render_manifests(
-        vm_spec(vm),
-        catalogue=catalogue_from_db(offered_only=False),
-        namespace=vm.namespace,
-        vm_id=vm.pk,
-        api_shape=vm.api_shape,
-        running=vm.state != vm.State.STOPPED,
-    )
+    objects = disclosure.vm_manifests_read(vm=vm, actor=request.user)
     response = HttpResponse(to_yaml(objects), content_type="application/yaml; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{vm.name}.yaml"'
     return response
