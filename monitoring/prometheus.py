@@ -210,7 +210,12 @@ class PrometheusGateway:
 
     def panel(self, key: str, *, namespace: str, vm: str, start: datetime, end: datetime, width_px: int) -> dict:
         """One chart panel for all GPUs of a VM: one range query, JSON-ready."""
-        query = self.panel_query(key, namespace=namespace, vm=vm, start=start, end=end, width_px=width_px)
+        return self.panel_for(
+            key, self.panel_query(key, namespace=namespace, vm=vm, start=start, end=end, width_px=width_px)
+        )
+
+    def panel_for(self, key: str, query: promql.PanelQuery) -> dict:
+        """The panel `key` for a query panel_query() built."""
         cache_key = self.panel_cache_key(query)
         data = cache.get(cache_key)
         if data is None:
@@ -220,7 +225,14 @@ class PrometheusGateway:
             )
             cache.set(cache_key, data, timeout=self.panel_cache_seconds)
         spec = metrics.panel(key)
-        return {"panel": key, "title": str(spec.title), "unit": str(spec.unit), "dcp": spec.dcp, **data}
+        return {
+            "panel": key,
+            "title": str(spec.title),
+            "unit": str(spec.unit),
+            "dcp": spec.dcp,
+            "step_seconds": query.step_seconds,
+            **data,
+        }
 
     def _call(self, query: str, send: Callable, *, attempts: int | None = None):
         if self._client is None:

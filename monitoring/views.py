@@ -80,16 +80,15 @@ def vm_gpu_panel(request, vm_id, key):
     except ValueError:
         width = DEFAULT_WIDTH_PX
     gateway = shared_gateway()
-    where = {"namespace": vm.namespace, "vm": vm.name, "start": chart_range.start, "end": chart_range.end}
-    body_key = (
-        f"{gateway.panel_cache_key(gateway.panel_query(key, **where, width_px=width))}:json:"
-        f"{get_language()}:{int(chart_range.relative)}"
+    query = gateway.panel_query(
+        key, namespace=vm.namespace, vm=vm.name, start=chart_range.start, end=chart_range.end, width_px=width
     )
+    body_key = f"{gateway.panel_cache_key(query)}:json:{get_language()}:{int(chart_range.relative)}"
     body = cache.get(body_key)
     if body is None:
         spec = metrics.panel(key)
         try:
-            chart = gateway.panel(key, **where, width_px=width)
+            chart = gateway.panel_for(key, query)
         except PrometheusError as error:
             return JsonResponse(
                 {
@@ -100,8 +99,6 @@ def vm_gpu_panel(request, vm_id, key):
                 },
                 status=503,
             )
-        timestamps = chart["timestamps"]
-        chart["step_seconds"] = int(timestamps[1] - timestamps[0]) if len(timestamps) > 1 else 0
         chart["refresh_seconds"] = max(MIN_REFRESH_SECONDS, chart["step_seconds"]) if chart_range.relative else 0
         if not chart["gpus"]:
             chart["message"] = (

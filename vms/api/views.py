@@ -5,7 +5,6 @@ import math
 from functools import partial
 
 from django.conf import settings
-from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -17,10 +16,10 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from monitoring import metrics
-from monitoring.forms import RangeForm
+from monitoring.forms import DEFAULT_RANGE, RANGE_LABELS, RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
 from monitoring.telemetry import prometheus_error_text
-from vms import access, errors, states
+from vms import access, errors
 from vms.api import serializers as api
 from vms.api.errors import ApiError, conflict, invalid
 from vms.api.schema import ErrorsSerializer
@@ -71,20 +70,14 @@ def me(request):
     user = request.user
     memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name"))
     team_ids = [membership.team_id for membership in memberships]
-    used = {
-        (row["team_id"], row["gpu_model__slug"]): row["gpus"]
-        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
-        .exclude(state__in=states.FINAL_STATES)
-        .values("team_id", "gpu_model__slug")
-        .annotate(gpus=Sum("gpu_count"))
-    }
+    used = selectors.gpus_committed(team_ids=team_ids)
     quotas: dict[int, list[dict]] = {}
     for quota in Quota.objects.filter(team_id__in=team_ids).select_related("gpu_model").order_by("gpu_model__slug"):
         quotas.setdefault(quota.team_id, []).append(
             {
                 "gpu_model": quota.gpu_model.slug,
                 "max_gpus": quota.max_gpus,
-                "used": used.get((quota.team_id, quota.gpu_model.slug), 0),
+                "used": used.get((quota.team_id, quota.gpu_model_id), 0),
             }
         )
     token = request.auth if isinstance(request.auth, ApiToken) else None
@@ -377,7 +370,7 @@ def vm_manifests(request, vm_id):
 
 
 class TelemetryQuery(serializers.Serializer):
-    range = serializers.ChoiceField(choices=["1h", "6h", "24h", "7d", "custom"], required=False, default="6h")
+    range = serializers.ChoiceField(choices=[*RANGE_LABELS, "custom"], required=False, default=DEFAULT_RANGE)
     start = serializers.DateTimeField(required=False, help_text="With range=custom.")
     end = serializers.DateTimeField(required=False, help_text="With range=custom.")
     step = serializers.IntegerField(
@@ -438,11 +431,14 @@ def vm_gpus(request, vm_id):
             status_code=503,
             code="telemetry_unavailable" if error.retryable else "telemetry_off",
         ) from None
-    timestamps = panels[0]["timestamps"] if panels else []
-    step = int(timestamps[1] - timestamps[0]) if len(timestamps) > 1 else 0
     return Response(
         api.TelemetrySerializer(
-            {"start": chart_range.start, "end": chart_range.end, "step_seconds": step, "panels": panels}
+            {
+                "start": chart_range.start,
+                "end": chart_range.end,
+                "step_seconds": panels[0]["step_seconds"],
+                "panels": panels,
+            }
         ).data
     )
 

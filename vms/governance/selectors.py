@@ -61,6 +61,18 @@ def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) ->
     return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
 
 
+def gpus_committed(*, team_ids) -> dict[tuple[int, int], int]:
+    """{(team id, GPU model id): GPUs held or asked for} for the teams (team_gpus_committed's
+    figure for many pairs, in one query)."""
+    return {
+        (row["team_id"], row["gpu_model_id"]): row["gpus"]
+        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
+        .exclude(state__in=states.FINAL_STATES)
+        .values("team_id", "gpu_model_id")
+        .annotate(gpus=Sum("gpu_count"))
+    }
+
+
 def vm_counts_by_state() -> dict[str, int]:
     """How many VMs are in each state (one query)."""
     rows = VirtualMachine.objects.order_by().values_list("state").annotate(count=Count("id"))
@@ -175,13 +187,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     at most HELD_SHOWN of their VMs each, the largest first (the page links to the rest)."""
     team_ids = {item.vm.team_id for item in items}
     limits = {(q.team_id, q.gpu_model_id): q.max_gpus for q in Quota.objects.filter(team_id__in=team_ids)}
-    used = {
-        (row["team_id"], row["gpu_model_id"]): row["gpus"]
-        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
-        .exclude(state__in=states.FINAL_STATES)
-        .values("team_id", "gpu_model_id")
-        .annotate(gpus=Sum("gpu_count"))
-    }
+    used = gpus_committed(team_ids=team_ids)
     holding = (
         VirtualMachine.objects.filter(team_id__in=team_ids, state__in=states.HOLDING_STATES)
         .exclude(state=states.State.DELETING)
