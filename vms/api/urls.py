@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from vms.api import views
+from vms.governance import lifecycle
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
@@ -18,9 +19,9 @@ urlpatterns = [
     path("vms/<int:vm_id>/", views.vm, name="api_vm"),
     *(
         path(
-            f"vms/<int:vm_id>/{action}/", views.vm_action, {"action": action}, name=f"api_vm_{action.replace('-', '_')}"
+            f"vms/<int:vm_id>/{action.replace('_', '-')}/", views.vm_action, {"action": action}, name=f"api_vm_{action}"
         )
-        for action in views.ACTION_SERVICES
+        for action in lifecycle.VM_ACTIONS
     ),
     path("vms/<int:vm_id>/resize/", views.vm_resize, name="api_vm_resize"),
     path("vms/<int:vm_id>/lease/", views.vm_lease, name="api_vm_lease"),

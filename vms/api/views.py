@@ -47,13 +47,13 @@ def _vm(request, vm_id: int, *, manage: bool = False, use: bool = False) -> Virt
 
 def _detail(request, vm: VirtualMachine) -> dict:
     """The VM as its page shows it: the serializer reads these extra attributes off the row."""
+    vm.timeline = list(selectors.vm_timeline(vm=vm))
     vm.confirmation_overdue = lifecycle.confirmation_overdue(vm)
-    vm.actions = sorted(lifecycle.available_actions(vm)) if access.can_manage_vm(request.user, vm) else []
+    vm.actions = sorted(lifecycle.offered_actions(vm, vm.timeline, can_manage=access.can_manage_vm(request.user, vm)))
     vm.waitlist = selectors.waitlist_position(vm=vm)
     vm.pending_lease_extension = (
         vm.change_requests.filter(state=ChangeRequest.State.PENDING).select_related("requested_by").first()
     )
-    vm.timeline = list(selectors.vm_timeline(vm=vm))
     return api.VmDetailSerializer(vm).data
 
 
@@ -266,21 +266,12 @@ def vm(request, vm_id):
     return Response(_fresh(request, vm.pk), status=status.HTTP_202_ACCEPTED)
 
 
-ACTION_SERVICES = {
-    "start": lifecycle.vm_start,
-    "stop": lifecycle.vm_stop,
-    "restart": lifecycle.vm_restart,
-    "power-cycle": lifecycle.vm_power_cycle,
-    "retry": lifecycle.vm_retry,
-}
-
-
 @extend_schema(request=None, responses={202: api.VmDetailSerializer}, summary="Act on the VM")
 @api_view(["POST"])
 def vm_action(request, vm_id, action):
     vm = _vm(request, vm_id, manage=True)
     try:
-        ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
+        lifecycle.VM_ACTIONS[action](vm_id=vm.pk, actor=request.user)
     except errors.LeaseEnded as error:
         raise conflict(str(error), code="lease_ended") from None
     except errors.InvalidTransition as error:

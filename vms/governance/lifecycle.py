@@ -45,6 +45,21 @@ def available_actions(vm: VirtualMachine) -> set[str]:
     return actions
 
 
+def restart_refused(vm: VirtualMachine, timeline) -> bool:
+    """The newest restart of the running VM was refused by the cluster (and no stop and start
+    followed); `timeline` is its events, newest first."""
+    newest = next((event.data["restart"] for event in timeline if "restart" in (event.data or {})), None)
+    return vm.state == State.RUNNING and newest == "refused"
+
+
+def offered_actions(vm: VirtualMachine, timeline, *, can_manage: bool) -> set[str]:
+    """What the pages' buttons and the API offer someone: available_actions, except a restart the
+    cluster refused (it would refuse it again: a stop and start is offered instead)."""
+    if not can_manage:
+        return set()
+    return available_actions(vm) - ({"restart"} if restart_refused(vm, timeline) else set())
+
+
 def _locked_state(vm_id: int, allowed: set[str], to_state: str) -> VirtualMachine:
     """The VM, row-locked until the transaction ends, if its state is in `allowed`."""
     vm = VirtualMachine.objects.select_for_update().filter(pk=vm_id).first()
@@ -223,3 +238,13 @@ def _ask_again(vm: VirtualMachine, *, actor) -> VirtualMachine:
     )
     enqueue_on_commit(AWAITED_TASKS[vm.state], vm_id=vm.pk)
     return VirtualMachine.objects.get(pk=vm.pk)
+
+
+# The actions a button or an API call names, by the names ACTIONS_BY_STATE uses.
+VM_ACTIONS = {
+    "start": vm_start,
+    "stop": vm_stop,
+    "restart": vm_restart,
+    "power_cycle": vm_power_cycle,
+    "retry": vm_retry,
+}

@@ -47,12 +47,6 @@ def vm_list(request):
     return render(request, "vms/vm_list.html", context)
 
 
-def _restart_refused(timeline) -> bool:
-    """The newest restart of the VM was refused by the cluster (and no stop and start followed)."""
-    newest = next((event.data["restart"] for event in timeline if "restart" in (event.data or {})), None)
-    return newest == "refused"
-
-
 def _cluster_last_words(vm, timeline) -> str:
     cluster_event = next((event for event in timeline if event.kind == Event.Kind.CLUSTER), None)
     return vm.status_message or (cluster_event.text if cluster_event else "") or vm.cluster_status
@@ -63,19 +57,15 @@ def _live_context(request, vm):
     can_manage = rights.manage
     timeline = list(selectors.vm_timeline(vm=vm))
     overdue = lifecycle.confirmation_overdue(vm)
-    restart_refused = vm.state == vm.State.RUNNING and _restart_refused(timeline)
     return {
         "vm": vm,
         "can_use": rights.use,
         "timeline": timeline,
         "overdue": overdue,
         "cluster_last_words": _cluster_last_words(vm, timeline) if overdue else "",
-        "restart_refused": restart_refused and can_manage,
+        "restart_refused": can_manage and lifecycle.restart_refused(vm, timeline),
         "polling": not vm.is_settled,
-        # A restart the cluster refused would be refused again: the stop-and-start offer replaces it.
-        "actions": lifecycle.available_actions(vm) - ({"restart"} if restart_refused else set())
-        if can_manage
-        else set(),
+        "actions": lifecycle.offered_actions(vm, timeline, can_manage=can_manage),
         "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
         "waitlist": selectors.waitlist_position(vm=vm),
         "pending_extension": vm.change_requests.filter(state="pending").first(),
@@ -245,23 +235,14 @@ def _back_to_vm(request, vm_id):
     return redirect("vm_detail", vm_id=vm_id)
 
 
-ACTION_SERVICES = {
-    "start": lifecycle.vm_start,
-    "stop": lifecycle.vm_stop,
-    "restart": lifecycle.vm_restart,
-    "power_cycle": lifecycle.vm_power_cycle,
-    "retry": lifecycle.vm_retry,
-}
-
-
 @login_required
 @require_POST
 def vm_action(request, vm_id, action):
     vm = vm_for_user(request.user, vm_id, manage=True)
-    if action not in ACTION_SERVICES:
+    if action not in lifecycle.VM_ACTIONS:
         raise Http404
     try:
-        ACTION_SERVICES[action](vm_id=vm.pk, actor=request.user)
+        lifecycle.VM_ACTIONS[action](vm_id=vm.pk, actor=request.user)
     except errors.LeaseEnded as error:
         messages.error(request, str(error))
     except errors.InvalidTransition as error:

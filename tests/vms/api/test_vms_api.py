@@ -279,3 +279,12 @@ def test_characters_the_database_refuses_get_a_400_not_a_500(member, team, api_a
     assert client.post(VMS, body).json()["errors"][0]["field"] == "team"
     assert client.get(VMS, {"team": "a\x00b"}).status_code == 400
     assert ApiClient("hkp_0000\x000_secret").get("/api/v1/me/").status_code == 401
+
+
+def test_after_a_refused_restart_the_api_offers_what_the_page_offers(member, member_client, team, api_as):
+    vm = make_vm(team=team, owner=member, cluster_status="Running")
+    Event.objects.create(kind="cluster", vm=vm, team=team, message="Restart refused", data={"restart": "refused"})
+    actions = api_as(member).get(f"{VMS}{vm.pk}/").json()["actions"]
+    assert "restart" not in actions and "power_cycle" in actions
+    page = member_client.get(reverse("vm_detail", args=[vm.pk]))
+    assert set(actions) == page.context["actions"]
