@@ -441,27 +441,22 @@ def vm_gpus(request, vm_id):
 @api_view(["GET"])
 def approvals(request):
     access.approver_required(request.user)
-    items = selectors.approval_items()
-    context = selectors.approval_context(items)
-    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
-    rows = []
-    for item in items:
-        used, limit = context["quotas"][item.vm.team_id, item.vm.gpu_model_id]
-        rows.append(
-            {
-                "kind": "lease_extension" if item.change else "vm",
-                "id": item.change.pk if item.change else item.vm.pk,
-                "vm": item.vm,
-                "requested_by": item.requested_by.username,
-                "requested_at": item.created_at,
-                "justification": item.justification,
-                "summary": item.summary,
-                "quota_used": used,
-                "quota_limit": limit,
-                "free_gpus": capacity.free_gpus(team_id=item.vm.team_id, gpu_model_id=item.vm.gpu_model_id).count,
-                "own": access.is_own_request(request.user, vm=item.vm, change=item.change),
-            }
-        )
+    rows = [
+        {
+            "kind": "lease_extension" if row.item.change else "vm",
+            "id": row.item.change.pk if row.item.change else row.item.vm.pk,
+            "vm": row.item.vm,
+            "requested_by": row.item.requested_by.username,
+            "requested_at": row.item.created_at,
+            "justification": row.item.justification,
+            "summary": row.item.summary,
+            "quota_used": row.quota[0],
+            "quota_limit": row.quota[1],
+            "free_gpus": row.free.count,
+            "own": row.own,
+        }
+        for row in selectors.approval_rows(approver=request.user)
+    ]
     return Response(api.ApprovalSerializer(rows, many=True).data)
 
 

@@ -12,8 +12,8 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 
 from vms import states
-from vms.access import visible_vms
-from vms.governance.capacity import CapacityReading
+from vms.access import is_own_request, visible_vms
+from vms.governance.capacity import CapacityReading, FreeGpus
 from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
 from vms.states import LEASE_STOPPABLE_STATES
 
@@ -219,6 +219,49 @@ def approval_context(items: list[ApprovalItem]) -> dict:
         for item in items
     }
     return {"quotas": quotas, "held": held, "owner_gpus": owner_gpus, "shown": shown}
+
+
+@dataclass
+class ApprovalRow:
+    """One thing to decide with what approvers see beside it (the queue page and the API)."""
+
+    item: ApprovalItem
+    quota: tuple[int, int | None]  # (GPUs of the model the team committed, its limit or None)
+    free: FreeGpus
+    own: bool  # the approver asked for it: someone else decides
+    held: list[VirtualMachine]  # the team's largest VMs, at most HELD_SHOWN
+    held_more: int  # the team's other VMs, a link away
+    requester_gpus: int
+    team_gpus: int
+
+    @property
+    def will_wait(self) -> bool:
+        return not self.free.fits(self.item.vm.gpu_count)
+
+
+def approval_rows(*, approver) -> list[ApprovalRow]:
+    """The approver queue, oldest first, in a fixed number of queries."""
+    items = approval_items()
+    context = approval_context(items)
+    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
+    rows = []
+    for item in items:
+        team_id = item.vm.team_id
+        team_vms, team_gpus = context["held"].get(team_id, (0, 0))
+        shown = context["shown"].get(team_id, [])
+        rows.append(
+            ApprovalRow(
+                item=item,
+                quota=context["quotas"][team_id, item.vm.gpu_model_id],
+                free=capacity.free_gpus(team_id=team_id, gpu_model_id=item.vm.gpu_model_id),
+                own=is_own_request(approver, vm=item.vm, change=item.change),
+                held=shown,
+                held_more=team_vms - len(shown),
+                requester_gpus=context["owner_gpus"].get((team_id, item.requested_by.pk), 0),
+                team_gpus=team_gpus,
+            )
+        )
+    return rows
 
 
 def resize_choices(*, vm: VirtualMachine):

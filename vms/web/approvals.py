@@ -12,39 +12,31 @@ from django.views.decorators.http import require_POST
 
 from monitoring.fleet import figures_of, figures_state
 from vms import errors
-from vms.access import approver_required, is_own_request
+from vms.access import approver_required
 from vms.governance import selectors, services
-from vms.governance.capacity import CapacityReading
 from vms.models import ChangeRequest, VirtualMachine
 
 
 @login_required
 def approval_queue(request):
     approver_required(request.user)
-    items = selectors.approval_items()
-    context = selectors.approval_context(items)
-    figures = figures_of(vm.pk for vms in context["shown"].values() for vm in vms)
-    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
-    rows = []
-    for item in items:
-        team_id = item.vm.team_id
-        team_vms, team_gpus = context["held"].get(team_id, (0, 0))
-        shown = context["shown"].get(team_id, [])
-        free = capacity.free_gpus(team_id=team_id, gpu_model_id=item.vm.gpu_model_id)
-        rows.append(
-            {
-                "item": item,
-                "quota": context["quotas"][team_id, item.vm.gpu_model_id],
-                "team_held": [(vm, getattr(figures.get(vm.pk), "avg_7d", None)) for vm in shown],
-                "team_held_more": team_vms - len(shown),
-                "team_vms_url": f"{reverse('vm_list')}?team={team_id}",
-                "requester_gpus": context["owner_gpus"].get((team_id, item.requested_by.pk), 0),
-                "team_gpus": team_gpus,
-                "free": free,
-                "will_wait": not free.fits(item.vm.gpu_count),
-                "own": is_own_request(request.user, vm=item.vm, change=item.change),
-            }
-        )
+    rows = selectors.approval_rows(approver=request.user)
+    figures = figures_of(vm.pk for row in rows for vm in row.held)
+    rows = [
+        {
+            "item": row.item,
+            "quota": row.quota,
+            "team_held": [(vm, getattr(figures.get(vm.pk), "avg_7d", None)) for vm in row.held],
+            "team_held_more": row.held_more,
+            "team_vms_url": f"{reverse('vm_list')}?team={row.item.vm.team_id}",
+            "requester_gpus": row.requester_gpus,
+            "team_gpus": row.team_gpus,
+            "free": row.free,
+            "will_wait": row.will_wait,
+            "own": row.own,
+        }
+        for row in rows
+    ]
     return render(request, "vms/approvals.html", {"rows": rows, "figures": figures_state()})
 
 
