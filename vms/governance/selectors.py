@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 
 from vms import states
 from vms.access import is_own_request, visible_vms
+from vms.catalogue.loading import with_catalogue
 from vms.governance.capacity import CapacityReading, FreeGpus
 from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
 from vms.states import LEASE_STOPPABLE_STATES
@@ -28,7 +29,7 @@ def vm_list(
     include_deleted: bool = False,
     name: str | None = None,
 ) -> QuerySet[VirtualMachine]:
-    vms = visible_vms(user).select_related("team", "owner", "instance_type", "gpu_model")
+    vms = with_catalogue(visible_vms(user).select_related("team", "owner"))
     if team_id:
         vms = vms.filter(team_id=team_id)
     if state:
