@@ -23,6 +23,7 @@ from monitoring.models import FiguresRefresh, VmFigures
 from monitoring.prometheus import TIMEOUT, PrometheusError, PrometheusGateway
 from monitoring.telemetry import DAY, HOUR, WEEK, fleet_values, gateway_or_default, idle_policy
 from vms import access
+from vms.catalogue.loading import with_catalogue
 from vms.models import Team, VirtualMachine
 
 
@@ -43,7 +44,8 @@ class FleetRow:
 
 
 FIGURES = ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts")
-FLEET_PAGE_SIZE = 50
+# One page of a list, as the VM list: what a page renders does not grow with the fleet.
+FLEET_PAGE_SIZE = 25
 _SORT_FIELDS = {
     "name": "name",
     "team": "team__name",
@@ -149,18 +151,25 @@ def figures_of(vm_ids) -> dict[int, VmFigures]:
     return VmFigures.objects.in_bulk(list(vm_ids))
 
 
-def fleet_vms(user, *, team_ids: list[int] | None = None, now: datetime | None = None):
-    """The running GPU VMs of the teams the user manages (all teams for admins), with their
-    stored figures and whether they are idle."""
-    teams = access.managed_teams(user)
-    if team_ids:
-        teams = teams.filter(pk__in=team_ids)
-    idle = idle_policy().is_idle_expression("figures__idle_average", now=now or timezone.now())
-    return (
-        VirtualMachine.objects.filter(team__in=teams.values("pk"), state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
-        .select_related("team", "owner", "gpu_model", "figures")
-        .annotate(idle=idle)
-    )
+def fleet_vms(user, *, team_ids: list[int] | None = None):
+    """The running GPU VMs of the teams the user manages (all teams for admins); `fleet_rows_of`
+    adds what a row shows."""
+    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
+    if team_ids or not user.is_superuser:
+        teams = access.managed_teams(user)
+        if team_ids:
+            teams = teams.filter(pk__in=team_ids)
+        vms = vms.filter(team__in=teams.values("pk"))
+    return vms
+
+
+def _with_idle(vms, now: datetime | None):
+    return vms.annotate(idle=idle_policy().is_idle_expression("figures__idle_average", now=now or timezone.now()))
+
+
+def fleet_rows_of(vms, *, now: datetime | None = None):
+    """`vms` with their team, owner, figures and whether they are idle."""
+    return with_catalogue(_with_idle(vms, now).select_related("team", "owner", "figures"))
 
 
 def _ordered(vms, sort: str, descending: bool):
@@ -179,13 +188,18 @@ def _row(vm: VirtualMachine) -> FleetRow:
 
 def fleet_page(user, *, team_ids=None, sort: str = "name", descending: bool = False, page=1, now=None):
     """One page of the fleet (FLEET_PAGE_SIZE rows), sorted and paged by the database."""
-    result = Paginator(_ordered(fleet_vms(user, team_ids=team_ids, now=now), sort, descending), FLEET_PAGE_SIZE)
-    page = result.get_page(page)
-    page.object_list = [_row(vm) for vm in page.object_list]
+    fleet = fleet_vms(user, team_ids=team_ids)
+    # The database sorts the ids alone, then reads the page's rows: sorting every running VM
+    # whole, joined to its team, owner and figures, took 18 ms at 8,000 of them.
+    ids = _ordered(_with_idle(fleet, now) if sort == "idle" else fleet, sort, descending).values_list("pk", flat=True)
+    page = Paginator(ids, FLEET_PAGE_SIZE).get_page(page)
+    rows = fleet_rows_of(fleet, now=now).in_bulk(list(page.object_list))
+    # A VM that stopped between the two reads leaves the page.
+    page.object_list = [_row(rows[pk]) for pk in page.object_list if pk in rows]
     return page
 
 
 def fleet_rows(user, *, team_ids=None, sort: str = "name", descending: bool = False, now=None) -> Iterator[FleetRow]:
     """Every row in the page's order, read in chunks (the CSV export streams them)."""
-    vms = _ordered(fleet_vms(user, team_ids=team_ids, now=now), sort, descending)
+    vms = _ordered(fleet_rows_of(fleet_vms(user, team_ids=team_ids), now=now), sort, descending)
     return (_row(vm) for vm in vms.iterator(chunk_size=2000))

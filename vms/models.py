@@ -248,6 +248,12 @@ class VirtualMachine(models.Model):
             models.Index(fields=["-created_at", "-id"], name="vm_newest_first"),
             models.Index(fields=["team", "-created_at", "-id"], name="vm_team_newest_first"),
             models.Index(fields=["owner", "-created_at", "-id"], name="vm_owner_newest_first"),
+            # The fleet pages' default order, and their count, over running GPU VMs only.
+            models.Index(
+                fields=["name", "id"],
+                condition=models.Q(state="running", gpu_count__gt=0),
+                name="vm_fleet_by_name",
+            ),
         ]
         permissions = [("approve_virtualmachine", _("Can approve or reject GPU VM requests"))]
 

@@ -84,6 +84,7 @@ def test_fleet_costs_do_not_grow_with_vms_and_the_page_never_asks_prometheus(
             assert client.get(reverse("fleet")).status_code == 200
         return len(refresh_promql), len(sql), len(page_promql)
 
+    costs()  # the first request reads the catalogue into the process
     few = costs()
     team = world["teams"]["beta"]
     for index in range(12):
