@@ -142,8 +142,8 @@ def approval_count(*, approver=None) -> int:
 
 def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:
     """Pending VM requests and change requests, oldest first (two queries)."""
-    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related(
-        "team", "owner", "gpu_model", "instance_type"
+    vms = with_catalogue(
+        VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related("team", "owner")
     )
     changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).select_related(
         "vm__team", "vm__owner", "vm__gpu_model", "vm__instance_type", "requested_by"
@@ -178,7 +178,7 @@ HELD_SHOWN = 5
 
 
 def approval_context(items: list[ApprovalItem]) -> dict:
-    """What approvers see beside each request, for all items at once (four queries, whatever
+    """What approvers see beside each request, for all items at once (five queries, whatever
     the number of VMs the teams hold).
 
     Returns {"quotas": {(team_id, model_id): (used, limit | None)},
@@ -204,14 +204,14 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     largest_first = Window(
         RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
     )
+    # The window ranks narrow rows, then the chosen ones are read whole: ranking every held VM
+    # whole, joined to its owner and GPU model, took 10 ms for 20 teams of 200.
+    ranked = holding.annotate(rank=largest_first).filter(rank__lte=HELD_SHOWN).order_by("team_id", "rank")
+    shown_ids = list(ranked.values_list("pk", flat=True))
+    rows = with_catalogue(VirtualMachine.objects.select_related("owner")).in_bulk(shown_ids)
     shown: dict[int, list[VirtualMachine]] = {}
-    for vm in (
-        holding.annotate(rank=largest_first)
-        .filter(rank__lte=HELD_SHOWN)
-        .select_related("owner", "gpu_model")
-        .order_by("team_id", "rank")
-    ):
-        shown.setdefault(vm.team_id, []).append(vm)
+    for pk in shown_ids:
+        shown.setdefault(rows[pk].team_id, []).append(rows[pk])
     quotas = {
         (item.vm.team_id, item.vm.gpu_model_id): (
             used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
