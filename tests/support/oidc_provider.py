@@ -72,10 +72,12 @@ class OidcProvider(Started):
             command = [NODE, "provider.mjs"]
             if self.clock_offset:
                 command = [shutil.which("faketime") or "/usr/bin/faketime", "-f", self.clock_offset, *command]
-            self.process = subprocess.Popen(command, cwd=PROVIDER_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=PROVIDER_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_for_http(f"{self.url}/.well-known/openid-configuration", timeout=30, process=self.process)
 
     def stop(self):
         if self.process is not None:
-            stop(self.process)
+            stop(self.process, group=True)
             self.process = None

@@ -1,6 +1,8 @@
 """Start and stop the real local processes tests talk to."""
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -41,14 +43,26 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, mess
     return value
 
 
-def stop(process: subprocess.Popen, *, timeout: float = 10.0) -> None:
-    if process.poll() is not None:
+def stop(process: subprocess.Popen, *, timeout: float = 10.0, group: bool = False) -> None:
+    """Stops `process`; with `group`, every process of its session too (it was started with
+    start_new_session): a wrapper such as faketime leaves its child behind otherwise."""
+
+    def send(signal_number):
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, signal_number)
+            else:
+                process.send_signal(signal_number)
+
+    if process.poll() is not None and not group:
         return
-    process.terminate()
+    send(signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout)
+        if group:
+            send(signal.SIGKILL)
         return
-    process.kill()
+    send(signal.SIGKILL)
     process.wait(timeout=timeout)
 
 
