@@ -15,10 +15,29 @@ from vms.models import Membership, Team, VirtualMachine
 APPROVE_PERMISSION = "vms.approve_virtualmachine"
 
 
+def team_roles(user) -> dict[int, str]:
+    """{team id: role} of the user's teams, read once per user object: every rule below asks
+    it, and a request's user lives as long as the request."""
+    roles = getattr(user, "_portal_team_roles", None)
+    if roles is None:
+        roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role")) if user.pk else {}
+        user._portal_team_roles = roles
+    return roles
+
+
+def forget_team_roles(user) -> None:
+    """After changing the user's memberships, for the rest of the request."""
+    user.__dict__.pop("_portal_team_roles", None)
+
+
+def _teams_with_role(user, roles) -> list[int]:
+    return [team_id for team_id, role in team_roles(user).items() if role in roles]
+
+
 def visible_teams(user) -> QuerySet[Team]:
     if user.is_superuser:
         return Team.objects.all()
-    return Team.objects.filter(memberships__user=user)
+    return Team.objects.filter(pk__in=list(team_roles(user)))
 
 
 ACTING_ROLES = (Membership.Role.MEMBER, Membership.Role.MANAGER)
@@ -29,7 +48,7 @@ def requestable_teams(user) -> QuerySet[Team]:
     teams = Team.objects.filter(active=True)
     if user.is_superuser:
         return teams
-    return teams.filter(memberships__user=user, memberships__role__in=ACTING_ROLES)
+    return teams.filter(pk__in=_teams_with_role(user, ACTING_ROLES))
 
 
 def listable_teams(user) -> QuerySet[Team]:
@@ -44,12 +63,12 @@ def visible_vms(user) -> QuerySet[VirtualMachine]:
     # Approvers read any VM: deciding needs the request's page, timeline and the team's other VMs.
     if user.is_superuser or can_approve(user):
         return VirtualMachine.objects.all()
-    # A subquery, not a join: the join made PostgreSQL weigh every order of the list's tables.
-    return VirtualMachine.objects.filter(team_id__in=Membership.objects.filter(user=user).values("team_id"))
+    # The ids, not a join: the join made PostgreSQL weigh every order of the list's tables.
+    return VirtualMachine.objects.filter(team_id__in=list(team_roles(user)))
 
 
 def is_team_member(user, team_id: int) -> bool:
-    return Membership.objects.filter(team_id=team_id, user=user).exists()
+    return team_id in team_roles(user)
 
 
 @dataclass(frozen=True)
@@ -59,12 +78,12 @@ class VmRights:
 
 
 def vm_rights(user, vm: VirtualMachine) -> VmRights:
-    """What `user`, who may see `vm`, may do with it (one query). Admins everything; the team's
+    """What `user`, who may see `vm`, may do with it. Admins everything; the team's
     managers act on every VM and its members on their own; readers, even one who once requested
     the VM, only read, and not what opens it."""
     if user.is_superuser:
         return VmRights(manage=True, use=True)
-    role = Membership.objects.filter(team_id=vm.team_id, user=user).values_list("role", flat=True).first()
+    role = team_roles(user).get(vm.team_id)
     return VmRights(
         manage=role == Membership.Role.MANAGER or (role == Membership.Role.MEMBER and vm.owner_id == user.pk),
         use=role != Membership.Role.READER,
@@ -114,12 +133,12 @@ def managed_teams(user) -> QuerySet[Team]:
     """Teams whose fleet figures the user may see: all for admins, their own for managers."""
     if user.is_superuser:
         return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
+    return Team.objects.filter(pk__in=_teams_with_role(user, (Membership.Role.MANAGER,)))
 
 
 def sees_fleet(user) -> bool:
     """Admins see the whole fleet, team managers their teams', everyone else none of it."""
-    return user.is_authenticated and (user.is_superuser or managed_teams(user).exists())
+    return user.is_authenticated and (user.is_superuser or bool(_teams_with_role(user, (Membership.Role.MANAGER,))))
 
 
 def fleet_viewer_required(user) -> None:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from vms import access
 from vms.governance.identity import GroupPolicy, identity_sync, identity_user, roles_from_groups
 from vms.models import Event, Membership, OidcIdentity, Team
 
@@ -77,3 +78,15 @@ def test_a_provider_user_never_takes_a_local_account(django_user_model):
         user_model=django_user_model,
     )
     assert again.pk == user.pk and again.email == "a@b.c"
+
+
+def test_the_rules_read_the_roles_once_and_see_a_sync_at_once(make_user, django_assert_num_queries):
+    user = make_user("ada")
+    alpha = Team.objects.create(name="alpha")
+    with django_assert_num_queries(1):
+        assert not access.is_team_member(user, alpha.pk)
+        assert not access.sees_fleet(user)
+        assert not access.sees_fleet(user)
+    identity_sync(user=user, groups=["tenant-alpha-admin"], policy=GroupPolicy())
+    # The same user object, as in the sign-in's request: the rules see the new role.
+    assert access.is_team_member(user, alpha.pk) and access.sees_fleet(user)
