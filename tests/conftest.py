@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.core.cache import cache
 from hypothesis import settings as hypothesis_settings
 
 from tests.support.browser import EXPECTED_ERRORS_MARKER, WatchedBrowser
@@ -29,6 +30,13 @@ hypothesis_settings.register_profile("deep", max_examples=1000, deadline=None, d
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_of_this_run():
+    """A user id of an earlier run is another user in this one: nothing an earlier run kept in
+    the test Redis (an approver's flag, vms.approver_cache) may stand."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from vms import approver_cache
 from vms.catalogue.loading import with_catalogue
 from vms.models import Membership, Team, VirtualMachine
 
@@ -115,7 +116,14 @@ def vm_for_user(
 
 
 def can_approve(user) -> bool:
-    return user.has_perm(APPROVE_PERMISSION)
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    approver = approver_cache.remembered(user)
+    if approver is None:
+        approver = approver_cache.remember(user, user.has_perm(APPROVE_PERMISSION))
+    return approver
 
 
 def is_own_request(user, *, vm: VirtualMachine, change=None) -> bool:

@@ -13,6 +13,12 @@ def sees_fleet(user) -> bool:
 
 
 @register.filter
+def approves(user) -> bool:
+    """Whether the navigation offers the approver queue."""
+    return access.can_approve(user)
+
+
+@register.filter
 def figure(value, digits=1):
     """A measured figure, or a dash when there is none (no data is not zero)."""
     if value is None:

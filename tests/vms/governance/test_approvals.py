@@ -129,3 +129,37 @@ def test_unknown_request_is_404_for_approvers(approver_client):
         approver_client.post(reverse("approval_decide_change", args=[999999]), {"decision": "approve"}).status_code
         == 404
     )
+
+
+def _approves(client) -> bool:
+    """What a page says the user is (the navigation's link), and what the queue lets in."""
+    nav = reverse("approval_queue") in client.get(reverse("home")).content.decode()
+    status = client.get(reverse("approval_queue")).status_code
+    assert nav == (status == 200), (nav, status)
+    return nav
+
+
+@pytest.mark.parametrize("revoke", ["group's permission", "user's group", "group", "user's own permission"])
+def test_a_revoked_approver_loses_the_queue_at_the_next_request(approver_client, approver, revoke, make_user):
+    permission = Permission.objects.get(codename="approve_virtualmachine")
+    group = approver.groups.get()
+    assert _approves(approver_client)
+    if revoke == "group's permission":
+        group.permissions.remove(permission)
+    elif revoke == "user's group":
+        approver.groups.remove(group)
+    elif revoke == "group":
+        group.delete()
+    else:
+        approver.groups.clear()
+        approver.user_permissions.add(permission)
+        assert _approves(approver_client)
+        permission.user_set.remove(approver)  # from the permission's side of the relation
+    assert not _approves(approver_client)
+
+
+def test_whether_a_user_approves_is_read_from_the_cache_not_the_permission_tables(approver_client):
+    approver_client.get(reverse("home"))
+    with CaptureQueriesContext(connection) as queries:
+        assert approver_client.get(reverse("home")).status_code == 200
+    assert not [query for query in queries if "auth_permission" in query["sql"]]
