@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from vms.states import FINAL_STATES, REQUEST_STATES, State
+from vms.states import FINAL_STATES, GPU_HOLDING_STATES, REQUEST_STATES, State
 
 # Team names become part of a Kubernetes namespace (tenant-<name>), so they follow the
 # DNS-1123 label rules with room for the prefix (63 - len("tenant-")).
@@ -253,6 +253,13 @@ class VirtualMachine(models.Model):
                 fields=["name", "id"],
                 condition=models.Q(state="running", gpu_count__gt=0),
                 name="vm_fleet_by_name",
+            ),
+            # The GPUs VMs hold, by model and team, read by every free-GPU figure (the request
+            # form, its summary, the approver queue) from the index alone on PostgreSQL.
+            models.Index(
+                fields=["gpu_model", "team", "gpu_count"],
+                condition=models.Q(state__in=sorted(GPU_HOLDING_STATES)),
+                name="vm_gpus_held",
             ),
         ]
         permissions = [("approve_virtualmachine", _("Can approve or reject GPU VM requests"))]
