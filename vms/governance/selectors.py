@@ -13,9 +13,9 @@ from django.utils.translation import gettext
 
 from vms import states
 from vms.access import is_own_request, visible_vms
-from vms.catalogue.loading import with_catalogue
+from vms.catalogue.loading import catalogue_rows, with_catalogue
 from vms.governance.capacity import CapacityReading, FreeGpus
-from vms.models import ChangeRequest, InstanceType, Quota, VirtualMachine
+from vms.models import ChangeRequest, Quota, VirtualMachine
 from vms.states import LEASE_STOPPABLE_STATES
 
 
@@ -269,7 +269,11 @@ def resize_choices(*, vm: VirtualMachine):
     """Instance types the VM may be resized to: offered, same GPU count, not the current one."""
     if vm.state not in (VirtualMachine.State.RUNNING, VirtualMachine.State.STOPPED):
         return []
-    return list(InstanceType.objects.filter(active=True, gpu_count=vm.gpu_count).exclude(pk=vm.instance_type_id))
+    return [
+        instance_type
+        for instance_type in catalogue_rows().instance_types
+        if instance_type.active and instance_type.gpu_count == vm.gpu_count and instance_type.pk != vm.instance_type_id
+    ]
 
 
 def waitlist_position(*, vm: VirtualMachine) -> dict | None:
