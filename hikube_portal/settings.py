@@ -193,7 +193,7 @@ if REDIS_URL:
     env_url("REDIS_URL", REDIS_URL, schemes=("redis", "rediss"))
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "hikube_portal.redis_cache.SharedClientRedisCache", "LOCATION": REDIS_URL}}
     # What one process caches (the catalogue, vms.catalogue.loading) another can invalidate.
     CACHE_SHARED_BY_PROCESSES = True
 else:
