@@ -7,6 +7,7 @@ Saving or deleting a row (the admin does) writes a new version to the shared cac
 queries after a change, one cache read otherwise. Without a cache shared by every process
 (`make run` without Redis: each process has its own) the rows are read on every call."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,23 +61,32 @@ def catalogue_rows() -> CatalogueRows:
     return rows
 
 
+def catalogue_attacher() -> Callable[[VirtualMachine], VirtualMachine]:
+    """A function that gives a VM its instance type and GPU model from the held catalogue (shared
+    rows: read them, never change them), and returns it. A row newer than the held catalogue is
+    left to Django's lazy read."""
+    rows = catalogue_rows()
+    instance_types = {row.pk: row for row in rows.instance_types}
+    gpu_models = {row.pk: row for row in rows.gpu_models}
+    instance_type_field = VirtualMachine.instance_type.field
+    gpu_model_field = VirtualMachine.gpu_model.field
+
+    def attach(vm: VirtualMachine) -> VirtualMachine:
+        if (instance_type := instance_types.get(vm.instance_type_id)) is not None:
+            instance_type_field.set_cached_value(vm, instance_type)
+        if (gpu_model := gpu_models.get(vm.gpu_model_id)) is not None:
+            gpu_model_field.set_cached_value(vm, gpu_model)
+        return vm
+
+    return attach
+
+
 class _VmsWithCatalogue(ModelIterable):
     """VMs whose instance type and GPU model are the catalogue's rows held in the process. Joining
     those small tables costs PostgreSQL more to plan than to run: most of a VM list's query."""
 
     def __iter__(self):
-        rows = catalogue_rows()
-        instance_types = {row.pk: row for row in rows.instance_types}
-        gpu_models = {row.pk: row for row in rows.gpu_models}
-        instance_type_field = VirtualMachine.instance_type.field
-        gpu_model_field = VirtualMachine.gpu_model.field
-        for vm in super().__iter__():
-            # A row newer than the held catalogue is left to Django's lazy read.
-            if (instance_type := instance_types.get(vm.instance_type_id)) is not None:
-                instance_type_field.set_cached_value(vm, instance_type)
-            if (gpu_model := gpu_models.get(vm.gpu_model_id)) is not None:
-                gpu_model_field.set_cached_value(vm, gpu_model)
-            yield vm
+        return map(catalogue_attacher(), super().__iter__())
 
 
 def with_catalogue(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
