@@ -2,9 +2,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from tests.vms.factories import make_vm
-from vms.models import Membership
+from vms.models import Membership, VirtualMachine
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +266,12 @@ def test_the_pager_keeps_the_filters_and_drops_the_polling_flag(member_client, m
         make_vm(team=team, owner=member)
     html = member_client.get(reverse("vm_list"), {"team": team.pk, "poll": "1", "page": "1"}).content.decode()
     assert f'href="?team={team.pk}&amp;page=2"' in html
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_state_reads_as_its_label_in_the_page_language(language):
+    vm = VirtualMachine(state=VirtualMachine.State.PENDING_APPROVAL)
+    with translation.override(language):
+        assert vm.get_state_display() == str(VirtualMachine.State.PENDING_APPROVAL.label)
+        assert vm.get_state_display() == {"en": "Waiting for approval", "fr": "En attente d'approbation"}[language]
+    assert VirtualMachine(state="no-such-state").get_state_display() == "no-such-state"
