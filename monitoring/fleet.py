@@ -46,7 +46,7 @@ class FleetRow:
 FIGURES = ("avg_24h", "max_24h", "avg_7d", "max_7d", "memory_percent", "power_watts")
 # One page of a list, as the VM list: what a page renders does not grow with the fleet.
 FLEET_PAGE_SIZE = 25
-_SORT_FIELDS = {
+SORT_FIELDS = {
     "name": "name",
     "team": "team__name",
     "owner": "owner__username",
@@ -173,7 +173,7 @@ def fleet_rows_of(vms, *, now: datetime | None = None):
 
 
 def _ordered(vms, sort: str, descending: bool):
-    field = F(_SORT_FIELDS.get(sort, "name"))
+    field = F(SORT_FIELDS.get(sort, "name"))
     # Rows without a figure last, whichever the direction.
     return vms.order_by(field.desc(nulls_last=True) if descending else field.asc(nulls_last=True), "pk")
 

@@ -10,7 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from monitoring.fleet import figures_state, fleet_figures_refresh, fleet_page, fleet_rows
+from monitoring.fleet import (
+    FLEET_PAGE_SIZE,
+    SORT_FIELDS,
+    figures_state,
+    fleet_figures_refresh,
+    fleet_page,
+    fleet_rows,
+)
 from monitoring.models import FiguresRefresh
 from monitoring.prometheus import TIMEOUT, PrometheusError, capture_queries
 from tests.monitoring import dcgm_fixtures as fx
@@ -70,6 +77,23 @@ def test_fleet_sorts_and_exports_csv(client, live_settings, fleet, gateway, worl
     idle_line = next(line for line in lines if line.startswith("notebook-idle,"))
     assert idle_line.endswith(",yes")
     assert client.get(reverse("fleet"), {"sort": "'; drop", "dir": "sideways"}).status_code == 200
+
+
+@pytest.mark.parametrize("sort", sorted(SORT_FIELDS))
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_page_shows_the_rows_of_the_full_order(live_settings, fleet, gateway, world, make_user, sort, descending):
+    """The page sorts ids, then reads their rows: the same rows in the same order as the export."""
+    fleet_figures_refresh(now=at(fleet.query_time), gateway=gateway)
+    admin = make_user("root", is_superuser=True)
+    for index in range(FLEET_PAGE_SIZE):  # a second page
+        make_vm(team=world["teams"]["beta"], owner=admin, name=f"more-{index:02d}", gpu=["L40S", "H100"][index % 2])
+    now = at(fleet.query_time)
+    everything = [row.vm.pk for row in fleet_rows(admin, sort=sort, descending=descending, now=now)]
+    pages = [fleet_page(admin, sort=sort, descending=descending, page=number, now=now) for number in (1, 2)]
+    assert [row.vm.pk for page in pages for row in page.object_list] == everything[: 2 * FLEET_PAGE_SIZE]
+    assert [row.idle for row in pages[0].object_list] == [
+        row.idle for row in list(fleet_rows(admin, sort=sort, descending=descending, now=now))[:FLEET_PAGE_SIZE]
+    ]
 
 
 def test_fleet_costs_do_not_grow_with_vms_and_the_page_never_asks_prometheus(
