@@ -232,8 +232,9 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     shown_ids = list(ranked.values_list("pk", flat=True))
     rows = with_catalogue(VirtualMachine.objects.select_related("owner").only(*HELD_ROW_FIELDS)).in_bulk(shown_ids)
     shown: dict[int, list[VirtualMachine]] = {}
-    for pk in shown_ids:
-        shown.setdefault(rows[pk].team_id, []).append(rows[pk])
+    # A VM deleted between the two reads is left out.
+    for vm in (rows[pk] for pk in shown_ids if pk in rows):
+        shown.setdefault(vm.team_id, []).append(vm)
     quotas = {
         (item.vm.team_id, item.vm.gpu_model_id): (
             used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
