@@ -7,15 +7,16 @@ the receiver before the models load."""
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db.models.signals import m2m_changed, post_delete
 
 APPROVER_CACHE_SECONDS = 60
 # What approver_rights_changed follows: (signal, sender as "app_label.Model"): the two
 # relations that give a user permissions, the one that gives a group permissions, and groups.
 SOURCES = (
-    ("m2m_changed", "auth.User_user_permissions"),
-    ("m2m_changed", "auth.User_groups"),
-    ("m2m_changed", "auth.Group_permissions"),
-    ("post_delete", "auth.Group"),
+    (m2m_changed, "auth.User_user_permissions"),
+    (m2m_changed, "auth.User_groups"),
+    (m2m_changed, "auth.Group_permissions"),
+    (post_delete, "auth.Group"),
 )
 # Kept on the user object too: a request's user lives as long as the request.
 ON_USER = "_portal_approver"

@@ -1,6 +1,5 @@
 from django.apps import AppConfig
 from django.core import checks
-from django.db.models import signals
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +18,5 @@ class VmsConfig(AppConfig):
         for model in CATALOGUE_MODELS:
             post_save.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-saved-{model}")
             post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-deleted-{model}")
-        for name, sender in approver_cache.SOURCES:
-            getattr(signals, name).connect(
-                approver_cache.approver_rights_changed, sender=sender, dispatch_uid=f"approver-rights-{name}-{sender}"
-            )
+        for signal, sender in approver_cache.SOURCES:
+            signal.connect(approver_cache.approver_rights_changed, sender=sender, dispatch_uid=f"approver-{sender}")
