@@ -13,6 +13,7 @@ Memberships that came from the provider follow its groups; those made by hand ar
 import re
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -86,11 +87,7 @@ def _teams_for(names: set[str], *, policy: GroupPolicy, user) -> dict[str, Team]
                 actor=user,
                 team=team,
                 target=f"team {name}",
-                message=N_("Team %(team)s created from the identity provider's groups")
-                if policy.create_teams
-                else N_(
-                    "Team %(team)s created from the identity provider's groups, disabled until an admin enables it"
-                ),
+                message=CREATED_ENABLED if policy.create_teams else CREATED_DISABLED,
                 data={"team": name},
             )
     return teams
@@ -183,9 +180,10 @@ def _audit_platform(user, role: str, granted: bool) -> None:
 
 
 @transaction.atomic
-def identity_user(*, issuer: str, subject: str, username: str, email: str, first_name: str, last_name: str, user_model):
+def identity_user(*, issuer: str, subject: str, username: str, email: str, first_name: str, last_name: str):
     """The user linked to (issuer, subject), its details refreshed, or a new one linked to it.
     A new user's username is the provider's, suffixed when a local account already has it."""
+    user_model = get_user_model()
     identity = OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     details = {"email": email, "first_name": first_name[:150], "last_name": last_name[:150]}
     if identity is not None:
@@ -202,9 +200,8 @@ def identity_user(*, issuer: str, subject: str, username: str, email: str, first
     while user_model.objects.filter(username=candidate).exists():
         number += 1
         candidate = f"{base}-{number}"
+    # No password given: the account gets an unusable one, so only the provider signs it in.
     user = user_model.objects.create_user(candidate, **details)
-    user.set_unusable_password()
-    user.save(update_fields=["password"])
     OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     event_record(
         kind=Event.Kind.ADMIN,

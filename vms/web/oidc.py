@@ -167,7 +167,6 @@ class OidcBackend(OIDCAuthenticationBackend):
                 email=claims.get("email", ""),
                 first_name=claims.get("given_name") or (claims.get("name") or "").partition(" ")[0],
                 last_name=claims.get("family_name") or (claims.get("name") or "").partition(" ")[2],
-                user_model=get_user_model(),
             )
             if not user.is_active:
                 raise SignInRefused(_("Your account is disabled in the portal; ask an administrator."))
@@ -255,7 +254,6 @@ def logout(request):
     """Signs out of the portal and, after an SSO sign-in, of the provider (RP-initiated logout)."""
     id_token = request.session.get("oidc_id_token")
     auth.logout(request)
-    login_url = request.build_absolute_uri(reverse(settings.LOGOUT_REDIRECT_URL))
     if not (settings.SSO_ENABLED and id_token):
         return redirect(settings.LOGOUT_REDIRECT_URL)
     try:
@@ -264,6 +262,7 @@ def logout(request):
         end_session = None
     if not end_session:
         return redirect(settings.LOGOUT_REDIRECT_URL)
+    login_url = request.build_absolute_uri(reverse(settings.LOGOUT_REDIRECT_URL))
     query = urlencode(
         {"id_token_hint": id_token, "post_logout_redirect_uri": login_url, "client_id": settings.OIDC_RP_CLIENT_ID}
     )
