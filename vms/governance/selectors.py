@@ -54,9 +54,14 @@ def vm_name_taken(*, team, name: str) -> bool:
     return VirtualMachine.objects.filter(team=team, name=name).exclude(state__in=states.FINAL_STATES).exists()
 
 
+def _committed(*, team_ids) -> QuerySet[VirtualMachine]:
+    """The teams' VMs that count against their quotas: every one not rejected or deleted."""
+    return VirtualMachine.objects.filter(team_id__in=team_ids).exclude(state__in=states.FINAL_STATES)
+
+
 def team_gpus_committed(*, team, gpu_model, exclude_vm_id: int | None = None) -> int:
     """GPUs of `gpu_model` the team holds or has asked for (every VM not rejected or deleted)."""
-    vms = VirtualMachine.objects.filter(team=team, gpu_model=gpu_model).exclude(state__in=states.FINAL_STATES)
+    vms = _committed(team_ids=[team.pk]).filter(gpu_model=gpu_model)
     if exclude_vm_id is not None:
         vms = vms.exclude(pk=exclude_vm_id)
     return vms.aggregate(total=Sum("gpu_count"))["total"] or 0
@@ -67,10 +72,7 @@ def gpus_committed(*, team_ids) -> dict[tuple[int, int], int]:
     figure for many pairs, in one query)."""
     return {
         (row["team_id"], row["gpu_model_id"]): row["gpus"]
-        for row in VirtualMachine.objects.filter(team_id__in=team_ids)
-        .exclude(state__in=states.FINAL_STATES)
-        .values("team_id", "gpu_model_id")
-        .annotate(gpus=Sum("gpu_count"))
+        for row in _committed(team_ids=team_ids).values("team_id", "gpu_model_id").annotate(gpus=Sum("gpu_count"))
     }
 
 
@@ -209,8 +211,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     # team_gpus_committed's figure) and what they hold.
     used, vm_counts, gpu_counts, owner_gpus = Counter(), Counter(), Counter(), Counter()
     for row in (
-        VirtualMachine.objects.filter(team_id__in=team_ids)
-        .exclude(state__in=states.FINAL_STATES)
+        _committed(team_ids=team_ids)
         .order_by()
         .values("team_id", "owner_id", "gpu_model_id", "state")
         .annotate(vms=Count("id"), gpus=Sum("gpu_count"))
