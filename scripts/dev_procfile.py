@@ -10,9 +10,11 @@ local accounts stay, as break-glass accounts."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+# Run as a script: its folder, with with_test_services.py, is on the path.
+from with_test_services import OIDC_PROVIDER_DIR, ensure_test_oidc_provider
 
 REPO = Path(__file__).resolve().parent.parent
 VAR = REPO / "var"
@@ -21,7 +23,6 @@ EXPORTER_PORT = 8002
 PROMETHEUS_PORT = 9090
 WORKER_METRICS_PORT = 9809
 OIDC_PORT = 9400
-OIDC_DIR = REPO / "tests" / "support" / "oidc"
 # The provider's people (any password works on its login page) and their Keycloak-style groups.
 SSO_ACCOUNTS = {
     "ada": {"name": "Ada Lovelace", "email": "ada@example.org", "groups": ["tenant-ml-research-use"]},
@@ -93,8 +94,7 @@ def main():
 
 def sso() -> tuple[str, dict]:
     """The test OpenID provider's process, and the portal's settings to sign in through it."""
-    if not (OIDC_DIR / "node_modules").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=OIDC_DIR, check=True)
+    ensure_test_oidc_provider()
     accounts = VAR / "oidc-accounts.json"
     accounts.write_text(json.dumps(SSO_ACCOUNTS, indent=2))
     portal = "http://127.0.0.1:8000"
@@ -108,7 +108,7 @@ def sso() -> tuple[str, dict]:
     clients = VAR / "oidc-clients.json"
     clients.write_text(json.dumps([client], indent=2))
     command = (
-        f"sh -c 'cd {OIDC_DIR} && PORT={OIDC_PORT} ACCOUNTS_FILE={accounts} CLIENTS_FILE={clients}"
+        f"sh -c 'cd {OIDC_PROVIDER_DIR} && PORT={OIDC_PORT} ACCOUNTS_FILE={accounts} CLIENTS_FILE={clients}"
         " exec node provider.mjs'"
     )
     return command, {
