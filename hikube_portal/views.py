@@ -10,22 +10,24 @@ from django.views.decorators.http import require_safe
 from prometheus_client.core import GaugeMetricFamily
 
 from hikube_portal import health, metrics
-from vms.access import can_approve
+from vms import access
 from vms.catalogue import seed
 from vms.governance import selectors
 from vms.models import Preset
 
 HOME_VMS = 8
+# What a row of the home page's VM table shows (templates/home.html).
+HOME_VM_FIELDS = ("name", "state", "gpu_count", "team__name", "team__display_name")
 
 
 @login_required
 def home(request):
-    memberships = request.user.memberships.select_related("team").order_by("team__name")
-    vms = list(selectors.vm_list(user=request.user, mine=True)[:HOME_VMS])
+    memberships = access.memberships(request.user)
+    vms = list(selectors.vm_list(user=request.user, mine=True, fields=HOME_VM_FIELDS)[:HOME_VMS])
     context = {
         "memberships": memberships,
         "vms": vms,
-        "waiting_for_me": selectors.approval_count(approver=request.user) if can_approve(request.user) else None,
+        "waiting_for_me": selectors.approval_count(approver=request.user) if access.can_approve(request.user) else None,
         # A newcomer's first page walks them to a first VM.
         "starter": Preset.objects.filter(slug=seed.STARTER_PRESET).first() if not vms else None,
     }

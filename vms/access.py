@@ -26,6 +26,14 @@ def team_roles(user) -> dict[int, str]:
     return roles
 
 
+def memberships(user) -> list[Membership]:
+    """The user's memberships with their teams, by team name. The roles every rule reads come
+    with them: a page that shows the teams pays no second query for the rules."""
+    rows = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name")) if user.pk else []
+    user._portal_team_roles = {membership.team_id: membership.role for membership in rows}
+    return rows
+
+
 def forget_team_roles(user) -> None:
     """After changing the user's memberships, for the rest of the request."""
     user.__dict__.pop("_portal_team_roles", None)
@@ -44,20 +52,23 @@ def visible_teams(user) -> QuerySet[Team]:
 ACTING_ROLES = (Membership.Role.MEMBER, Membership.Role.MANAGER)
 
 
-def requestable_teams(user) -> QuerySet[Team]:
-    """Teams the user may request VMs for: enabled ones where they are more than a reader."""
-    teams = Team.objects.filter(active=True)
+def requestable_teams(user) -> list[Team]:
+    """Teams the user may request VMs for, by name: enabled ones where they are more than a reader."""
     if user.is_superuser:
-        return teams
-    return teams.filter(pk__in=_teams_with_role(user, ACTING_ROLES))
+        return list(Team.objects.filter(active=True))
+    return [
+        membership.team
+        for membership in memberships(user)
+        if membership.team.active and membership.role in ACTING_ROLES
+    ]
 
 
-def listable_teams(user) -> QuerySet[Team]:
-    """Teams whose VMs the user may list (the VM list's team filter): every team for those who
-    read every VM, their own for the others."""
+def listable_teams(user) -> list[Team]:
+    """Teams whose VMs the user may list (the VM list's team filter), by name: every team for
+    those who read every VM, their own for the others."""
     if user.is_superuser or can_approve(user):
-        return Team.objects.all()
-    return visible_teams(user)
+        return list(Team.objects.all())
+    return [membership.team for membership in memberships(user)]
 
 
 def _visible(user) -> Q:

@@ -45,6 +45,23 @@ class VmSerializer(serializers.Serializer):
     state_changed_at = serializers.DateTimeField()
 
 
+# The columns VmSerializer reads (the list asks for these alone).
+VM_FIELDS = (
+    "name",
+    "team__name",
+    "owner__username",
+    "state",
+    "cluster_status",
+    "gpu_count",
+    "image",
+    "external_ip",
+    "public_ports",
+    "lease_ends_at",
+    "created_at",
+    "state_changed_at",
+)
+
+
 class EventSerializer(serializers.Serializer):
     at = serializers.DateTimeField(source="created_at")
     kind = serializers.ChoiceField(choices=Event.Kind.choices)

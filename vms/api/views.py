@@ -160,7 +160,7 @@ def _vm_list(request):
     data = filters.validated_data
     team_id = gpu_model_id = None
     if data.get("team"):
-        team_id = access.listable_teams(request.user).filter(name=data["team"]).values_list("pk", flat=True).first()
+        team_id = next((team.pk for team in access.listable_teams(request.user) if team.name == data["team"]), None)
         if team_id is None:
             raise invalid({"team": [_("No team named “%(team)s” among those you may list.") % {"team": data["team"]}]})
     if data.get("gpu_model"):
@@ -174,6 +174,7 @@ def _vm_list(request):
         gpu_model_id=gpu_model_id,
         mine=data["mine"],
         name=data.get("name"),
+        fields=api.VM_FIELDS,
     )
     pages = VmPages()
     page = pages.paginate_queryset(vms, request)

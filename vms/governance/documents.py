@@ -2,12 +2,11 @@
 checked with every rule the request form applies: its shape, the spec rules, the team, the name
 still free in it, and the lease. Errors are keyed by the value's path in the document."""
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import yaml
-from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from vms.catalogue.loading import catalogue_of, catalogue_rows, spec_defaults
@@ -19,8 +18,6 @@ from vms.spec.document import DOCUMENT_PATH_BY_FIELD, parse_spec_document
 from vms.spec.lease import lease_end_problem
 from vms.spec.request import VmSpec, add_error
 from vms.spec.validation import validate_spec
-
-TEAM_NAME = re.compile(r"[a-z0-9][-a-z0-9]{0,55}")
 
 
 @dataclass
@@ -62,7 +59,7 @@ def preset_document(preset: Preset) -> dict:
 def spec_document_check(
     document: object,
     *,
-    teams: QuerySet[Team],
+    teams: Sequence[Team],
     api_shape: str,
     lease_ends_at: datetime | None = None,
     check_lease: bool = False,
@@ -81,7 +78,7 @@ def spec_document_check(
             add_error(check.errors, DOCUMENT_PATH_BY_FIELD.get(key, key), message)
     # Checked before it reaches the database: a team name is a DNS label, and PostgreSQL refuses
     # some characters (NUL) outright.
-    check.team = teams.filter(name=spec.team).first() if TEAM_NAME.fullmatch(spec.team) else None
+    check.team = next((team for team in teams if team.name == spec.team), None)
     if check.team is None:
         add_error(check.errors, "team", _("No team named “%(team)s”.") % {"team": spec.team})
     elif "name" not in check.errors and vm_name_taken(team=check.team, name=spec.name):

@@ -2,6 +2,7 @@
 already joined, so a page issues the same number of queries whatever the number of VMs."""
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Q, QuerySet, Sum, Window
@@ -28,8 +29,17 @@ def vm_list(
     mine: bool = False,
     include_deleted: bool = False,
     name: str | None = None,
+    fields: Sequence[str] | None = None,
 ) -> QuerySet[VirtualMachine]:
-    vms = with_catalogue(visible_vms(user).select_related("team", "owner"))
+    """The VMs `user` may see, newest first. `fields`: only these columns (what a list's rows
+    show), joining the relations they name; a VM's spec and JSON stay in the database."""
+    if fields is None:
+        vms = visible_vms(user).select_related("team", "owner")
+    else:
+        # The catalogue's ids too: with_catalogue reads them on every row.
+        joined = {field.split("__")[0] for field in fields if "__" in field}
+        vms = visible_vms(user).select_related(*joined).only(*fields, "instance_type", "gpu_model")
+    vms = with_catalogue(vms)
     if team_id:
         vms = vms.filter(team_id=team_id)
     if state:
@@ -264,9 +274,10 @@ class ApprovalRow:
         return not self.free.fits(self.item.vm.gpu_count)
 
 
-def approval_rows(*, approver) -> list[ApprovalRow]:
-    """The approver queue, oldest first, in a fixed number of queries."""
-    items = approval_items()
+def approval_rows(*, approver, items: list[ApprovalItem] | None = None) -> list[ApprovalRow]:
+    """The approver queue, oldest first, in a fixed number of queries: `items` (a page of
+    approval_items()), or every pending one."""
+    items = approval_items() if items is None else items
     context = approval_context(items)
     capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
     rows = []

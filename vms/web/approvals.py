@@ -4,6 +4,7 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,11 +17,16 @@ from vms.access import approver_required
 from vms.governance import selectors, services
 from vms.models import ChangeRequest, VirtualMachine
 
+# A card carries what a dozen list rows do (the request, the team's quota, free GPUs and largest
+# VMs): ten of them make a page as long as a list's.
+APPROVALS_PER_PAGE = 10
+
 
 @login_required
 def approval_queue(request):
     approver_required(request.user)
-    rows = selectors.approval_rows(approver=request.user)
+    page = Paginator(selectors.approval_items(), APPROVALS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = selectors.approval_rows(approver=request.user, items=page.object_list)
     figures = figures_of(vm.pk for row in rows for vm in row.held)
     rows = [
         {
@@ -37,7 +43,7 @@ def approval_queue(request):
         }
         for row in rows
     ]
-    return render(request, "vms/approvals.html", {"rows": rows, "figures": figures_state()})
+    return render(request, "vms/approvals.html", {"rows": rows, "page": page, "figures": figures_state()})
 
 
 def _decision(request):

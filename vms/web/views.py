@@ -19,6 +19,19 @@ from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initi
 from vms.web.summary import request_summary
 
 VMS_PER_PAGE = 25
+# What a row of the VM list shows (templates/vms/vm_list.html).
+VM_ROW_FIELDS = (
+    "name",
+    "state",
+    "cluster_status",
+    "gpu_count",
+    "created_at",
+    "team__name",
+    "team__display_name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+)
 STORAGE_LAYOUTS = {layout["slug"]: layout for layout in seed.STORAGE_LAYOUTS}
 # htmx stops polling when it receives this status.
 HTMX_STOP_POLLING = 286
@@ -26,9 +39,7 @@ HTMX_STOP_POLLING = 286
 
 @login_required
 def vm_list(request):
-    form = VmFilterForm(
-        request.GET or None, teams=list(listable_teams(request.user)), gpu_models=catalogue_rows().gpu_models
-    )
+    form = VmFilterForm(request.GET or None, teams=listable_teams(request.user), gpu_models=catalogue_rows().gpu_models)
     filters = form.cleaned_data if form.is_valid() else {}
     vms = selectors.vm_list(
         user=request.user,
@@ -36,6 +47,7 @@ def vm_list(request):
         state=filters.get("state") or None,
         gpu_model_id=filters["gpu_model"].pk if filters.get("gpu_model") else None,
         mine=filters.get("mine", False),
+        fields=VM_ROW_FIELDS,
     )
     page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
     # The table refreshes itself while a VM on it is on its way somewhere.
@@ -110,7 +122,7 @@ def _request_form(request, data=None, initial=None):
     return VmRequestForm(
         data,
         initial=initial,
-        teams=list(requestable_teams(request.user).order_by("name")),
+        teams=requestable_teams(request.user),
         rows=catalogue_rows(),
         api_shape=settings.CLUSTER_API_SHAPE,
     )

@@ -60,6 +60,28 @@ def test_queue_shows_context_with_a_fixed_number_of_queries(approver_client, mem
     assert render()[1] == few
 
 
+def test_the_queue_shows_ten_requests_a_page_oldest_first(approver_client, member, team, make_user, settings):
+    settings.PROMETHEUS_URL = ""
+    names = [f"req-{index:02d}" for index in range(12)]
+    for index, name in enumerate(names):
+        request_vm(make_user(f"u{index}"), team, name=name, instance_type="g1.large")
+
+    def shown(page):
+        with CaptureQueriesContext(connection) as queries:
+            html = approver_client.get(reverse("approval_queue"), {"page": page}).content.decode()
+        return [name for name in names if f">{name}</a>" in html], html, len(queries)
+
+    approver_client.get(reverse("approval_queue"))  # the first request reads the catalogue into the process
+    first, html, first_queries = shown(1)
+    assert first == names[:10]
+    assert "12 requests wait, oldest first" in html and "Page 1 of 2" in html
+    second, html, second_queries = shown(2)
+    assert second == names[10:] and "Page 2 of 2" in html
+    assert second_queries == first_queries
+    # A page past the end or not a number shows the last or the first, as the VM list does.
+    assert shown(99)[0] == names[10:] and shown("x")[0] == names[:10]
+
+
 def test_approve_then_double_click_decides_once(approver_client, approver, member, team):
     vm = request_vm(member, team)
     url = reverse("approval_decide_vm", args=[vm.pk])

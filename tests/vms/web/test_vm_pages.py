@@ -1,8 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from tests.vms.factories import make_vm
 from vms.models import Membership, VirtualMachine
@@ -275,3 +277,26 @@ def test_a_state_reads_as_its_label_in_the_page_language(language):
         assert vm.get_state_display() == str(VirtualMachine.State.PENDING_APPROVAL.label)
         assert vm.get_state_display() == {"en": "Waiting for approval", "fr": "En attente d'approbation"}[language]
     assert VirtualMachine(state="no-such-state").get_state_display() == "no-such-state"
+
+
+def test_the_home_page_reads_the_teams_and_the_rules_roles_in_one_query(member_client, member, team, other_team):
+    Membership.objects.create(team=other_team, user=member, role=Membership.Role.READER)
+    vms = [make_vm(team=team, owner=member, gpu=["L40S", "A100", "H100"][index % 3]) for index in range(10)]
+    member_client.get(reverse("home"))  # the steady state: the catalogue is read once per change
+    with CaptureQueriesContext(connection) as captured:
+        html = member_client.get(reverse("home")).content.decode()
+    # The session, the user, the memberships with their teams (the roles come with them), the VMs.
+    assert len(captured) == 4, [query["sql"] for query in captured]
+    assert sum(reverse("vm_detail", args=[vm.pk]) in html for vm in vms) == 8
+    assert "H100" in html and "A100" in html
+    assert "tenant-vision" in html and "ML research" in html
+
+
+def test_the_vm_list_says_each_vm_age_with_its_exact_time_on_hover(member_client, member, team):
+    vm = make_vm(team=team, owner=member, name="three-days-old")
+    VirtualMachine.objects.filter(pk=vm.pk).update(created_at=timezone.now() - timedelta(days=3, hours=2))
+    with translation.override("fr"):
+        html = member_client.get(reverse("vm_list"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "3\xa0jours</time>" in html
+    created = timezone.localtime(VirtualMachine.objects.get(pk=vm.pk).created_at)
+    assert f'title="{created:%Y-%m-%d %H:%M}"' in html
