@@ -88,6 +88,9 @@ TEMPLATES = [
     },
 ]
 
+# Plain inputs drawn in Python, the rest from Django's widget templates (hikube_portal/form_renderer.py).
+FORM_RENDERER = "hikube_portal.form_renderer.QuickRenderer"
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_url(
