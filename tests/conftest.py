@@ -35,7 +35,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 @pytest.fixture(autouse=True, scope="session")
 def _cache_of_this_run():
     """A user id of an earlier run is another user in this one: nothing an earlier run kept in
-    the test Redis (an approver's flag, vms.approver_cache) may stand."""
+    the test Redis (an approver's flag, a user's roles: vms.rights_cache) may stand."""
     cache.clear()
 
 

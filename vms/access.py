@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from vms import approver_cache
+from vms import rights_cache
 from vms.catalogue.loading import with_catalogue
 from vms.models import Membership, Team, VirtualMachine
 
@@ -17,26 +17,27 @@ APPROVE_PERMISSION = "vms.approve_virtualmachine"
 
 
 def team_roles(user) -> dict[int, str]:
-    """{team id: role} of the user's teams, read once per user object: every rule below asks
-    it, and a request's user lives as long as the request."""
-    roles = getattr(user, "_portal_team_roles", None)
+    """{team id: role} of the user's teams: every rule below asks it (vms.rights_cache keeps it)."""
+    if not user.pk:
+        return {}
+    roles = rights_cache.remembered(user, rights_cache.ROLES)
     if roles is None:
-        roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role")) if user.pk else {}
-        user._portal_team_roles = roles
+        roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        rights_cache.remember(user, rights_cache.ROLES, roles)
     return roles
 
 
 def memberships(user) -> list[Membership]:
     """The user's memberships with their teams, by team name. The roles every rule reads come
-    with them: a page that shows the teams pays no second query for the rules."""
+    with them: a page that shows the teams pays no second read for the rules."""
     rows = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name")) if user.pk else []
-    user._portal_team_roles = {membership.team_id: membership.role for membership in rows}
+    rights_cache.hold(user, rights_cache.ROLES, {membership.team_id: membership.role for membership in rows})
     return rows
 
 
 def forget_team_roles(user) -> None:
-    """After changing the user's memberships, for the rest of the request."""
-    user.__dict__.pop("_portal_team_roles", None)
+    """After changing the user's memberships: this request and the next ones read them again."""
+    rights_cache.forget(user)
 
 
 def _teams_with_role(user, roles) -> list[int]:
@@ -136,9 +137,9 @@ def can_approve(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    approver = approver_cache.remembered(user)
+    approver = rights_cache.remembered(user, rights_cache.APPROVER)
     if approver is None:
-        approver = approver_cache.remember(user, user.has_perm(APPROVE_PERMISSION))
+        approver = rights_cache.remember(user, rights_cache.APPROVER, user.has_perm(APPROVE_PERMISSION))
     return approver
 
 

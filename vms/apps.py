@@ -3,7 +3,7 @@ from django.core import checks
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
-from vms import approver_cache
+from vms import rights_cache
 from vms.catalogue.version import CATALOGUE_MODELS, catalogue_changed
 from vms.checks import sqlite_does_not_lock_rows
 
@@ -18,5 +18,7 @@ class VmsConfig(AppConfig):
         for model in CATALOGUE_MODELS:
             post_save.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-saved-{model}")
             post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-deleted-{model}")
-        for signal, sender in approver_cache.SOURCES:
-            signal.connect(approver_cache.approver_rights_changed, sender=sender, dispatch_uid=f"approver-{sender}")
+        for signal, sender in rights_cache.APPROVER_SOURCES:
+            signal.connect(rights_cache.approver_rights_changed, sender=sender, dispatch_uid=f"approver-{sender}")
+        for signal, sender in rights_cache.ROLE_SOURCES:
+            signal.connect(rights_cache.roles_changed, sender=sender, dispatch_uid=f"roles-{signal}-{sender}")
