@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 
 import yaml
 from django.conf import settings
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.utils.translation import gettext as _
 
 from monitoring import promql
 from monitoring.models import IdleStatus
 from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series, shared_gateway
 from vms.catalogue import seed
+from vms.catalogue.loading import with_catalogue
 from vms.models import VirtualMachine
 
 DAY = 86400
@@ -188,6 +189,16 @@ def idle_policy() -> IdlePolicy:
     )
 
 
+def vms_with_idle_status() -> QuerySet[VirtualMachine]:
+    """VMs read with their idle status: the banner of a page showing one asks nothing more."""
+    return with_catalogue(VirtualMachine.objects.select_related("team", "owner", "idle_status"))
+
+
 def idle_banner(vm: VirtualMachine) -> IdleStatus | None:
-    """The VM's idle warning while it stands (what its pages show as a banner). One query."""
-    return IdleStatus.objects.filter(vm=vm, warned_at__isnull=False).first()
+    """The VM's idle warning while it stands (what its pages show as a banner): no query for a
+    VM read by vms_with_idle_status(), one otherwise."""
+    try:
+        status = vm.idle_status
+    except IdleStatus.DoesNotExist:
+        return None
+    return status if status.warned_at is not None else None

@@ -14,7 +14,14 @@ from monitoring import metrics, usage
 from monitoring.fleet import figures_state, fleet_page, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
-from monitoring.telemetry import exporter_block, idle_policy, prometheus_error_text, vm_energy_kwh, vm_telemetry
+from monitoring.telemetry import (
+    exporter_block,
+    idle_policy,
+    prometheus_error_text,
+    vm_energy_kwh,
+    vm_telemetry,
+    vms_with_idle_status,
+)
 from vms import access
 from vms.access import vm_for_user
 from vms.models import VirtualMachine
@@ -34,7 +41,7 @@ def _range_form(request) -> RangeForm:
 
 @login_required
 def vm_gpus(request, vm_id):
-    vm = vm_for_user(request.user, vm_id)
+    vm = vm_for_user(request.user, vm_id, queryset=vms_with_idle_status())
     form = _range_form(request)
     chart_range = form.chart_range()
     telemetry = vm_telemetry(vm)

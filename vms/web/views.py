@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from monitoring.telemetry import vms_with_idle_status
 from vms import errors
 from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
 from vms.catalogue import seed
@@ -96,7 +97,7 @@ ACTION_BUTTONS = [
 
 @login_required
 def vm_detail(request, vm_id):
-    vm = vm_for_user(request.user, vm_id)
+    vm = vm_for_user(request.user, vm_id, queryset=vms_with_idle_status())
     context = _live_context(request, vm)
     if request.htmx:
         return render(

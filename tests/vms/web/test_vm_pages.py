@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from monitoring.models import IdleStatus
 from tests.vms.factories import make_vm
 from vms.models import Membership, VirtualMachine
 
@@ -300,3 +301,18 @@ def test_the_vm_list_says_each_vm_age_with_its_exact_time_on_hover(member_client
     assert "3\xa0jours</time>" in html
     created = timezone.localtime(VirtualMachine.objects.get(pk=vm.pk).created_at)
     assert f'title="{created:%Y-%m-%d %H:%M}"' in html
+
+
+@pytest.mark.parametrize("idle", [False, True], ids=["busy", "idle"])
+def test_the_vm_page_reads_its_idle_warning_with_the_vm(member_client, member, team, idle):
+    vm = make_vm(team=team, owner=member)
+    if idle:
+        IdleStatus.objects.create(vm=vm, idle_since=timezone.now(), average_percent=0.4, warned_at=timezone.now())
+    url = reverse("vm_detail", args=[vm.pk])
+    member_client.get(url)  # the steady state: the catalogue and the roles are kept after the first
+    with CaptureQueriesContext(connection) as captured:
+        html = member_client.get(url).content.decode()
+    # The session, the user, the VM with its team, owner and idle status, its timeline, its
+    # pending lease extension.
+    assert len(captured) == 5, [query["sql"] for query in captured]
+    assert ("have been idle since" in html) is idle
