@@ -45,6 +45,25 @@ def test_each_plain_widget_renders_as_its_template_does(widget):
     assert compared == len(ATTRIBUTES) * (len(VALUES) + 3)
 
 
+@pytest.mark.parametrize("widget_class", [forms.CheckboxSelectMultiple, forms.RadioSelect])
+def test_each_choice_of_a_list_renders_as_its_template_does(widget_class):
+    choices = [("a", "Plain"), ("b", 'Quotes " <b>&'), ("c", mark_safe("<i>safe</i>")), (3, gettext_lazy("Name"))]
+
+    class Form(forms.Form):
+        picked = forms.MultipleChoiceField(choices=choices, widget=widget_class)
+
+    compared = 0
+    for data in ({"picked": ["a", "c"]}, {}):
+        for attrs in ({}, {"id": 'id_"picked"', "class": "x"}):
+            ours = Form(data, renderer=QuickRenderer())
+            theirs = Form(data, renderer=DjangoTemplates())
+            ours.fields["picked"].widget.attrs = theirs.fields["picked"].widget.attrs = attrs
+            for mine, reference in zip(ours["picked"], theirs["picked"], strict=True):
+                assert mine.tag() == reference.tag() and str(mine) == str(reference)
+                compared += 1
+    assert compared == 2 * 2 * len(choices)
+
+
 def test_the_python_paths_are_taken_and_other_widgets_keep_their_templates(monkeypatch):
     asked = []
     monkeypatch.setattr(DjangoTemplates, "get_template", lambda self, name: asked.append(name) or 1 / 0)
