@@ -44,12 +44,6 @@ def _teams_with_role(user, roles) -> list[int]:
     return [team_id for team_id, role in team_roles(user).items() if role in roles]
 
 
-def visible_teams(user) -> QuerySet[Team]:
-    if user.is_superuser:
-        return Team.objects.all()
-    return Team.objects.filter(pk__in=list(team_roles(user)))
-
-
 ACTING_ROLES = (Membership.Role.MEMBER, Membership.Role.MANAGER)
 
 
