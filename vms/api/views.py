@@ -456,7 +456,7 @@ def approvals(request):
             "free_gpus": row.free.count,
             "own": row.own,
         }
-        for row in selectors.approval_rows(approver=request.user)
+        for row in selectors.approval_rows(approver=request.user, show_held=False)
     ]
     return Response(api.ApprovalSerializer(rows, many=True).data)
 

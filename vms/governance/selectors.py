@@ -207,14 +207,12 @@ HELD_ROW_FIELDS = (
 
 
 def approval_context(items: list[ApprovalItem]) -> dict:
-    """What approvers see beside each request, for all items at once (four queries, whatever
+    """What approvers see beside each request, for all items at once (two queries, whatever
     the number of VMs the teams hold).
 
     Returns {"quotas": {(team_id, model_id): (used, limit | None)},
              "held": {team_id: (VM count, GPU count)},
-             "owner_gpus": {(team_id, user_id): GPU count},
-             "shown": {team_id: [VirtualMachine, ...]}}: what the teams in the queue hold, and
-    at most HELD_SHOWN of their VMs each, the largest first (the page links to the rest)."""
+             "owner_gpus": {(team_id, user_id): GPU count}}: what the teams in the queue hold."""
     team_ids = {item.vm.team_id for item in items}
     limits = {(q.team_id, q.gpu_model_id): q.max_gpus for q in Quota.objects.filter(team_id__in=team_ids)}
     # One pass over the teams' VMs gives both what they committed (every VM not gone:
@@ -233,6 +231,19 @@ def approval_context(items: list[ApprovalItem]) -> dict:
             gpu_counts[team_id] += row["gpus"]
             owner_gpus[team_id, row["owner_id"]] += row["gpus"]
     held = {team_id: (vm_counts[team_id], gpu_counts[team_id]) for team_id in vm_counts}
+    quotas = {
+        (item.vm.team_id, item.vm.gpu_model_id): (
+            used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
+            limits.get((item.vm.team_id, item.vm.gpu_model_id)),
+        )
+        for item in items
+    }
+    return {"quotas": quotas, "held": held, "owner_gpus": owner_gpus}
+
+
+def largest_held(team_ids) -> dict[int, list[VirtualMachine]]:
+    """{team_id: at most HELD_SHOWN of the team's held VMs, the largest first} (two queries):
+    what the queue shows of each team's holdings, the rest a link away."""
     holding = VirtualMachine.objects.filter(team_id__in=team_ids, state__in=HELD_STATES).order_by()
     largest_first = Window(
         RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
@@ -246,14 +257,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     # A VM deleted between the two reads is left out.
     for vm in (rows[pk] for pk in shown_ids if pk in rows):
         shown.setdefault(vm.team_id, []).append(vm)
-    quotas = {
-        (item.vm.team_id, item.vm.gpu_model_id): (
-            used.get((item.vm.team_id, item.vm.gpu_model_id), 0),
-            limits.get((item.vm.team_id, item.vm.gpu_model_id)),
-        )
-        for item in items
-    }
-    return {"quotas": quotas, "held": held, "owner_gpus": owner_gpus, "shown": shown}
+    return shown
 
 
 @dataclass
@@ -264,7 +268,7 @@ class ApprovalRow:
     quota: tuple[int, int | None]  # (GPUs of the model the team committed, its limit or None)
     free: FreeGpus
     own: bool  # the approver asked for it: someone else decides
-    held: list[VirtualMachine]  # the team's largest VMs, at most HELD_SHOWN
+    held: list[VirtualMachine]  # the team's largest VMs, at most HELD_SHOWN (none unless asked: show_held)
     held_more: int  # the team's other VMs, a link away
     requester_gpus: int
     team_gpus: int
@@ -274,17 +278,19 @@ class ApprovalRow:
         return not self.free.fits(self.item.vm.gpu_count)
 
 
-def approval_rows(*, approver, items: list[ApprovalItem] | None = None) -> list[ApprovalRow]:
+def approval_rows(*, approver, items: list[ApprovalItem] | None = None, show_held: bool = True) -> list[ApprovalRow]:
     """The approver queue, oldest first, in a fixed number of queries: `items` (a page of
-    approval_items()), or every pending one."""
+    approval_items()), or every pending one; with `show_held`, each team's largest VMs too."""
     items = approval_items() if items is None else items
     context = approval_context(items)
-    capacity = CapacityReading(team_ids={item.vm.team_id for item in items})
+    team_ids = {item.vm.team_id for item in items}
+    largest = largest_held(team_ids) if show_held else {}
+    capacity = CapacityReading(team_ids=team_ids)
     rows = []
     for item in items:
         team_id = item.vm.team_id
         team_vms, team_gpus = context["held"].get(team_id, (0, 0))
-        shown = context["shown"].get(team_id, [])
+        shown = largest.get(team_id, [])
         rows.append(
             ApprovalRow(
                 item=item,
