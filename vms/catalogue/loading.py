@@ -7,7 +7,7 @@ Saving or deleting a row (the admin does) writes a new version to the shared cac
 queries after a change, one cache read otherwise. Without a cache shared by every process
 (`make run` without Redis: each process has its own) the rows are read on every call."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -89,10 +89,16 @@ class _VmsWithCatalogue(ModelIterable):
         return map(catalogue_attacher(), super().__iter__())
 
 
-def with_catalogue(vms: QuerySet[VirtualMachine]) -> QuerySet[VirtualMachine]:
+def with_catalogue(vms: QuerySet[VirtualMachine], *, fields: Sequence[str] | None = None) -> QuerySet[VirtualMachine]:
     """`vms` with their instance type and GPU model from the held catalogue, not a join. Shared
-    rows: read them, never change them."""
-    vms = vms.all()
+    rows: read them, never change them. `fields`: only these columns (what a list's rows show),
+    joining the relations they name; a VM's spec and JSON stay in the database."""
+    if fields is None:
+        vms = vms.all()
+    else:
+        joined = {field.split("__")[0] for field in fields if "__" in field}
+        # The catalogue's ids too: the rows are attached by them.
+        vms = vms.select_related(*joined).only(*fields, "instance_type", "gpu_model")
     vms._iterable_class = _VmsWithCatalogue
     return vms
 

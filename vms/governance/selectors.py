@@ -31,15 +31,9 @@ def vm_list(
     name: str | None = None,
     fields: Sequence[str] | None = None,
 ) -> QuerySet[VirtualMachine]:
-    """The VMs `user` may see, newest first. `fields`: only these columns (what a list's rows
-    show), joining the relations they name; a VM's spec and JSON stay in the database."""
-    if fields is None:
-        vms = visible_vms(user).select_related("team", "owner")
-    else:
-        # The catalogue's ids too: with_catalogue reads them on every row.
-        joined = {field.split("__")[0] for field in fields if "__" in field}
-        vms = visible_vms(user).select_related(*joined).only(*fields, "instance_type", "gpu_model")
-    vms = with_catalogue(vms)
+    """The VMs `user` may see, newest first; `fields` as with_catalogue's."""
+    vms = visible_vms(user)
+    vms = with_catalogue(vms.select_related("team", "owner") if fields is None else vms, fields=fields)
     if team_id:
         vms = vms.filter(team_id=team_id)
     if state:
@@ -194,11 +188,9 @@ HELD_SHOWN = 5
 HELD_STATES = sorted(states.HOLDING_STATES - {states.State.DELETING})
 # What the queue shows of each: a whole row would decode its disks, keys and software too.
 HELD_ROW_FIELDS = (
-    "team_id",
+    "team",
     "name",
     "gpu_count",
-    "gpu_model_id",
-    "instance_type_id",
     "state",
     "owner__username",
     "owner__first_name",
@@ -252,7 +244,7 @@ def largest_held(team_ids) -> dict[int, list[VirtualMachine]]:
     # whole, joined to its owner and GPU model, took 10 ms for 20 teams of 200.
     ranked = holding.annotate(rank=largest_first).filter(rank__lte=HELD_SHOWN).order_by("team_id", "rank")
     shown_ids = list(ranked.values_list("pk", flat=True))
-    rows = with_catalogue(VirtualMachine.objects.select_related("owner").only(*HELD_ROW_FIELDS)).in_bulk(shown_ids)
+    rows = with_catalogue(VirtualMachine.objects.all(), fields=HELD_ROW_FIELDS).in_bulk(shown_ids)
     shown: dict[int, list[VirtualMachine]] = {}
     # A VM deleted between the two reads is left out.
     for vm in (rows[pk] for pk in shown_ids if pk in rows):
