@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from monitoring import promql
 from monitoring.models import IdleStatus
 from monitoring.prometheus import NOT_CONFIGURED, PrometheusError, PrometheusGateway, Series, shared_gateway
+from vms import access
 from vms.catalogue import seed
-from vms.catalogue.loading import with_catalogue
 from vms.models import VirtualMachine
 
 DAY = 86400
@@ -191,7 +191,7 @@ def idle_policy() -> IdlePolicy:
 
 def vms_with_idle_status() -> QuerySet[VirtualMachine]:
     """VMs read with their idle status: the banner of a page showing one asks nothing more."""
-    return with_catalogue(VirtualMachine.objects.select_related("team", "owner", "idle_status"))
+    return access.page_vms().select_related("idle_status")
 
 
 def idle_banner(vm: VirtualMachine) -> IdleStatus | None:

@@ -35,11 +35,6 @@ def memberships(user) -> list[Membership]:
     return rows
 
 
-def forget_team_roles(user) -> None:
-    """After changing the user's memberships: this request and the next ones read them again."""
-    rights_cache.forget(user)
-
-
 def _teams_with_role(user, roles) -> list[int]:
     return [team_id for team_id, role in team_roles(user).items() if role in roles]
 
@@ -106,15 +101,18 @@ def can_manage_vm(user, vm: VirtualMachine) -> bool:
     return vm_rights(user, vm).manage
 
 
+def page_vms() -> QuerySet[VirtualMachine]:
+    """VMs as their pages read them: with their team and owner, and the catalogue's rows."""
+    return with_catalogue(VirtualMachine.objects.select_related("team", "owner"))
+
+
 def vm_for_user(
     user, vm_id, *, manage: bool = False, use: bool = False, queryset: QuerySet | None = None
 ) -> VirtualMachine:
     """The VM `vm_id` if `user` may see it (404 otherwise); with manage=True, if they may act on
     it (403 otherwise); with use=True, if they may read what a reader may not, its SSH details
     and manifests (403 otherwise)."""
-    queryset = (
-        queryset if queryset is not None else with_catalogue(VirtualMachine.objects.select_related("team", "owner"))
-    )
+    queryset = queryset if queryset is not None else page_vms()
     try:
         vm = queryset.filter(_visible(user)).get(pk=vm_id)
     except (VirtualMachine.DoesNotExist, ValueError, TypeError):
