@@ -27,7 +27,7 @@ from vms.catalogue.loading import catalogue_of, catalogue_rows
 from vms.governance import disclosure, lifecycle, selectors, services
 from vms.governance.capacity import CapacityReading
 from vms.governance.documents import preset_document, spec_document_check
-from vms.models import ApiToken, ChangeRequest, Membership, Quota, VirtualMachine
+from vms.models import ApiToken, ChangeRequest, Quota, VirtualMachine
 from vms.render.manifests import to_yaml
 from vms.spec.lease import extension_justification_problem, lease_extension_problem
 
@@ -68,7 +68,7 @@ def _fresh(request, vm_id: int) -> dict:
 @api_view(["GET"])
 def me(request):
     user = request.user
-    memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name"))
+    memberships = access.memberships(user)
     team_ids = [membership.team_id for membership in memberships]
     used = selectors.gpus_committed(team_ids=team_ids)
     quotas: dict[int, list[dict]] = {}
