@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_noop as N_
 
-from vms.access import APPROVE_PERMISSION, forget_team_roles
+from vms import rights_cache
+from vms.access import APPROVE_PERMISSION
 from vms.models import Event, Membership, OidcIdentity, Team, team_name_validator
 from vms.transitions import event_record
 
@@ -140,7 +141,7 @@ def identity_sync(*, user, groups: list[str], policy: GroupPolicy) -> SyncReport
         report.joined.append(name)
         _audit(user, teams[name], N_("%(user)s joined %(team)s as %(role)s, from the identity provider"), role=role)
     _sync_platform_roles(user, groups={_bare(group) for group in groups}, policy=policy)
-    forget_team_roles(user)
+    rights_cache.forget(user)
     return report
 
 
