@@ -76,8 +76,7 @@ def spec_document_check(
     for key, messages in result.errors.items():
         for message in messages:
             add_error(check.errors, DOCUMENT_PATH_BY_FIELD.get(key, key), message)
-    # Checked before it reaches the database: a team name is a DNS label, and PostgreSQL refuses
-    # some characters (NUL) outright.
+    # Among the teams already read: the name typed never reaches the database.
     check.team = next((team for team in teams if team.name == spec.team), None)
     if check.team is None:
         add_error(check.errors, "team", _("No team named “%(team)s”.") % {"team": spec.team})
