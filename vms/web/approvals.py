@@ -57,10 +57,17 @@ def _decision(request):
     return decision, reason
 
 
+def _back_to_queue(request):
+    """The queue's page the decision was taken on: deciding on page 3 keeps the approver there."""
+    page = request.POST.get("page", "")
+    query = f"?page={page}" if page.isascii() and page.isdecimal() and page.lstrip("0") not in ("", "1") else ""
+    return redirect(reverse("approval_queue") + query)
+
+
 def _decide(request, *, approve, reject, approved_message: str, rejected_message: str):
     decision, reason = _decision(request)
     if decision is None:
-        return redirect("approval_queue")
+        return _back_to_queue(request)
     try:
         if decision == "approve":
             approve(actor=request.user, reason=reason)
@@ -72,7 +79,7 @@ def _decide(request, *, approve, reject, approved_message: str, rejected_message
         messages.warning(request, _("Someone already decided this request."))
     except (errors.QuotaExceeded, errors.LeaseOver, errors.OwnRequest) as error:
         messages.error(request, str(error))
-    return redirect("approval_queue")
+    return _back_to_queue(request)
 
 
 @login_required

@@ -82,6 +82,20 @@ def test_the_queue_shows_ten_requests_a_page_oldest_first(approver_client, membe
     assert shown(99)[0] == names[10:] and shown("x")[0] == names[:10]
 
 
+def test_a_decision_brings_the_approver_back_to_the_page_it_was_taken_on(approver_client, team, make_user):
+    vms = [request_vm(make_user(f"u{index}"), team, name=f"req-{index:02d}") for index in range(12)]
+    page_two = approver_client.get(reverse("approval_queue"), {"page": 2}).content.decode()
+    assert '<input type="hidden" name="page" value="2">' in page_two
+    url = reverse("approval_decide_vm", args=[vms[10].pk])
+    response = approver_client.post(url, {"decision": "approve", "page": "2"})
+    assert response.status_code == 302 and response["Location"] == reverse("approval_queue") + "?page=2"
+    assert VirtualMachine.objects.get(pk=vms[10].pk).state != "pending_approval"
+    # Refused or odd pages go back to the queue's start; nothing is decided without a decision.
+    for page in ("1", "", "0", "-3", "2x", "²", "１"):
+        response = approver_client.post(url, {"page": page})
+        assert response["Location"] == reverse("approval_queue"), page
+
+
 def test_approve_then_double_click_decides_once(approver_client, approver, member, team):
     vm = request_vm(member, team)
     url = reverse("approval_decide_vm", args=[vm.pk])
