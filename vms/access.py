@@ -16,23 +16,24 @@ from vms.models import Membership, Team, VirtualMachine
 APPROVE_PERMISSION = "vms.approve_virtualmachine"
 
 
-def team_roles(user) -> dict[int, str]:
-    """{team id: role} of the user's teams: every rule below asks it (vms.rights_cache keeps it)."""
-    if not user.pk:
-        return {}
-    roles = rights_cache.remembered(user, rights_cache.ROLES)
-    if roles is None:
-        roles = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
-        rights_cache.remember(user, rights_cache.ROLES, roles)
-    return roles
-
-
 def memberships(user) -> list[Membership]:
-    """The user's memberships with their teams, by team name. The roles every rule reads come
-    with them: a page that shows the teams pays no second read for the rules."""
-    rows = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name")) if user.pk else []
-    rights_cache.hold(user, rights_cache.ROLES, {membership.team_id: membership.role for membership in rows})
+    """The user's memberships with their teams, by team name (vms.rights_cache keeps them; shared
+    rows: read them, never change them)."""
+    if not user.pk:
+        return []
+    rows = rights_cache.remembered(user, rights_cache.MEMBERSHIPS)
+    if rows is None:
+        rows = rights_cache.remember(
+            user,
+            rights_cache.MEMBERSHIPS,
+            list(Membership.objects.filter(user=user).select_related("team").order_by("team__name")),
+        )
     return rows
+
+
+def team_roles(user) -> dict[int, str]:
+    """{team id: role} of the user's teams: every rule below asks it."""
+    return {membership.team_id: membership.role for membership in memberships(user)}
 
 
 def _teams_with_role(user, roles) -> list[int]:

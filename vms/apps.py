@@ -20,5 +20,6 @@ class VmsConfig(AppConfig):
             post_delete.connect(catalogue_changed, sender=model, dispatch_uid=f"catalogue-deleted-{model}")
         for signal, sender in rights_cache.APPROVER_SOURCES:
             signal.connect(rights_cache.approver_rights_changed, sender=sender, dispatch_uid=f"approver-{sender}")
-        for signal, sender in rights_cache.ROLE_SOURCES:
-            signal.connect(rights_cache.roles_changed, sender=sender, dispatch_uid=f"roles-{signal}-{sender}")
+        for signal, sender in rights_cache.MEMBERSHIP_SOURCES:
+            signal.connect(rights_cache.membership_changed, sender=sender, dispatch_uid=f"members-{signal}-{sender}")
+        post_save.connect(rights_cache.team_changed, sender="vms.Team", dispatch_uid="memberships-team-saved")

@@ -1,15 +1,17 @@
 """What the rules ask on nearly every page, kept in the cache rather than read from the database:
 whether a user approves (two joined queries on the permission tables, 2 ms, since the navigation
-asks) and their role in each team (one query, since the navigation asks whether they see the
-fleet). The first ask of a request reads both in one round trip, and the request's user object
-keeps them: it lives as long as the request.
+asks) and their memberships with their teams (one query, since the navigation asks whether they
+see the fleet, and the home page, the VM list and the request form show the teams). The first ask
+of a request reads both in one round trip, and the request's user object keeps them: it lives as
+long as the request.
 
 Every change the ORM makes clears the entries it touches at once and again when its transaction
 commits (a request reading between the two would otherwise keep what the transaction replaces):
 a user's permissions or groups, a group's permissions or the group itself clear every user's
-approver flag; a membership saved or deleted clears its user's roles. RIGHTS_CACHE_SECONDS bounds
-what a change made behind the ORM's back leaves. Reads no model, so that the app's configuration
-can connect the receivers before the models load."""
+approver flag; a membership saved or deleted clears its user's memberships, and a team saved
+clears its members'. RIGHTS_CACHE_SECONDS bounds what a change made behind the ORM's back leaves.
+Reads no model, so that the app's configuration can connect the receivers before the models
+load."""
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -18,9 +20,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 RIGHTS_CACHE_SECONDS = 60
 APPROVER = "approver"
-ROLES = "roles"
+MEMBERSHIPS = "memberships"
 # Where the request's user object keeps each kind.
-ON_USER = {APPROVER: "_portal_approver", ROLES: "_portal_team_roles"}
+ON_USER = {APPROVER: "_portal_approver", MEMBERSHIPS: "_portal_memberships"}
 # What each receiver follows: (signal, sender as "app_label.Model").
 APPROVER_SOURCES = (
     (m2m_changed, "auth.User_user_permissions"),
@@ -28,7 +30,7 @@ APPROVER_SOURCES = (
     (m2m_changed, "auth.Group_permissions"),
     (post_delete, "auth.Group"),
 )
-ROLE_SOURCES = ((post_save, "vms.Membership"), (post_delete, "vms.Membership"))
+MEMBERSHIP_SOURCES = ((post_save, "vms.Membership"), (post_delete, "vms.Membership"))
 
 
 def _key(kind: str, user_id: int) -> str:
@@ -48,11 +50,6 @@ def remembered(user, kind: str):
 def remember(user, kind: str, value):
     """Keeps `value` for this request and, for RIGHTS_CACHE_SECONDS, the next ones."""
     cache.set(_key(kind, user.pk), value, RIGHTS_CACHE_SECONDS)
-    return hold(user, kind, value)
-
-
-def hold(user, kind: str, value):
-    """Keeps `value` for this request only (a page that read it anyway)."""
     user.__dict__[ON_USER[kind]] = value
     return value
 
@@ -76,6 +73,12 @@ def approver_rights_changed(**kwargs) -> None:
         user.__dict__.pop(ON_USER[APPROVER], None)
 
 
-def roles_changed(instance, **kwargs) -> None:
-    """A receiver: the membership's user reads their roles again."""
-    _clear([_key(ROLES, instance.user_id)])
+def membership_changed(instance, **kwargs) -> None:
+    """A receiver: the membership's user reads their memberships again."""
+    _clear([_key(MEMBERSHIPS, instance.user_id)])
+
+
+def team_changed(instance, **kwargs) -> None:
+    """A receiver (a team saved: renamed, enabled or disabled): its members read their
+    memberships, which carry the team, again."""
+    _clear([_key(MEMBERSHIPS, user_id) for user_id in instance.memberships.values_list("user_id", flat=True)])

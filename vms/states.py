@@ -67,6 +67,9 @@ HOLDING_STATES = {
     State.DELETING,
     State.FAILED,
 }
+# What a team holds beside a request in the approver queue: its VMs on the cluster, less those on
+# their way out.
+HELD_STATES = sorted(HOLDING_STATES - {State.DELETING})
 # A VM on its way out, or gone: nothing more may be asked for it.
 GONE_STATES = {State.DELETING, State.DELETED, State.REJECTED}
 

@@ -53,5 +53,7 @@ def test_a_former_member_who_owns_a_vm_only_reads_it_once_a_reader(client, team,
 def test_nobody_requests_for_a_disabled_team(client, member, team):
     client.force_login(member)
     assert offered_teams(client) == [team]
-    Team.objects.filter(pk=team.pk).update(active=False)
+    # As the admin disables it: saved, so the members' cached memberships are read again.
+    team.active = False
+    team.save()
     assert offered_teams(client) == []

@@ -184,8 +184,6 @@ def leases_ended(*, now) -> QuerySet[VirtualMachine]:
 
 # The team VMs an approver sees beside a request; the rest are a link away.
 HELD_SHOWN = 5
-# What a team holds beside a request: its VMs on the cluster, less those on their way out.
-HELD_STATES = sorted(states.HOLDING_STATES - {states.State.DELETING})
 # What the queue shows of each: a whole row would decode its disks, keys and software too.
 HELD_ROW_FIELDS = (
     "team",
@@ -218,7 +216,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
     ):
         team_id = row["team_id"]
         used[team_id, row["gpu_model_id"]] += row["gpus"]
-        if row["state"] in HELD_STATES:
+        if row["state"] in states.HELD_STATES:
             vm_counts[team_id] += row["vms"]
             gpu_counts[team_id] += row["gpus"]
             owner_gpus[team_id, row["owner_id"]] += row["gpus"]
@@ -236,7 +234,7 @@ def approval_context(items: list[ApprovalItem]) -> dict:
 def largest_held(team_ids) -> dict[int, list[VirtualMachine]]:
     """{team_id: at most HELD_SHOWN of the team's held VMs, the largest first} (two queries):
     what the queue shows of each team's holdings, the rest a link away."""
-    holding = VirtualMachine.objects.filter(team_id__in=team_ids, state__in=HELD_STATES).order_by()
+    holding = VirtualMachine.objects.filter(team_id__in=team_ids, state__in=states.HELD_STATES).order_by()
     largest_first = Window(
         RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
     )

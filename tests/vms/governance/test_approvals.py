@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.vms.factories import make_vm, request_vm
 from vms import errors
-from vms.governance import services
+from vms.governance import selectors, services
 from vms.models import (
     ChangeRequest,
     Event,
@@ -199,3 +199,20 @@ def test_whether_a_user_approves_is_read_from_the_cache_not_the_permission_table
     with CaptureQueriesContext(connection) as queries:
         assert approver_client.get(reverse("home")).status_code == 200
     assert not [query for query in queries if "auth_permission" in query["sql"]]
+
+
+def test_the_teams_largest_vms_are_ranked_from_their_index(member, team):
+    for gpus, state in ((1, "running"), (2, "stopped"), (4, "failed")):
+        make_vm(team=team, owner=member, state=state, instance_type=f"g{gpus}.xlarge", name=f"held-{gpus}")
+    make_vm(team=team, owner=member, state="deleting", instance_type="g8.2xlarge", name="on-its-way-out")
+    with CaptureQueriesContext(connection) as captured:
+        shown = selectors.largest_held([team.pk])
+    assert [vm.name for vm in shown[team.pk]] == ["held-4", "held-2", "held-1"][: selectors.HELD_SHOWN]
+    ranking = captured[0]["sql"]
+    with connection.cursor() as cursor:
+        # A handful of rows: the planner would rather scan the table. Forbidding that asks
+        # whether the index's condition matches the query's states at all.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {ranking}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "vm_team_largest_held" in plan, plan
