@@ -135,8 +135,9 @@ def test_the_web_pod_stays_ready_while_the_cluster_api_and_prometheus_do_not_ans
     port, container = web_pod
     probe = container["readinessProbe"]
 
-    # The first request after a start also imports the views and the clients: kubelet's first
-    # probes may miss (failureThreshold covers it); the timeout is for every probe after.
+    # The first request after a start may wait for a worker to boot: kubelet's first probes may
+    # miss (failureThreshold covers it); the timeout is for every probe after, whichever worker
+    # answers it (each imports the views as it boots: hikube_portal/wsgi.py).
     http_probe(port, {**probe, "timeoutSeconds": 30})
     status, body, elapsed = http_probe(port, probe)
 
