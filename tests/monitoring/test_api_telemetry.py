@@ -1,8 +1,11 @@
 """A VM's GPU series through the REST API: the charts' own series, against the real Prometheus."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from monitoring import metrics
 from monitoring.prometheus import capture_queries
@@ -19,14 +22,19 @@ def test_the_api_serves_the_charts_series(client, live_settings, world):
     owner, vm = world["owners"]["alpha"], world["vms"][fx.TRAINING]
     api = ApiClient(bearer(owner))
     client.force_login(owner)
+    # The same six hours for both: a range ending now would move by a step if a minute turned
+    # between the two requests.
+    end = timezone.now().replace(second=0, microsecond=0)
+    window = {"range": "custom", "start": (end - timedelta(hours=6)).isoformat(), "end": end.isoformat()}
     with capture_queries() as promql:
-        body = api.get(f"/api/v1/vms/{vm.pk}/gpus/", {"range": "6h", "step": 60, "panels": "gpu_util,power"}).json()
+        body = api.get(f"/api/v1/vms/{vm.pk}/gpus/", {**window, "step": 60, "panels": "gpu_util,power"}).json()
     assert len(promql) == 2  # one query per panel, whatever the number of GPUs
     assert body["step_seconds"] == 60
     assert [panel["panel"] for panel in body["panels"]] == ["gpu_util", "power"]
-    chart = client.get(reverse("vm_gpu_panel", args=[vm.pk, "gpu_util"]), {"range": "6h", "width": "360"}).json()
+    chart = client.get(reverse("vm_gpu_panel", args=[vm.pk, "gpu_util"]), {**window, "width": "360"}).json()
     assert chart["step_seconds"] == 60
     assert body["panels"][0]["gpus"] == chart["gpus"] and body["panels"][0]["timestamps"] == chart["timestamps"]
+    assert len(chart["timestamps"]) > 300 and any(value is not None for value in chart["gpus"][0]["values"])
     every = api.get(f"/api/v1/vms/{vm.pk}/gpus/").json()
     assert [panel["panel"] for panel in every["panels"]] == list(metrics.CHART_PANELS)
 
