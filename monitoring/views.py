@@ -140,7 +140,6 @@ def fleet(request):
     access.fleet_viewer_required(request.user)
     sort = request.GET.get("sort", "name")
     descending = request.GET.get("dir") == "desc"
-    teams = access.managed_teams(request.user).order_by("name")
     team_id = request.GET.get("team", "")
     team_ids = [int(team_id)] if team_id.isdecimal() else None
     if request.GET.get("format") == "csv":
@@ -211,8 +210,8 @@ def fleet(request):
             "headers": headers,
             "sort": sort,
             "descending": descending,
-            "teams": teams,
-            "team_id": team_id,
+            "teams": access.fleet_teams(request.user),
+            "team_id": team_ids[0] if team_ids else None,
             "policy": idle_policy(),
         },
     )

@@ -53,3 +53,17 @@ def test_managers_see_their_team_only_admins_see_all(client, settings, world, ma
     client.force_login(make_user("root", is_superuser=True))
     html = client.get(reverse("fleet")).content.decode()
     assert all(name in html for _, name in world["vms"])
+
+
+def test_the_team_filter_offers_the_teams_one_manages_and_keeps_the_chosen_one(client, settings, world, make_user):
+    settings.PROMETHEUS_URL = ""
+    teams = world["teams"]
+    manager = make_user("maud")
+    for name in ("alpha", "beta"):
+        Membership.objects.create(team=teams[name], user=manager, role=Membership.Role.MANAGER)
+    Membership.objects.create(team=teams["gamma"], user=manager, role=Membership.Role.MEMBER)
+    client.force_login(manager)
+    html = client.get(reverse("fleet"), {"team": teams["beta"].pk}).content.decode()
+    assert f'<option value="{teams["beta"].pk}" selected>beta</option>' in html
+    assert f'<option value="{teams["alpha"].pk}">alpha</option>' in html
+    assert f'value="{teams["gamma"].pk}"' not in html
