@@ -232,20 +232,17 @@ def approval_context(items: list[ApprovalItem]) -> dict:
 
 
 def largest_held(team_ids) -> dict[int, list[VirtualMachine]]:
-    """{team_id: at most HELD_SHOWN of the team's held VMs, the largest first} (two queries):
+    """{team_id: at most HELD_SHOWN of the team's held VMs, the largest first} (one query):
     what the queue shows of each team's holdings, the rest a link away."""
+    order = [F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
     holding = VirtualMachine.objects.filter(team_id__in=team_ids, state__in=states.HELD_STATES).order_by()
-    largest_first = Window(
-        RowNumber(), partition_by=F("team_id"), order_by=[F("gpu_count").desc(), F("created_at").desc(), F("pk").desc()]
-    )
-    # The window ranks narrow rows, then the chosen ones are read whole: ranking every held VM
-    # whole, joined to its owner and GPU model, took 10 ms for 20 teams of 200.
-    ranked = holding.annotate(rank=largest_first).filter(rank__lte=HELD_SHOWN).order_by("team_id", "rank")
-    shown_ids = list(ranked.values_list("pk", flat=True))
-    rows = with_catalogue(VirtualMachine.objects.all(), fields=HELD_ROW_FIELDS).in_bulk(shown_ids)
+    # The window ranks narrow rows (from vm_team_largest_held), then only the chosen ones are read
+    # whole: ranking every held VM whole, joined to its owner, took 10 ms for 20 teams of 200.
+    ranked = holding.annotate(rank=Window(RowNumber(), partition_by=F("team_id"), order_by=order))
+    chosen = ranked.filter(rank__lte=HELD_SHOWN).values("pk")
+    rows = with_catalogue(VirtualMachine.objects.filter(pk__in=chosen), fields=HELD_ROW_FIELDS).order_by(*order)
     shown: dict[int, list[VirtualMachine]] = {}
-    # A VM deleted between the two reads is left out.
-    for vm in (rows[pk] for pk in shown_ids if pk in rows):
+    for vm in rows:
         shown.setdefault(vm.team_id, []).append(vm)
     return shown
 
