@@ -154,13 +154,8 @@ def figures_of(vm_ids) -> dict[int, VmFigures]:
 def fleet_vms(user, *, team_ids: list[int] | None = None):
     """The running GPU VMs of the teams the user manages (all teams for admins); `fleet_rows_of`
     adds what a row shows."""
-    vms = VirtualMachine.objects.filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
-    if team_ids or not user.is_superuser:
-        teams = access.managed_teams(user)
-        if team_ids:
-            teams = teams.filter(pk__in=team_ids)
-        vms = vms.filter(team__in=teams.values("pk"))
-    return vms
+    vms = access.managed_vms(user).filter(state=VirtualMachine.State.RUNNING, gpu_count__gt=0)
+    return vms.filter(team_id__in=team_ids) if team_ids else vms
 
 
 def _with_idle(vms, now: datetime | None):

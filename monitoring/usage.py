@@ -13,7 +13,7 @@ from monitoring import promql
 from monitoring.prometheus import PrometheusError, PrometheusGateway
 from monitoring.telemetry import HOUR, fleet_values, gateway_or_default, prometheus_error_text
 from vms import access, states
-from vms.models import Event, VirtualMachine
+from vms.models import Event
 
 
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
@@ -81,9 +81,8 @@ def gpu_hours(
     now = now or timezone.now()
     until = min(end, now)
     vms = list(
-        VirtualMachine.objects.filter(
-            team__in=access.managed_teams(user).values("pk"), gpu_count__gt=0, created_at__lt=end
-        )
+        access.managed_vms(user)
+        .filter(gpu_count__gt=0, created_at__lt=end)
         .filter(Q(state_changed_at__gte=start) | Q(state__in=states.GPU_HOLDING_STATES))
         .select_related("team", "owner", "gpu_model")
         .order_by("team__name", "name", "pk")

@@ -210,7 +210,7 @@ def fleet(request):
             "headers": headers,
             "sort": sort,
             "descending": descending,
-            "teams": access.fleet_teams(request.user),
+            "teams": access.managed_teams(request.user),
             "team_id": team_ids[0] if team_ids else None,
             "policy": idle_policy(),
         },
