@@ -8,6 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from hikube_portal.dates import age
+from hikube_portal.fragments import rendered_rows
 from monitoring.telemetry import vms_with_idle_status
 from vms import errors
 from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
@@ -38,6 +40,10 @@ STORAGE_LAYOUTS = {layout["slug"]: layout for layout in seed.STORAGE_LAYOUTS}
 HTMX_STOP_POLLING = 286
 
 
+def _row_age(vm) -> dict:
+    return {"age": age(vm.created_at)}
+
+
 @login_required
 def vm_list(request):
     form = VmFilterForm(request.GET or None, teams=listable_teams(request.user), gpu_models=catalogue_rows().gpu_models)
@@ -53,7 +59,8 @@ def vm_list(request):
     page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
     # The table refreshes itself while a VM on it is on its way somewhere.
     polling = any(not vm.is_settled for vm in page.object_list)
-    context = {"form": form, "page": page, "polling": polling}
+    rows = rendered_rows("vms/vm_list.html#vm-row", page.object_list, name="vm", extra=_row_age)
+    context = {"form": form, "page": page, "rows": rows, "polling": polling}
     if request.htmx:
         stop = request.GET.get("poll") and not polling
         return render(request, "vms/vm_list.html#vm-table", context, status=HTMX_STOP_POLLING if stop else 200)

@@ -7,7 +7,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import timezone, translation
 
-from vms.templatetags.when import age_at
+from hikube_portal.dates import age_at
 
 NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
