@@ -6,12 +6,17 @@ renders it. The cache key is a digest of all of them, so nothing ever needs inva
 changed row, a new translation or a new deploy asks for a key that was never written, and the
 old entries expire unread. A row partial therefore reads nothing but its context: no request,
 no user, no query (a deferred field it reads would be a query per row, which the pages' query
-counts catch), and no include (the included template's source is not in the key)."""
+counts catch). The digest of the code covers the templates a partial includes as they were when
+the process started: with DEBUG, an included template edited since shows after a restart."""
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache as once
 from pathlib import Path
+from uuid import UUID
 
 from django.core.cache import cache
 from django.db.models import Model
@@ -49,19 +54,46 @@ def _source_digest(template_name: str, template) -> str:
     return digest
 
 
-def _loaded(instance: Model) -> list:
-    """What `instance` holds from the database, with the related rows it carries, as values whose
-    repr tells them apart (a model's own repr shows only its name)."""
+def _loaded(instance: Model, seen: frozenset = frozenset()) -> list:
+    """What `instance` holds from the database, with the related rows it carries (a row met
+    again down the relations, a one-to-one's reverse side say, by its class and key)."""
+    if id(instance) in seen:
+        return [type(instance).__name__, instance.pk]
+    seen |= {id(instance)}
     values = [type(instance).__name__]
     for name, value in instance.__dict__.items():
         if name == "_prefetched_objects_cache":
-            values.extend((each, [_loaded(row) for row in rows]) for each, rows in value.items())
+            values.extend((each, [_loaded(row, seen) for row in rows]) for each, rows in value.items())
         elif name != "_state":
-            values.append((name, _loaded(value) if isinstance(value, Model) else value))
+            values.append((name, _plain(value, seen)))
     values.extend(
-        (name, None if related is None else _loaded(related)) for name, related in instance._state.fields_cache.items()
+        (name, None if related is None else _loaded(related, seen))
+        for name, related in instance._state.fields_cache.items()
     )
     return values
+
+
+# What most columns hold, whose repr says all: the common case, answered first.
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, Decimal, UUID})
+
+
+def _plain(value, seen: frozenset = frozenset()):
+    """`value` as data whose repr tells apart whatever renders differently (a model's own repr
+    shows only its name, a dataclass's the models' in it)."""
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, Model):
+        return _loaded(value, seen)
+    if is_dataclass(value) and not isinstance(value, type):
+        return [
+            type(value).__name__,
+            *((field.name, _plain(getattr(value, field.name), seen)) for field in fields(value)),
+        ]
+    if isinstance(value, list | tuple):
+        return [_plain(each, seen) for each in value]
+    if isinstance(value, dict):
+        return [(key, _plain(each, seen)) for key, each in value.items()]
+    return value
 
 
 def rendered_rows(
@@ -71,18 +103,26 @@ def rendered_rows(
     name: str,
     extra: Callable[[object], dict] | None = None,
 ) -> list[SafeString]:
-    """Each of `rows` rendered by the partial `template_name` with the row as `name` in its
-    context, plus `extra(row)` (what changes with the clock, such as an age, belongs there)."""
+    """Each of `rows` (model instances, or dataclasses, lists and dicts of them and of plain
+    values) rendered by the partial `template_name` with the row as `name` in its context, plus
+    `extra(row)` (what changes with the clock, such as an age, belongs there)."""
+    return _rendered(template_name, [{name: row, **(extra(row) if extra else {})} for row in rows])
+
+
+def rendered_fragment(template_name: str, context: dict) -> SafeString:
+    """The partial `template_name` rendered with `context` (of the same kinds of values as a row)."""
+    return _rendered(template_name, [context])[0]
+
+
+def _rendered(template_name: str, contexts: list[dict]) -> list[SafeString]:
     template = get_template(template_name)
     scope = (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
-    contexts, keys = [], []
-    for row in rows:
-        added = extra(row) if extra else {}
-        fingerprint = repr((scope, _loaded(row), added)).encode()
-        contexts.append({name: row, **added})
-        keys.append("fragment:" + hashlib.blake2b(fingerprint, digest_size=20).hexdigest())
+    keys = [
+        "fragment:" + hashlib.blake2b(repr((scope, _plain(context))).encode(), digest_size=20).hexdigest()
+        for context in contexts
+    ]
     found = cache.get_many(keys)
     fresh = {key: template.render(context) for key, context in zip(keys, contexts, strict=True) if key not in found}
     if fresh:
         cache.set_many(fresh, FRAGMENT_SECONDS)
-    return [SafeString(found.get(key) or fresh[key]) for key in keys]
+    return [SafeString(found[key] if key in found else fresh[key]) for key in keys]

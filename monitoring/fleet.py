@@ -162,9 +162,22 @@ def _with_idle(vms, now: datetime | None):
     return vms.annotate(idle=idle_policy().is_idle_expression("figures__idle_average", now=now or timezone.now()))
 
 
+# What a row shows (templates/monitoring/fleet.html, the CSV): a VM's spec and JSON stay in the database.
+FLEET_ROW_FIELDS = (
+    "name",
+    "gpu_count",
+    "team__name",
+    "team__display_name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+    *(f"figures__{name}" for name in FIGURES),
+)
+
+
 def fleet_rows_of(vms, *, now: datetime | None = None):
     """`vms` with their team, owner, figures and whether they are idle."""
-    return with_catalogue(_with_idle(vms, now).select_related("team", "owner", "figures"))
+    return with_catalogue(_with_idle(vms, now), fields=FLEET_ROW_FIELDS)
 
 
 def _ordered(vms, sort: str, descending: bool):

@@ -10,6 +10,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from hikube_portal.csv_cells import csv_response
+from hikube_portal.fragments import rendered_fragment, rendered_rows
 from monitoring import metrics, usage
 from monitoring.fleet import figures_state, fleet_page, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
@@ -201,6 +202,7 @@ def fleet(request):
         }
         for key, label in columns
     ]
+    teams = access.managed_teams(request.user)
     return render(
         request,
         "monitoring/fleet.html",
@@ -210,8 +212,14 @@ def fleet(request):
             "headers": headers,
             "sort": sort,
             "descending": descending,
-            "teams": access.managed_teams(request.user),
-            "team_id": team_ids[0] if team_ids else None,
+            "rows": rendered_rows("monitoring/fleet.html#fleet-row", page.object_list, name="row"),
+            "teams": teams,
+            # A filter only for those who see more than one team.
+            "team_options": rendered_fragment(
+                "monitoring/fleet.html#team-options", {"teams": teams, "team_id": team_ids[0] if team_ids else None}
+            )
+            if len(teams) > 1
+            else "",
             "policy": idle_policy(),
         },
     )
