@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Model
 from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 
 FRAGMENT_SECONDS = 3600
@@ -84,6 +85,8 @@ def _plain(value, seen: frozenset = frozenset()):
         return value
     if isinstance(value, Model):
         return _loaded(value, seen)
+    if isinstance(value, Promise):
+        return str(value)
     if is_dataclass(value) and not isinstance(value, type):
         return [
             type(value).__name__,

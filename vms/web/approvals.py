@@ -8,9 +8,12 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from hikube_portal.dates import age
+from hikube_portal.fragments import rendered_rows
 from monitoring.fleet import figures_of, figures_state
 from vms import errors
 from vms.access import approver_required
@@ -43,7 +46,20 @@ def approval_queue(request):
         }
         for row in rows
     ]
+    # The card without its decision form, which carries the approver's CSRF token.
+    cards = rendered_rows("vms/approvals.html#approval-card", rows, name="row", extra=_said_at_this_time)
+    for row, card in zip(rows, cards, strict=True):
+        row["card"] = card
     return render(request, "vms/approvals.html", {"rows": rows, "page": page, "figures": figures_state()})
+
+
+def _said_at_this_time(row) -> dict:
+    """What a card says of the clock: how long the request has waited, how long its lease has left."""
+    vm = row["item"].vm
+    return {
+        "waiting": age(row["item"].created_at),
+        "lease_left": timeuntil(vm.lease_ends_at) if vm.lease_ends_at else "",
+    }
 
 
 def _decision(request):
