@@ -12,7 +12,7 @@ the process started: with DEBUG, an included template edited since shows after a
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache as once
 from pathlib import Path
@@ -75,18 +75,22 @@ def _loaded(instance: Model, seen: frozenset = frozenset()) -> list:
 
 
 # What most columns hold, whose repr says all: the common case, answered first.
-_SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, Decimal, UUID})
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, timedelta, Decimal, UUID})
 
 
 def _plain(value, seen: frozenset = frozenset()):
     """`value` as data whose repr tells apart whatever renders differently (a model's own repr
-    shows only its name, a dataclass's the models' in it)."""
+    shows only its name, a dataclass's the models' in it). Refuses what it does not know: an
+    object whose repr left out what it shows would hand one row's HTML to another."""
     if type(value) in _SCALARS:
         return value
     if isinstance(value, Model):
         return _loaded(value, seen)
     if isinstance(value, Promise):
         return str(value)
+    if isinstance(value, str | int | float):
+        # A safe string renders unescaped, a choice as its label: the type is part of the value.
+        return (type(value).__name__, value)
     if is_dataclass(value) and not isinstance(value, type):
         return [
             type(value).__name__,
@@ -96,7 +100,7 @@ def _plain(value, seen: frozenset = frozenset()):
         return [_plain(each, seen) for each in value]
     if isinstance(value, dict):
         return [(key, _plain(each, seen)) for key, each in value.items()]
-    return value
+    raise TypeError(f"a {type(value).__name__} cannot be part of a fragment's key")
 
 
 def rendered_rows(

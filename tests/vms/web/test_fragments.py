@@ -81,3 +81,12 @@ def test_a_team_renamed_behind_the_orms_back_shows_its_new_name(member, team):
     # Only the related row changes: the VM's own columns are what they were.
     type(team).objects.filter(pk=team.pk).update(display_name="Vision Lab")
     assert "Vision Lab" in row_html()
+
+
+def test_a_value_whose_repr_may_hide_what_it_shows_is_refused():
+    class Opaque:
+        def __repr__(self):
+            return "Opaque"
+
+    with pytest.raises(TypeError, match="Opaque cannot be part of a fragment's key"):
+        fragments.rendered_fragment("monitoring/fleet.html#team-options", {"teams": [Opaque()], "team_id": None})
