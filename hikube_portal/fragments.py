@@ -122,6 +122,8 @@ def rendered_fragment(template_name: str, context: dict) -> SafeString:
 
 
 def _rendered(template_name: str, contexts: list[dict]) -> list[SafeString]:
+    if not contexts:
+        return []
     template = get_template(template_name)
     scope = (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
     keys = [

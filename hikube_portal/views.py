@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 from prometheus_client.core import GaugeMetricFamily
 
 from hikube_portal import health, metrics
+from hikube_portal.fragments import rendered_rows
 from vms import access
 from vms.catalogue import seed
 from vms.governance import selectors
@@ -27,6 +28,7 @@ def home(request):
     context = {
         "memberships": memberships,
         "vms": vms,
+        "rows": rendered_rows("home.html#vm-row", vms, name="vm"),
         "waiting_for_me": selectors.approval_count(approver=request.user) if access.can_approve(request.user) else None,
         # A newcomer's first page walks them to a first VM.
         "starter": Preset.objects.filter(slug=seed.STARTER_PRESET).first() if not vms else None,
