@@ -146,14 +146,51 @@ def approval_count(*, approver=None) -> int:
     return vms.count() + changes.count()
 
 
-def approval_items(*, only_unnotified: bool = False, older_than=None) -> list[ApprovalItem]:
-    """Pending VM requests and change requests, oldest first (two queries)."""
+# What the queue's cards show of a VM and of a change: a whole VM would decode its spec, disks
+# and status too, and key each card's cached HTML by them (hikube_portal.fragments).
+CARD_VM_FIELDS = (
+    "team",
+    "owner",
+    "name",
+    "gpu_count",
+    "created_at",
+    "justification",
+    "lease_ends_at",
+    "team__name",
+    "team__display_name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+)
+CARD_CHANGE_FIELDS = (
+    "vm",
+    "kind",
+    "state",
+    "lease_ends_at",
+    "justification",
+    "created_at",
+    "requested_by",
+    "requested_by__username",
+    "requested_by__first_name",
+    "requested_by__last_name",
+    "vm__instance_type",
+    "vm__gpu_model",
+    *(f"vm__{field}" for field in CARD_VM_FIELDS),
+)
+
+
+def approval_items(*, only_unnotified: bool = False, older_than=None, cards: bool = False) -> list[ApprovalItem]:
+    """Pending VM requests and change requests, oldest first (two queries); with `cards`, only
+    what the queue's cards show of them."""
     vms = with_catalogue(
-        VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related("team", "owner")
+        VirtualMachine.objects.filter(state=VirtualMachine.State.PENDING_APPROVAL).select_related("team", "owner"),
+        fields=CARD_VM_FIELDS if cards else None,
     )
     changes = ChangeRequest.objects.filter(state=ChangeRequest.State.PENDING).select_related(
         "vm__team", "vm__owner", "requested_by"
     )
+    if cards:
+        changes = changes.only(*CARD_CHANGE_FIELDS)
     if only_unnotified:
         vms, changes = (
             vms.filter(approvers_notified_at__isnull=True),

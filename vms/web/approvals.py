@@ -28,7 +28,7 @@ APPROVALS_PER_PAGE = 10
 @login_required
 def approval_queue(request):
     approver_required(request.user)
-    page = Paginator(selectors.approval_items(), APPROVALS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.approval_items(cards=True), APPROVALS_PER_PAGE).get_page(request.GET.get("page"))
     rows = selectors.approval_rows(approver=request.user, items=page.object_list)
     figures = figures_of(vm.pk for row in rows for vm in row.held)
     rows = [

@@ -88,7 +88,8 @@ def _live_context(request, vm):
         "actions": lifecycle.offered_actions(vm, timeline, can_manage=can_manage),
         "resize_choices": selectors.resize_choices(vm=vm) if can_manage else [],
         "waitlist": selectors.waitlist_position(vm=vm),
-        "pending_extension": vm.change_requests.filter(state="pending").first(),
+        # Only a lease can be extended, and the page shows an extension beside the lease.
+        "pending_extension": vm.change_requests.filter(state="pending").first() if vm.lease_ends_at else None,
         "lease_form": LeaseExtensionForm(vm=vm) if can_manage and vm.lease_ends_at else None,
         "action_buttons": ACTION_BUTTONS,
     }

@@ -59,6 +59,7 @@ def test_lease_extension_goes_to_approvers_for_scarce_models(member_client, appr
     member_client.post(reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "eval"})
     change = ChangeRequest.objects.get(vm=vm)
     assert change.state == "pending"
+    assert "waits for approval</span>" in member_client.get(reverse("vm_detail", args=[vm.pk])).text
     response = member_client.post(
         reverse("vm_extend_lease", args=[vm.pk]), {"lease_ends_at": new_end, "justification": "again"}, follow=True
     )
