@@ -59,9 +59,14 @@ def database_urls() -> tuple[str, str]:
 
 
 def recreate_database(maintenance_url: str) -> None:
+    drop_database(maintenance_url)
+    with psycopg.connect(maintenance_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def drop_database(maintenance_url: str) -> None:
     with psycopg.connect(maintenance_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
 def fill(*, vms: int, teams: int, pending: int) -> dict:
@@ -302,22 +307,25 @@ def pages(world: dict) -> list[dict]:
     ]
 
 
+def asker(page: dict, users: dict):
+    """A function that asks for the page, as its user, through Django's test client."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(users[page["user"]])
+    if "body" in page:
+        return lambda: client.post(
+            page["path"], page["body"], content_type="application/x-www-form-urlencoded", HTTP_HX_REQUEST="true"
+        )
+    return lambda: client.get(page["path"])
+
+
 def measure_in_process(page: dict, users: dict) -> tuple[int, int, int]:
     """(status, SQL queries, HTML bytes) of one request through Django's test client."""
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client(enforce_csrf_checks=False)
-    client.force_login(users[page["user"]])
-
-    def ask():
-        if "body" in page:
-            return client.post(
-                page["path"], page["body"], content_type="application/x-www-form-urlencoded", HTTP_HX_REQUEST="true"
-            )
-        return client.get(page["path"])
-
+    ask = asker(page, users)
     ask()  # the steady state: what a process caches (the catalogue) is read on the first request
     with CaptureQueriesContext(connection) as queries:
         response = ask()
@@ -326,18 +334,7 @@ def measure_in_process(page: dict, users: dict) -> tuple[int, int, int]:
 
 def profile(page: dict, users: dict, requests: int) -> None:
     """cProfile over `requests` requests of the page (after one to warm up): the top costs."""
-    from django.test import Client
-
-    client = Client()
-    client.force_login(users[page["user"]])
-
-    def ask():
-        if "body" in page:
-            return client.post(
-                page["path"], page["body"], content_type="application/x-www-form-urlencoded", HTTP_HX_REQUEST="true"
-            )
-        return client.get(page["path"])
-
+    ask = asker(page, users)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -395,6 +392,26 @@ def gunicorn(port: int, env: dict):
     raise RuntimeError(process.stderr.read().decode())
 
 
+def portal_env(database_url: str, workdir: Path) -> dict:
+    """The environment the portal runs in for the benchmarks: production settings, DEBUG off."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-" + "s" * 50,
+        "SECURE_COOKIES": "0",
+        "PORTAL_VAR_DIR": str(workdir),
+        "LOG_LEVEL": "WARNING",
+        # The test client, which counts the queries, calls itself testserver.
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        # Twenty clients on one account: the API's per-caller limit would measure the 429s.
+        "API_RATE_LIMIT": "100000000/minute",
+        # As in production, the cache (and the catalogue's version) is Redis, shared by the workers.
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vms", type=int, default=10_000)
@@ -419,22 +436,7 @@ def main(argv=None) -> int:
     maintenance_url, database_url = database_urls()
     recreate_database(maintenance_url)
     workdir = Path(tempfile.mkdtemp(prefix="pages-benchmark-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "benchmark-" + "s" * 50,
-        "SECURE_COOKIES": "0",
-        "PORTAL_VAR_DIR": str(workdir),
-        "LOG_LEVEL": "WARNING",
-        # The test client, which counts the queries, calls itself testserver.
-        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        # Twenty clients on one account: the API's per-caller limit would measure the 429s.
-        "API_RATE_LIMIT": "100000000/minute",
-        # As in production, the cache (and the catalogue's version) is Redis, shared by the workers.
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
-    }
+    env = portal_env(database_url, workdir)
     prometheus = None
     if arguments.prometheus:
         if not (shutil.which("prometheus") and shutil.which("promtool")):
@@ -541,8 +543,7 @@ def main(argv=None) -> int:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(maintenance_url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        drop_database(maintenance_url)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
