@@ -14,11 +14,11 @@ from hikube_portal.fragments import rendered_rows
 from vms import access
 from vms.catalogue import seed
 from vms.governance import selectors
-from vms.models import Preset
+from vms.models import Preset, name_columns
 
 HOME_VMS = 8
 # What a row of the home page's VM table shows (templates/home.html).
-HOME_VM_FIELDS = ("name", "state", "gpu_count", "team__name", "team__display_name")
+HOME_VM_FIELDS = ("name", "state", "gpu_count", *name_columns("team", person=False))
 
 
 @login_required

@@ -24,7 +24,7 @@ from monitoring.prometheus import TIMEOUT, PrometheusError, PrometheusGateway
 from monitoring.telemetry import DAY, HOUR, WEEK, fleet_values, gateway_or_default, idle_policy
 from vms import access
 from vms.catalogue.loading import with_catalogue
-from vms.models import Team, VirtualMachine
+from vms.models import Team, VirtualMachine, name_columns
 
 
 @dataclass
@@ -166,11 +166,8 @@ def _with_idle(vms, now: datetime | None):
 FLEET_ROW_FIELDS = (
     "name",
     "gpu_count",
-    "team__name",
-    "team__display_name",
-    "owner__username",
-    "owner__first_name",
-    "owner__last_name",
+    *name_columns("team", person=False),
+    *name_columns("owner", person=True),
     *(f"figures__{name}" for name in FIGURES),
 )
 

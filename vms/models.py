@@ -16,6 +16,13 @@ team_name_validator = RegexValidator(
 )
 
 
+def name_columns(relation: str, *, person: bool) -> tuple[str, ...]:
+    """The columns through `relation` that a page needs to name a person (their full name, else
+    their username) or a team (Team.__str__): what a list reading only its rows' columns asks for."""
+    columns = ("username", "first_name", "last_name") if person else ("name", "display_name")
+    return tuple(f"{relation}__{column}" for column in columns)
+
+
 class Team(models.Model):
     """A Hikube tenant: owns a Kubernetes namespace and the VMs in it."""
 

@@ -16,7 +16,7 @@ from vms import states
 from vms.access import is_own_request, visible_vms
 from vms.catalogue.loading import catalogue_attacher, catalogue_rows, with_catalogue
 from vms.governance.capacity import CapacityReading, FreeGpus
-from vms.models import ChangeRequest, Quota, VirtualMachine
+from vms.models import ChangeRequest, Quota, VirtualMachine, name_columns
 from vms.states import LEASE_STOPPABLE_STATES
 
 
@@ -156,11 +156,8 @@ CARD_VM_FIELDS = (
     "created_at",
     "justification",
     "lease_ends_at",
-    "team__name",
-    "team__display_name",
-    "owner__username",
-    "owner__first_name",
-    "owner__last_name",
+    *name_columns("team", person=False),
+    *name_columns("owner", person=True),
 )
 CARD_CHANGE_FIELDS = (
     "vm",
@@ -170,9 +167,7 @@ CARD_CHANGE_FIELDS = (
     "justification",
     "created_at",
     "requested_by",
-    "requested_by__username",
-    "requested_by__first_name",
-    "requested_by__last_name",
+    *name_columns("requested_by", person=True),
     "vm__instance_type",
     "vm__gpu_model",
     *(f"vm__{field}" for field in CARD_VM_FIELDS),
@@ -227,9 +222,7 @@ HELD_ROW_FIELDS = (
     "name",
     "gpu_count",
     "state",
-    "owner__username",
-    "owner__first_name",
-    "owner__last_name",
+    *name_columns("owner", person=True),
 )
 
 

@@ -16,7 +16,7 @@ from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
 from vms.catalogue import seed
 from vms.catalogue.loading import catalogue_rows
 from vms.governance import disclosure, lifecycle, selectors, services
-from vms.models import Event, Preset
+from vms.models import Event, Preset, name_columns
 from vms.render.manifests import render_manifests, to_yaml
 from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.web.summary import request_summary
@@ -29,11 +29,8 @@ VM_ROW_FIELDS = (
     "cluster_status",
     "gpu_count",
     "created_at",
-    "team__name",
-    "team__display_name",
-    "owner__username",
-    "owner__first_name",
-    "owner__last_name",
+    *name_columns("team", person=False),
+    *name_columns("owner", person=True),
 )
 STORAGE_LAYOUTS = {layout["slug"]: layout for layout in seed.STORAGE_LAYOUTS}
 # htmx stops polling when it receives this status.
