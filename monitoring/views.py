@@ -213,7 +213,6 @@ def fleet(request):
             "sort": sort,
             "descending": descending,
             "rows": rendered_rows("monitoring/fleet.html#fleet-row", page.object_list, name="row"),
-            "teams": teams,
             # A filter only for those who see more than one team.
             "team_options": rendered_fragment(
                 "monitoring/fleet.html#team-options", {"teams": teams, "team_id": team_ids[0] if team_ids else None}
