@@ -55,52 +55,67 @@ def _source_digest(template_name: str, template) -> str:
     return digest
 
 
-def _loaded(instance: Model, seen: frozenset = frozenset()) -> list:
-    """What `instance` holds from the database, with the related rows it carries (a row met
-    again down the relations, a one-to-one's reverse side say, by its class and key)."""
-    if id(instance) in seen:
-        return [type(instance).__name__, instance.pk]
-    seen |= {id(instance)}
-    values = [type(instance).__name__]
-    for name, value in instance.__dict__.items():
-        if name == "_prefetched_objects_cache":
-            values.extend((each, [_loaded(row, seen) for row in rows]) for each, rows in value.items())
-        elif name != "_state":
-            values.append((name, _plain(value, seen)))
-    values.extend(
-        (name, None if related is None else _loaded(related, seen))
-        for name, related in instance._state.fields_cache.items()
-    )
-    return values
-
-
 # What most columns hold, whose repr says all: the common case, answered first.
 _SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, timedelta, Decimal, UUID})
 
 
-def _plain(value, seen: frozenset = frozenset()):
-    """`value` as data whose repr tells apart whatever renders differently (a model's own repr
+class _Plain:
+    """Values as data whose repr tells apart whatever renders differently (a model's own repr
     shows only its name, a dataclass's the models' in it). Refuses what it does not know: an
-    object whose repr left out what it shows would hand one row's HTML to another."""
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, Model):
-        return _loaded(value, seen)
-    if isinstance(value, Promise):
-        return str(value)
-    if isinstance(value, str | int | float):
-        # A safe string renders unescaped, a choice as its label: the type is part of the value.
-        return (type(value).__name__, value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return [
-            type(value).__name__,
-            *((field.name, _plain(getattr(value, field.name), seen)) for field in fields(value)),
-        ]
-    if isinstance(value, list | tuple):
-        return [_plain(each, seen) for each in value]
-    if isinstance(value, dict):
-        return [(key, _plain(each, seen)) for key, each in value.items()]
-    raise TypeError(f"a {type(value).__name__} cannot be part of a fragment's key")
+    object whose repr left out what it shows would hand one row's HTML to another.
+
+    One serves all the contexts of a page: a row met again (the catalogue's rows, which every VM
+    on a page carries) is spelled out once."""
+
+    def __init__(self):
+        self._spelled: dict[int, list] = {}
+        self._open: set[int] = set()  # the rows being spelled out: a relation's way back stops there
+        self._kept: list[Model] = []  # the rows spelled out, so that no id above is reused meanwhile
+
+    def value(self, value):
+        if type(value) in _SCALARS:
+            return value
+        if isinstance(value, Model):
+            return self.row(value)
+        if isinstance(value, Promise):
+            return str(value)
+        if isinstance(value, str | int | float):
+            # A safe string renders unescaped, a choice as its label: the type is part of the value.
+            return (type(value).__name__, value)
+        if is_dataclass(value) and not isinstance(value, type):
+            return [
+                type(value).__name__,
+                *((field.name, self.value(getattr(value, field.name))) for field in fields(value)),
+            ]
+        if isinstance(value, list | tuple):
+            return [self.value(each) for each in value]
+        if isinstance(value, dict):
+            return [(key, self.value(each)) for key, each in value.items()]
+        raise TypeError(f"a {type(value).__name__} cannot be part of a fragment's key")
+
+    def row(self, instance: Model) -> list:
+        """What `instance` holds from the database, with the related rows it carries (a row met
+        again down its own relations, a one-to-one's reverse side say, by its class and key)."""
+        key = id(instance)
+        if key in self._spelled:
+            return self._spelled[key]
+        if key in self._open:
+            return [type(instance).__name__, instance.pk]
+        self._open.add(key)
+        spelled = [type(instance).__name__]
+        for name, value in instance.__dict__.items():
+            if type(value) in _SCALARS:
+                spelled.append((name, value))
+            elif name == "_prefetched_objects_cache":
+                spelled.extend((each, [self.row(row) for row in rows]) for each, rows in value.items())
+            elif name != "_state":
+                spelled.append((name, self.value(value)))
+        for name, related in instance._state.fields_cache.items():
+            spelled.append((name, None if related is None else self.row(related)))
+        self._open.discard(key)
+        self._kept.append(instance)
+        self._spelled[key] = spelled
+        return spelled
 
 
 def rendered_rows(
@@ -126,8 +141,9 @@ def _rendered(template_name: str, contexts: list[dict]) -> list[SafeString]:
         return []
     template = get_template(template_name)
     scope = (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
+    plain = _Plain()
     keys = [
-        "fragment:" + hashlib.blake2b(repr((scope, _plain(context))).encode(), digest_size=20).hexdigest()
+        "fragment:" + hashlib.blake2b(repr((scope, plain.value(context))).encode(), digest_size=20).hexdigest()
         for context in contexts
     ]
     found = cache.get_many(keys)
