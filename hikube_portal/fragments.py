@@ -19,7 +19,7 @@ from pathlib import Path
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.template.loader import get_template
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -136,16 +136,83 @@ def rendered_fragment(template_name: str, context: dict) -> SafeString:
     return _rendered(template_name, [context])[0]
 
 
+def row_values(rows: QuerySet) -> QuerySet:
+    """`rows`, a queryset narrowed with .only(), as dicts of the columns its instances are read
+    with ("pk" among them): what rendered_rows_of_values keys a row by."""
+    columns, deferring = rows.query.deferred_loading
+    if deferring:
+        raise ValueError("name the columns a row is read with: .only(), not .defer()")
+    return rows.values("pk", *sorted(columns))
+
+
+def rendered_rows_of_values(
+    template_name: str,
+    rows: list[dict],
+    *,
+    name: str,
+    read: Callable[[list], QuerySet],
+    extra: Callable[[dict], dict] | None = None,
+    depends_on: tuple = (),
+) -> list[SafeString]:
+    """Each of `rows` (row_values of a page) rendered by the partial `template_name` with the
+    row's instance as `name`, plus `extra(row)`. A row is keyed by its values, not its instance:
+    a page whose rows are all in the cache reads no instance at all. `read(keys)` gives the
+    queryset, narrowed to the same columns, whose instances the missing rows are rendered from;
+    `depends_on` is what those instances carry beyond their columns (the catalogue's rows, say).
+
+    A row that changed between the two reads shows as its instance says, and is not kept: its
+    HTML would be found again under values it does not show. A row gone meanwhile is left out."""
+    if not rows:
+        return []
+    template = get_template(template_name)
+    scope = (*_scope(template_name, template), *depends_on)
+    plain = _Plain()
+    extras = [extra(row) if extra else {} for row in rows]
+    keys = [_key(scope, (plain.value(row), plain.value(more))) for row, more in zip(rows, extras, strict=True)]
+    found = cache.get_many(keys)
+    missing = {
+        row["pk"]: (row, more, key) for row, more, key in zip(rows, extras, keys, strict=True) if key not in found
+    }
+    fresh, kept = {}, {}
+    if missing:
+        for instance in read(list(missing)):
+            row, more, key = missing[instance.pk]
+            fresh[key] = template.render({name: instance, **more})
+            if all(_column(instance, column) == value for column, value in row.items()):
+                kept[key] = fresh[key]
+    if kept:
+        cache.set_many(kept, FRAGMENT_SECONDS)
+    return [SafeString(found[key] if key in found else fresh[key]) for key in keys if key in found or key in fresh]
+
+
+def _column(instance: Model, column: str):
+    """What `instance` holds of a column named as .values() names it ("team__name" through its
+    relation, a foreign key by its field's name)."""
+    *relations, last = column.split("__")
+    for relation in relations:
+        instance = getattr(instance, relation)
+        if instance is None:
+            return None
+    if last == "pk":
+        return instance.pk
+    return getattr(instance, instance._meta.get_field(last).attname)
+
+
+def _scope(template_name: str, template) -> tuple:
+    return (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
+
+
+def _key(scope: tuple, plain) -> str:
+    return "fragment:" + hashlib.blake2b(repr((scope, plain)).encode(), digest_size=20).hexdigest()
+
+
 def _rendered(template_name: str, contexts: list[dict]) -> list[SafeString]:
     if not contexts:
         return []
     template = get_template(template_name)
-    scope = (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
+    scope = _scope(template_name, template)
     plain = _Plain()
-    keys = [
-        "fragment:" + hashlib.blake2b(repr((scope, plain.value(context))).encode(), digest_size=20).hexdigest()
-        for context in contexts
-    ]
+    keys = [_key(scope, plain.value(context)) for context in contexts]
     found = cache.get_many(keys)
     fresh = {key: template.render(context) for key, context in zip(keys, contexts, strict=True) if key not in found}
     if fresh:

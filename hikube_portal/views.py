@@ -10,9 +10,10 @@ from django.views.decorators.http import require_safe
 from prometheus_client.core import GaugeMetricFamily
 
 from hikube_portal import health, metrics
-from hikube_portal.fragments import rendered_rows
+from hikube_portal.fragments import row_values
 from vms import access
 from vms.catalogue import seed
+from vms.catalogue.loading import rendered_vm_rows
 from vms.governance import selectors
 from vms.models import Preset, name_columns
 
@@ -24,14 +25,14 @@ HOME_VM_FIELDS = ("name", "state", "gpu_count", *name_columns("team", person=Fal
 @login_required
 def home(request):
     memberships = access.memberships(request.user)
-    vms = list(selectors.vm_list(user=request.user, mine=True, fields=HOME_VM_FIELDS)[:HOME_VMS])
+    vms = selectors.vm_list(user=request.user, mine=True, fields=HOME_VM_FIELDS)
+    rows = rendered_vm_rows("home.html#vm-row", list(row_values(vms)[:HOME_VMS]), vms)
     context = {
         "memberships": memberships,
-        "vms": vms,
-        "rows": rendered_rows("home.html#vm-row", vms, name="vm"),
+        "rows": rows,
         "waiting_for_me": selectors.approval_count(approver=request.user) if access.can_approve(request.user) else None,
         # A newcomer's first page walks them to a first VM.
-        "starter": Preset.objects.filter(slug=seed.STARTER_PRESET).first() if not vms else None,
+        "starter": Preset.objects.filter(slug=seed.STARTER_PRESET).first() if not rows else None,
     }
     return render(request, "home.html", context)
 

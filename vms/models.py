@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from vms.states import FINAL_STATES, GPU_HOLDING_STATES, HELD_STATES, REQUEST_STATES, State
+from vms.states import FINAL_STATES, GPU_HOLDING_STATES, HELD_STATES, REQUEST_STATES, State, is_settled
 
 # Team names become part of a Kubernetes namespace (tenant-<name>), so they follow the
 # DNS-1123 label rules with room for the prefix (63 - len("tenant-")).
@@ -312,10 +312,7 @@ class VirtualMachine(models.Model):
 
     @property
     def is_settled(self) -> bool:
-        """Nothing is expected to change without someone acting: pages stop polling."""
-        if self.state == self.State.RUNNING:
-            return self.cluster_status == "Running"
-        return self.state in {self.State.STOPPED, self.State.REJECTED, self.State.DELETED, self.State.FAILED}
+        return is_settled(self.state, self.cluster_status)
 
     @property
     def badge(self) -> str:

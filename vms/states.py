@@ -71,6 +71,17 @@ HOLDING_STATES = {
 # their way out.
 HELD_STATES = sorted(HOLDING_STATES - {State.DELETING})
 # A VM on its way out, or gone: nothing more may be asked for it.
+# States nothing leaves without someone acting (RUNNING too, once the cluster says so).
+RESTING_STATES = {State.STOPPED, State.REJECTED, State.DELETED, State.FAILED}
+
+
+def is_settled(state: str, cluster_status: str) -> bool:
+    """Nothing is expected to change without someone acting: pages stop polling."""
+    if state == State.RUNNING:
+        return cluster_status == "Running"
+    return state in RESTING_STATES
+
+
 GONE_STATES = {State.DELETING, State.DELETED, State.REJECTED}
 
 LEASE_STOPPABLE_STATES = {

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
+from django.utils.safestring import SafeString
 
+from hikube_portal.fragments import rendered_rows_of_values
 from vms.catalogue import seed
 from vms.catalogue.offer import Catalogue, GpuModelInfo, ImageInfo, InstanceTypeInfo, Limits, SpecDefaults
 from vms.catalogue.version import catalogue_version
@@ -149,3 +151,19 @@ def catalogue_of(rows: CatalogueRows, *, offered_only: bool = True) -> Catalogue
 
 def spec_defaults() -> SpecDefaults:
     return SpecDefaults.from_seed()
+
+
+def rendered_vm_rows(
+    template_name: str, rows: list[dict], vms: QuerySet[VirtualMachine], *, extra: Callable[[dict], dict] | None = None
+) -> list[SafeString]:
+    """`rows` (row_values(vms) of a page) rendered by the partial with each VM as `vm`, from the
+    cache (hikube_portal.fragments.rendered_rows_of_values). A VM carries the held catalogue's
+    rows, whose version is therefore part of the key."""
+    return rendered_rows_of_values(
+        template_name,
+        rows,
+        name="vm",
+        read=lambda keys: vms.filter(pk__in=keys),
+        extra=extra,
+        depends_on=(catalogue_version(),),
+    )

@@ -9,15 +9,16 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from hikube_portal.dates import age
-from hikube_portal.fragments import rendered_rows
+from hikube_portal.fragments import row_values
 from monitoring.telemetry import vms_with_idle_status
 from vms import errors
 from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
 from vms.catalogue import seed
-from vms.catalogue.loading import catalogue_rows
+from vms.catalogue.loading import catalogue_rows, rendered_vm_rows
 from vms.governance import disclosure, lifecycle, selectors, services
 from vms.models import Event, Preset, name_columns
 from vms.render.manifests import render_manifests, to_yaml
+from vms.states import is_settled
 from vms.web.forms import LeaseExtensionForm, VmFilterForm, VmRequestForm, initial_from_preset
 from vms.web.summary import request_summary
 
@@ -37,8 +38,8 @@ STORAGE_LAYOUTS = {layout["slug"]: layout for layout in seed.STORAGE_LAYOUTS}
 HTMX_STOP_POLLING = 286
 
 
-def _row_age(vm) -> dict:
-    return {"age": age(vm.created_at)}
+def _row_age(row: dict) -> dict:
+    return {"age": age(row["created_at"])}
 
 
 @login_required
@@ -53,10 +54,10 @@ def vm_list(request):
         mine=filters.get("mine", False),
         fields=VM_ROW_FIELDS,
     )
-    page = Paginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(row_values(vms), VMS_PER_PAGE).get_page(request.GET.get("page"))
     # The table refreshes itself while a VM on it is on its way somewhere.
-    polling = any(not vm.is_settled for vm in page.object_list)
-    rows = rendered_rows("vms/vm_list.html#vm-row", page.object_list, name="vm", extra=_row_age)
+    polling = any(not is_settled(row["state"], row["cluster_status"]) for row in page.object_list)
+    rows = rendered_vm_rows("vms/vm_list.html#vm-row", page.object_list, vms, extra=_row_age)
     context = {"form": form, "page": page, "rows": rows, "polling": polling}
     if request.htmx:
         stop = request.GET.get("poll") and not polling

@@ -8,12 +8,17 @@ from unittest import mock
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from hikube_portal import fragments
 from tests.vms.factories import make_vm
+from vms.catalogue.loading import rendered_vm_rows
+from vms.governance import selectors
 from vms.models import VirtualMachine
+from vms.web.views import VM_ROW_FIELDS
 
 pytestmark = pytest.mark.django_db
 ROW = "vms/vm_list.html#vm-row"
@@ -90,3 +95,35 @@ def test_a_value_whose_repr_may_hide_what_it_shows_is_refused():
 
     with pytest.raises(TypeError, match="Opaque cannot be part of a fragment's key"):
         fragments.rendered_fragment("monitoring/fleet.html#team-options", {"teams": [Opaque()], "team_id": None})
+
+
+def test_a_page_whose_rows_are_all_in_the_cache_reads_no_vm(member_client, member, team):
+    for number in range(3):
+        make_vm(team=team, owner=member, name=f"row-{number}")
+    with CaptureQueriesContext(connection) as cold:
+        member_client.get(reverse("vm_list"))
+    with CaptureQueriesContext(connection) as warm:
+        page = member_client.get(reverse("vm_list")).text
+    def whole_vms(queries):
+        return [query["sql"] for query in queries if '"vms_virtualmachine"."id" IN (' in query["sql"]]
+
+    assert len(whole_vms(cold)) == 1 and whole_vms(warm) == []
+    assert all(f">row-{number}</a>" in page for number in range(3))
+
+
+def test_a_row_changed_between_its_two_reads_shows_as_it_now_is_and_is_not_kept(member, team):
+    vm = make_vm(team=team, owner=member, name="train", cluster_status="Running")
+    vms = selectors.vm_list(user=member, fields=VM_ROW_FIELDS)
+    (as_listed,) = fragments.row_values(vms)
+    # The VM stops after the page's rows were read, before the missing ones are read whole.
+    VirtualMachine.objects.filter(pk=vm.pk).update(state="stopped", cluster_status="Halted")
+
+    def rendered():
+        return rendered_vm_rows(ROW, [as_listed], vms, extra=lambda row: {"age": ""})
+
+    with mock.patch.object(fragments.cache, "set_many", wraps=cache.set_many) as set_many:
+        (row,) = rendered()
+        assert "Halted" in row and "Stopped" in row
+        assert _fragment_calls(set_many) == []
+        # Asked again with the values it no longer has, the row is read again, not found.
+        assert "Halted" in rendered()[0]
