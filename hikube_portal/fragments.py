@@ -19,6 +19,7 @@ from pathlib import Path
 from uuid import UUID
 
 from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db.models import Model, QuerySet
 from django.template.loader import get_template
 from django.utils import timezone, translation
@@ -138,11 +139,11 @@ def rendered_fragment(template_name: str, context: dict) -> SafeString:
 
 def row_values(rows: QuerySet) -> QuerySet:
     """`rows`, a queryset narrowed with .only(), as dicts of the columns its instances are read
-    with ("pk" among them): what rendered_rows_of_values keys a row by."""
+    with ("pk" and its annotations among them): what rendered_rows_of_values keys a row by."""
     columns, deferring = rows.query.deferred_loading
     if deferring:
         raise ValueError("name the columns a row is read with: .only(), not .defer()")
-    return rows.values("pk", *sorted(columns))
+    return rows.values("pk", *sorted(columns), *rows.query.annotations)
 
 
 def rendered_rows_of_values(
@@ -151,11 +152,12 @@ def rendered_rows_of_values(
     *,
     name: str,
     read: Callable[[list], QuerySet],
+    row_of: Callable[[Model], object] | None = None,
     extra: Callable[[dict], dict] | None = None,
     depends_on: tuple = (),
 ) -> list[SafeString]:
     """Each of `rows` (row_values of a page) rendered by the partial `template_name` with the
-    row's instance as `name`, plus `extra(row)`. A row is keyed by its values, not its instance:
+    row's instance (or `row_of(instance)`) as `name`, plus `extra(row)`. A row is keyed by its values, not its instance:
     a page whose rows are all in the cache reads no instance at all. `read(keys)` gives the
     queryset, narrowed to the same columns, whose instances the missing rows are rendered from;
     `depends_on` is what those instances carry beyond their columns (the catalogue's rows, say).
@@ -177,7 +179,7 @@ def rendered_rows_of_values(
     if missing:
         for instance in read(list(missing)):
             row, more, key = missing[instance.pk]
-            fresh[key] = template.render({name: instance, **more})
+            fresh[key] = template.render({name: row_of(instance) if row_of else instance, **more})
             if all(_column(instance, column) == value for column, value in row.items()):
                 kept[key] = fresh[key]
     if kept:
@@ -187,15 +189,19 @@ def rendered_rows_of_values(
 
 def _column(instance: Model, column: str):
     """What `instance` holds of a column named as .values() names it ("team__name" through its
-    relation, a foreign key by its field's name)."""
+    relation, a foreign key by its field's name, an annotation by its own)."""
     *relations, last = column.split("__")
     for relation in relations:
-        instance = getattr(instance, relation)
+        try:
+            instance = getattr(instance, relation)
+        except ObjectDoesNotExist:  # a one-to-one's missing side, which .values() reads as None
+            return None
         if instance is None:
             return None
-    if last == "pk":
-        return instance.pk
-    return getattr(instance, instance._meta.get_field(last).attname)
+    try:
+        return getattr(instance, instance._meta.get_field(last).attname)
+    except FieldDoesNotExist:
+        return getattr(instance, last)
 
 
 def _scope(template_name: str, template) -> tuple:

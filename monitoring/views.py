@@ -10,9 +10,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from hikube_portal.csv_cells import csv_response
-from hikube_portal.fragments import rendered_fragment, rendered_rows
+from hikube_portal.fragments import rendered_fragment
 from monitoring import metrics, usage
-from monitoring.fleet import figures_state, fleet_page, fleet_rows
+from monitoring.fleet import figures_state, fleet_page, fleet_row, fleet_rows
 from monitoring.forms import RANGE_LABELS, MonthForm, RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
 from monitoring.telemetry import (
@@ -25,6 +25,7 @@ from monitoring.telemetry import (
 )
 from vms import access
 from vms.access import vm_for_user
+from vms.catalogue.loading import rendered_vm_rows
 from vms.models import VirtualMachine
 
 DEFAULT_WIDTH_PX = 800
@@ -178,7 +179,9 @@ def fleet(request):
                 for row in fleet_rows(request.user, team_ids=team_ids, sort=sort, descending=descending)
             ),
         )
-    page = fleet_page(request.user, team_ids=team_ids, sort=sort, descending=descending, page=request.GET.get("page"))
+    page, vms = fleet_page(
+        request.user, team_ids=team_ids, sort=sort, descending=descending, page=request.GET.get("page")
+    )
     columns = [
         ("name", _("VM")),
         ("team", _("Team")),
@@ -212,7 +215,9 @@ def fleet(request):
             "headers": headers,
             "sort": sort,
             "descending": descending,
-            "rows": rendered_rows("monitoring/fleet.html#fleet-row", page.object_list, name="row"),
+            "rows": rendered_vm_rows(
+                "monitoring/fleet.html#fleet-row", page.object_list, vms, name="row", row_of=fleet_row
+            ),
             # A filter only for those who see more than one team.
             "team_options": rendered_fragment(
                 "monitoring/fleet.html#team-options", {"teams": teams, "team_id": team_ids[0] if team_ids else None}

@@ -154,16 +154,23 @@ def spec_defaults() -> SpecDefaults:
 
 
 def rendered_vm_rows(
-    template_name: str, rows: list[dict], vms: QuerySet[VirtualMachine], *, extra: Callable[[dict], dict] | None = None
+    template_name: str,
+    rows: list[dict],
+    vms: QuerySet[VirtualMachine],
+    *,
+    name: str = "vm",
+    row_of: Callable[[VirtualMachine], object] | None = None,
+    extra: Callable[[dict], dict] | None = None,
 ) -> list[SafeString]:
-    """`rows` (row_values(vms) of a page) rendered by the partial with each VM as `vm`, from the
-    cache (hikube_portal.fragments.rendered_rows_of_values). A VM carries the held catalogue's
-    rows, whose version is therefore part of the key."""
+    """`rows` (row_values(vms) of a page) rendered by the partial with each VM (or `row_of(vm)`)
+    as `name`, from the cache (hikube_portal.fragments.rendered_rows_of_values). A VM carries the
+    held catalogue's rows, whose version is therefore part of the key."""
     return rendered_rows_of_values(
         template_name,
         rows,
-        name="vm",
+        name=name,
         read=lambda keys: vms.filter(pk__in=keys),
+        row_of=row_of,
         extra=extra,
         depends_on=(catalogue_version(),),
     )

@@ -104,6 +104,7 @@ def test_a_page_whose_rows_are_all_in_the_cache_reads_no_vm(member_client, membe
         member_client.get(reverse("vm_list"))
     with CaptureQueriesContext(connection) as warm:
         page = member_client.get(reverse("vm_list")).text
+
     def whole_vms(queries):
         return [query["sql"] for query in queries if '"vms_virtualmachine"."id" IN (' in query["sql"]]
 
