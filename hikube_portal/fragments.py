@@ -157,17 +157,43 @@ def rendered_rows_of_values(
     depends_on: tuple = (),
 ) -> list[SafeString]:
     """Each of `rows` (row_values of a page) rendered by the partial `template_name` with the
-    row's instance (or `row_of(instance)`) as `name`, plus `extra(row)`. A row is keyed by its values, not its instance:
-    a page whose rows are all in the cache reads no instance at all. `read(keys)` gives the
-    queryset, narrowed to the same columns, whose instances the missing rows are rendered from;
-    `depends_on` is what those instances carry beyond their columns (the catalogue's rows, say).
-
-    A row that changed between the two reads shows as its instance says, and is not kept: its
-    HTML would be found again under values it does not show. A row gone meanwhile is left out."""
+    row's instance (or `row_of(instance)`) as `name`, plus `extra(row)`; see _made_from_values."""
     if not rows:
         return []
     template = get_template(template_name)
-    scope = (*_scope(template_name, template), *depends_on)
+
+    def render(instance, more):
+        return template.render({name: row_of(instance) if row_of else instance, **more})
+
+    made = _made_from_values((*_scope(template_name, template), *depends_on), rows, read=read, make=render, extra=extra)
+    return [SafeString(html) for html in made]
+
+
+def serialized_rows_of_values(
+    serializer_class: type, rows: list[dict], *, read: Callable[[list], QuerySet], depends_on: tuple = ()
+) -> list[dict]:
+    """Each of `rows` (row_values of a page) as `serializer_class` gives its instance, for an
+    API's page of rows; see _made_from_values."""
+    if not rows:
+        return []
+    scope = (
+        f"{serializer_class.__module__}.{serializer_class.__qualname__}",
+        _code_stamp(),
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        *depends_on,
+    )
+    return _made_from_values(scope, rows, read=read, make=lambda instance, _more: dict(serializer_class(instance).data))
+
+
+def _made_from_values(scope: tuple, rows: list[dict], *, read, make, extra=None) -> list:
+    """What `make(instance, extra(row))` gives for each row, keyed by the row's values, not its
+    instance: a page whose rows are all in the cache reads no instance at all. `read(keys)` gives
+    the queryset, narrowed to the same columns, whose instances the missing rows are made from;
+    the scope holds what those instances carry beyond their columns (the catalogue's rows, say).
+
+    A row that changed between the two reads is made from its instance and not kept: it would be
+    found again under values it does not show. A row gone meanwhile is left out."""
     plain = _Plain()
     extras = [extra(row) if extra else {} for row in rows]
     keys = [_key(scope, (plain.value(row), plain.value(more))) for row, more in zip(rows, extras, strict=True)]
@@ -179,12 +205,12 @@ def rendered_rows_of_values(
     if missing:
         for instance in read(list(missing)):
             row, more, key = missing[instance.pk]
-            fresh[key] = template.render({name: row_of(instance) if row_of else instance, **more})
+            fresh[key] = make(instance, more)
             if all(_column(instance, column) == value for column, value in row.items()):
                 kept[key] = fresh[key]
     if kept:
         cache.set_many(kept, FRAGMENT_SECONDS)
-    return [SafeString(found[key] if key in found else fresh[key]) for key in keys if key in found or key in fresh]
+    return [found[key] if key in found else fresh[key] for key in keys if key in found or key in fresh]
 
 
 def _column(instance: Model, column: str):

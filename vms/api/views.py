@@ -15,6 +15,7 @@ from rest_framework.decorators import api_view
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from hikube_portal.fragments import row_values
 from monitoring import metrics
 from monitoring.forms import DEFAULT_RANGE, RANGE_LABELS, RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
@@ -23,7 +24,7 @@ from vms import access, errors
 from vms.api import serializers as api
 from vms.api.errors import ApiError, conflict, invalid
 from vms.api.schema import ErrorsSerializer
-from vms.catalogue.loading import catalogue_of, catalogue_rows
+from vms.catalogue.loading import catalogue_of, catalogue_rows, serialized_vm_rows
 from vms.governance import disclosure, lifecycle, selectors, services
 from vms.governance.capacity import CapacityReading
 from vms.governance.documents import preset_document, spec_document_check
@@ -177,8 +178,8 @@ def _vm_list(request):
         fields=api.VM_FIELDS,
     )
     pages = VmPages()
-    page = pages.paginate_queryset(vms, request)
-    return pages.get_paginated_response(api.VmSerializer(page, many=True).data)
+    page = pages.paginate_queryset(row_values(vms), request)
+    return pages.get_paginated_response(serialized_vm_rows(api.VmSerializer, page, vms))
 
 
 def _request_document(request) -> tuple[dict, object]:

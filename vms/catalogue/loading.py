@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
 from django.utils.safestring import SafeString
 
-from hikube_portal.fragments import rendered_rows_of_values
+from hikube_portal.fragments import rendered_rows_of_values, serialized_rows_of_values
 from vms.catalogue import seed
 from vms.catalogue.offer import Catalogue, GpuModelInfo, ImageInfo, InstanceTypeInfo, Limits, SpecDefaults
 from vms.catalogue.version import catalogue_version
@@ -173,4 +173,12 @@ def rendered_vm_rows(
         row_of=row_of,
         extra=extra,
         depends_on=(catalogue_version(),),
+    )
+
+
+def serialized_vm_rows(serializer_class: type, rows: list[dict], vms: QuerySet[VirtualMachine]) -> list[dict]:
+    """`rows` (row_values(vms) of a page) as `serializer_class` gives each VM, from the cache
+    (hikube_portal.fragments.serialized_rows_of_values), the held catalogue's version in the key."""
+    return serialized_rows_of_values(
+        serializer_class, rows, read=lambda keys: vms.filter(pk__in=keys), depends_on=(catalogue_version(),)
     )
