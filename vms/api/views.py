@@ -15,7 +15,7 @@ from rest_framework.decorators import api_view
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from hikube_portal.fragments import row_values
+from hikube_portal.fragments import RowValuesPaginator
 from monitoring import metrics
 from monitoring.forms import DEFAULT_RANGE, RANGE_LABELS, RangeForm
 from monitoring.prometheus import PrometheusError, shared_gateway
@@ -37,6 +37,7 @@ DEFAULT_CHART_POINTS = 200
 
 
 class VmPages(PageNumberPagination):
+    django_paginator_class = RowValuesPaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -178,7 +179,7 @@ def _vm_list(request):
         fields=api.VM_FIELDS,
     )
     pages = VmPages()
-    page = pages.paginate_queryset(row_values(vms), request)
+    page = pages.paginate_queryset(vms, request)
     return pages.get_paginated_response(serialized_vm_rows(api.VmSerializer, page, vms))
 
 

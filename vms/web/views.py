@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -9,7 +8,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from hikube_portal.dates import age
-from hikube_portal.fragments import row_values
+from hikube_portal.fragments import RowValuesPaginator
 from monitoring.telemetry import vms_with_idle_status
 from vms import errors
 from vms.access import listable_teams, requestable_teams, vm_for_user, vm_rights
@@ -54,7 +53,7 @@ def vm_list(request):
         mine=filters.get("mine", False),
         fields=VM_ROW_FIELDS,
     )
-    page = Paginator(row_values(vms), VMS_PER_PAGE).get_page(request.GET.get("page"))
+    page = RowValuesPaginator(vms, VMS_PER_PAGE).get_page(request.GET.get("page"))
     # The table refreshes itself while a VM on it is on its way somewhere.
     polling = any(not is_settled(row["state"], row["cluster_status"]) for row in page.object_list)
     rows = rendered_vm_rows("vms/vm_list.html#vm-row", page.object_list, vms, extra=_row_age)
