@@ -7,7 +7,12 @@ changed row, a new translation or a new deploy asks for a key that was never wri
 old entries expire unread. A row partial therefore reads nothing but its context: no request,
 no user, no query (a deferred field it reads would be a query per row, which the pages' query
 counts catch). The digest of the code covers the templates a partial includes as they were when
-the process started: with DEBUG, an included template edited since shows after a restart."""
+the process started: with DEBUG, an included template edited since shows after a restart.
+
+A page of rows can be keyed before any instance is made: row_values reads the columns the rows'
+instances would be read with, as plain values, and rendered_rows_of_values (or, for an API,
+serialized_rows_of_values) reads whole only the rows the cache misses. What the instances carry
+beyond their columns (the catalogue's rows a VM is given) is named by the caller."""
 
 import hashlib
 from collections.abc import Callable, Iterable

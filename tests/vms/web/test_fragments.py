@@ -97,22 +97,23 @@ def test_a_value_whose_repr_may_hide_what_it_shows_is_refused():
         fragments.rendered_fragment("monitoring/fleet.html#team-options", {"teams": [Opaque()], "team_id": None})
 
 
-def test_a_page_whose_rows_are_all_in_the_cache_reads_no_vm(member_client, member, team):
+@pytest.mark.parametrize("page_name", ["vm_list", "home"])
+def test_a_page_whose_rows_are_all_in_the_cache_reads_no_vm(member_client, member, team, page_name):
     for number in range(3):
         make_vm(team=team, owner=member, name=f"row-{number}")
     with CaptureQueriesContext(connection) as cold:
-        member_client.get(reverse("vm_list"))
+        member_client.get(reverse(page_name))
     with CaptureQueriesContext(connection) as warm:
-        page = member_client.get(reverse("vm_list")).text
+        page = member_client.get(reverse(page_name)).text
 
     def whole_vms(queries):
         return [query["sql"] for query in queries if '"vms_virtualmachine"."id" IN (' in query["sql"]]
 
     assert len(whole_vms(cold)) == 1 and whole_vms(warm) == []
-    # The pager counts the VMs alone, not joined to the teams and owners their rows name.
-    (count,) = (query["sql"] for query in warm if "COUNT(*)" in query["sql"])
-    assert "JOIN" not in count
     assert all(f">row-{number}</a>" in page for number in range(3))
+    # The pager counts the VMs alone, not joined to the teams and owners their rows name.
+    counts = [query["sql"] for query in warm if "COUNT(*)" in query["sql"]]
+    assert len(counts) == (page_name == "vm_list") and not any("JOIN" in count for count in counts)
 
 
 def test_a_row_changed_between_its_two_reads_shows_as_it_now_is_and_is_not_kept(member, team):
