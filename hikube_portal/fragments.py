@@ -168,15 +168,16 @@ class RowValuesPaginator(Paginator):
 def rendered_rows_of_values(
     template_name: str,
     rows: list[dict],
+    instances: QuerySet,
     *,
     name: str,
-    read: Callable[[list], QuerySet],
     row_of: Callable[[Model], object] | None = None,
     extra: Callable[[dict], dict] | None = None,
     depends_on: tuple = (),
 ) -> list[SafeString]:
-    """Each of `rows` (row_values of a page) rendered by the partial `template_name` with the
-    row's instance (or `row_of(instance)`) as `name`, plus `extra(row)`; see _made_from_values."""
+    """Each of `rows` (row_values(instances) of a page) rendered by the partial `template_name`
+    with the row's instance (or `row_of(instance)`) as `name`, plus `extra(row)`; see
+    _made_from_values."""
     if not rows:
         return []
     template = get_template(template_name)
@@ -184,32 +185,31 @@ def rendered_rows_of_values(
     def render(instance, more):
         return template.render({name: row_of(instance) if row_of else instance, **more})
 
-    made = _made_from_values((*_scope(template_name, template), *depends_on), rows, read=read, make=render, extra=extra)
-    return [SafeString(html) for html in made]
+    scope = (*_scope(_source_digest(template_name, template)), *depends_on)
+    return [SafeString(html) for html in _made_from_values(scope, rows, instances, make=render, extra=extra)]
 
 
 def serialized_rows_of_values(
-    serializer_class: type, rows: list[dict], *, read: Callable[[list], QuerySet], depends_on: tuple = ()
+    serializer_class: type, rows: list[dict], instances: QuerySet, *, depends_on: tuple = ()
 ) -> list[dict]:
-    """Each of `rows` (row_values of a page) as `serializer_class` gives its instance, for an
-    API's page of rows; see _made_from_values."""
+    """Each of `rows` (row_values(instances) of a page) as `serializer_class` gives its instance,
+    for an API's page of rows; see _made_from_values."""
     if not rows:
         return []
-    scope = (
-        f"{serializer_class.__module__}.{serializer_class.__qualname__}",
-        _code_stamp(),
-        translation.get_language(),
-        timezone.get_current_timezone_name(),
-        *depends_on,
+    origin = f"{serializer_class.__module__}.{serializer_class.__qualname__}:{_code_stamp().hex()}"
+    return _made_from_values(
+        (*_scope(origin), *depends_on),
+        rows,
+        instances,
+        make=lambda instance, _more: dict(serializer_class(instance).data),
     )
-    return _made_from_values(scope, rows, read=read, make=lambda instance, _more: dict(serializer_class(instance).data))
 
 
-def _made_from_values(scope: tuple, rows: list[dict], *, read, make, extra=None) -> list:
+def _made_from_values(scope: tuple, rows: list[dict], instances: QuerySet, *, make, extra=None) -> list:
     """What `make(instance, extra(row))` gives for each row, keyed by the row's values, not its
-    instance: a page whose rows are all in the cache reads no instance at all. `read(keys)` gives
-    the queryset, narrowed to the same columns, whose instances the missing rows are made from;
-    the scope holds what those instances carry beyond their columns (the catalogue's rows, say).
+    instance: a page whose rows are all in the cache reads no instance at all. The missing rows'
+    instances are read from `instances`, narrowed to the same columns; the scope holds what
+    those instances carry beyond their columns (the catalogue's rows, say).
 
     A row that changed between the two reads is made from its instance and not kept: it would be
     found again under values it does not show. A row gone meanwhile is left out."""
@@ -222,7 +222,7 @@ def _made_from_values(scope: tuple, rows: list[dict], *, read, make, extra=None)
     }
     fresh, kept = {}, {}
     if missing:
-        for instance in read(list(missing)):
+        for instance in instances.filter(pk__in=list(missing)):
             row, more, key = missing[instance.pk]
             fresh[key] = make(instance, more)
             if all(_column(instance, column) == value for column, value in row.items()):
@@ -249,8 +249,10 @@ def _column(instance: Model, column: str):
         return getattr(instance, last)
 
 
-def _scope(template_name: str, template) -> tuple:
-    return (_source_digest(template_name, template), translation.get_language(), timezone.get_current_timezone_name())
+def _scope(origin: str) -> tuple:
+    """What a fragment's key holds besides its values: what made it (a template's or a
+    serializer's digest), the language and the time zone."""
+    return (origin, translation.get_language(), timezone.get_current_timezone_name())
 
 
 def _key(scope: tuple, plain) -> str:
@@ -261,7 +263,7 @@ def _rendered(template_name: str, contexts: list[dict]) -> list[SafeString]:
     if not contexts:
         return []
     template = get_template(template_name)
-    scope = _scope(template_name, template)
+    scope = _scope(_source_digest(template_name, template))
     plain = _Plain()
     keys = [_key(scope, plain.value(context)) for context in contexts]
     found = cache.get_many(keys)

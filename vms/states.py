@@ -70,7 +70,6 @@ HOLDING_STATES = {
 # What a team holds beside a request in the approver queue: its VMs on the cluster, less those on
 # their way out.
 HELD_STATES = sorted(HOLDING_STATES - {State.DELETING})
-# A VM on its way out, or gone: nothing more may be asked for it.
 # States nothing leaves without someone acting (RUNNING too, once the cluster says so).
 RESTING_STATES = {State.STOPPED, State.REJECTED, State.DELETED, State.FAILED}
 
@@ -82,6 +81,7 @@ def is_settled(state: str, cluster_status: str) -> bool:
     return state in RESTING_STATES
 
 
+# A VM on its way out, or gone: nothing more may be asked for it.
 GONE_STATES = {State.DELETING, State.DELETED, State.REJECTED}
 
 LEASE_STOPPABLE_STATES = {

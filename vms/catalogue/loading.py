@@ -166,19 +166,11 @@ def rendered_vm_rows(
     as `name`, from the cache (hikube_portal.fragments.rendered_rows_of_values). A VM carries the
     held catalogue's rows, whose version is therefore part of the key."""
     return rendered_rows_of_values(
-        template_name,
-        rows,
-        name=name,
-        read=lambda keys: vms.filter(pk__in=keys),
-        row_of=row_of,
-        extra=extra,
-        depends_on=(catalogue_version(),),
+        template_name, rows, vms, name=name, row_of=row_of, extra=extra, depends_on=(catalogue_version(),)
     )
 
 
 def serialized_vm_rows(serializer_class: type, rows: list[dict], vms: QuerySet[VirtualMachine]) -> list[dict]:
     """`rows` (row_values(vms) of a page) as `serializer_class` gives each VM, from the cache
     (hikube_portal.fragments.serialized_rows_of_values), the held catalogue's version in the key."""
-    return serialized_rows_of_values(
-        serializer_class, rows, read=lambda keys: vms.filter(pk__in=keys), depends_on=(catalogue_version(),)
-    )
+    return serialized_rows_of_values(serializer_class, rows, vms, depends_on=(catalogue_version(),))

@@ -131,4 +131,6 @@ def test_a_row_changed_between_its_two_reads_shows_as_it_now_is_and_is_not_kept(
         assert "Halted" in row and "Stopped" in row
         assert _fragment_calls(set_many) == []
         # Asked again with the values it no longer has, the row is read again, not found.
-        assert "Halted" in rendered()[0]
+        with CaptureQueriesContext(connection) as again:
+            assert "Halted" in rendered()[0]
+    assert [query for query in again if '"vms_virtualmachine"."id" IN (' in query["sql"]]
