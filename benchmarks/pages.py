@@ -73,6 +73,8 @@ def fill(*, vms: int, teams: int, pending: int) -> dict:
     """The fleet, with bulk inserts. Returns the users and ids the pages need."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
+    from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+    from django.utils import timezone
 
     from vms.models import Event, GpuModel, InstanceType, Membership, Team, VirtualMachine
 
@@ -129,6 +131,18 @@ def fill(*, vms: int, teams: int, pending: int) -> dict:
         ],
         batch_size=2000,
     )
+    # An established fleet, VMs up for days and requests waiting for hours: freshly inserted, the
+    # rows' ages would read "N minutes" and turn over every minute, rendering the rows again at
+    # random moments of a measurement.
+    now = timezone.now()
+    waiting = Q(state=VirtualMachine.State.PENDING_APPROVAL)
+    for vms_of, since, step in (
+        (~waiting, timedelta(days=1), timedelta(minutes=3)),
+        (waiting, timedelta(hours=2), timedelta(minutes=1)),
+    ):
+        VirtualMachine.objects.filter(vms_of).update(
+            created_at=ExpressionWrapper(Value(now - since) - F("id") * Value(step), output_field=DateTimeField())
+        )
     ids = VirtualMachine.objects.values_list("pk", "team_id", "name")
     Event.objects.bulk_create(
         [
